@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs what is needed and runs the whole test suite: unit tests of the
+# pure parts, and end-to-end tests with a real server, real worker processes
+# and real training on the data in ../shared/data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo test --locked "$@"

@@ -1,0 +1,68 @@
+//! The HTTP API (axum): routes, shared state, and error responses.
+mod datasets;
+mod error;
+mod sweeps;
+mod trials;
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::data::catalog::Catalog;
+use crate::spec::Limits;
+use crate::store::Store;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub catalog: Catalog,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// State for a server with this store, catalog and configuration.
+    pub fn new(store: Store, catalog: Catalog, config: &Config) -> AppState {
+        AppState {
+            store,
+            catalog,
+            limits: config.limits,
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+}
+
+/// Every route of the API.
+pub fn router(state: AppState, config: &Config) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/datasets", get(datasets::list))
+        .route("/v1/sweeps", post(sweeps::create).get(sweeps::list))
+        .route("/v1/sweeps/{id}", get(sweeps::show))
+        .route("/v1/sweeps/{id}/best", get(sweeps::best))
+        .route("/v1/sweeps/{id}/trials", get(trials::list))
+        .route("/v1/trials/{id}", get(trials::show))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(state)
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// Parses an id from the path; anything but a positive integer names nothing.
+fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::NotFound(format!("no {what} `{raw}`")))
+}

@@ -1,0 +1,139 @@
+//! Sweep routes: submit a spec, read a sweep's status, and its best trial.
+use super::{parse_id, ApiError, AppState};
+use crate::search;
+use crate::spec::{DatasetShape, Format, Method, SweepSpec};
+use crate::store::{NewSweep, Sweep, Trial};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// `POST /v1/sweeps`: validates the spec (JSON or YAML), queues its trials.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body.map_err(|r| match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(state.max_body_bytes),
+        _ => ApiError::BadRequest(r.body_text()),
+    })?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8 text".into()))?;
+    let format = format_of(&headers, text)?;
+    let (catalog, limits) = (state.catalog.clone(), state.limits);
+    let text = text.to_string();
+    // Looking datasets up reads file headers: off the async threads.
+    let spec = tokio::task::spawn_blocking(move || {
+        let shape = |name: &str| {
+            catalog.info(name).ok().map(|info| DatasetShape {
+                features: info.features(),
+                classes: info.classes,
+            })
+        };
+        SweepSpec::parse(&text, format, &limits, &shape, rand::random())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("parsing a spec: {e}")))??;
+
+    let trials = search::configurations(&spec)
+        .into_iter()
+        .enumerate()
+        .map(|(number, params)| {
+            let params = serde_json::to_value(params).expect("params serialize");
+            (params, search::trial_seed(spec.seed, number as u32))
+        })
+        .collect();
+    let id = state
+        .store
+        .create_sweep(NewSweep {
+            name: &spec.name,
+            dataset: &spec.dataset,
+            method: match spec.method {
+                Method::Grid => "grid",
+                Method::Random => "random",
+            },
+            metric: &spec.metric,
+            max_parallel: spec.max_parallel,
+            seed: spec.seed,
+            spec: &spec.document,
+            trials,
+        })
+        .await?;
+    let sweep = sweep(&state, id).await?;
+    Ok((StatusCode::CREATED, Json(status(&state, sweep).await?)))
+}
+
+/// `GET /v1/sweeps`: every sweep, newest first.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "sweeps": state.store.sweeps().await? })))
+}
+
+/// `GET /v1/sweeps/{id}`: state, trial counts, and the best trial so far.
+pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let sweep = sweep(&state, parse_id(&id, "sweep")?).await?;
+    Ok(Json(status(&state, sweep).await?))
+}
+
+/// `GET /v1/sweeps/{id}/best`: the best finished trial and its test metrics.
+pub async fn best(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let sweep = sweep(&state, parse_id(&id, "sweep")?).await?;
+    let trial = state.store.best_trial(&sweep).await?.ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no trial of sweep {} has finished yet ({} queued, {} running)",
+            sweep.id, sweep.trials.queued, sweep.trials.running
+        ))
+    })?;
+    Ok(Json(json!({
+        "sweep_id": sweep.id,
+        "metric": {"name": sweep.metric.name, "goal": sweep.metric.goal, "value": metric_value(&sweep, &trial)},
+        "params": trial.params,
+        "test": {"loss": trial.test_loss, "accuracy": trial.test_accuracy},
+        "trial": trial,
+    })))
+}
+
+async fn sweep(state: &AppState, id: i64) -> Result<Sweep, ApiError> {
+    state
+        .store
+        .sweep(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no sweep `{id}`")))
+}
+
+/// The sweep as JSON with a summary of its best trial so far.
+async fn status(state: &AppState, sweep: Sweep) -> Result<Value, ApiError> {
+    let best = state.store.best_trial(&sweep).await?.map(|t| {
+        json!({"trial_id": t.id, "number": t.number, "value": metric_value(&sweep, &t)})
+    });
+    let mut value = json!(sweep);
+    value["best"] = best.unwrap_or(Value::Null);
+    Ok(value)
+}
+
+fn metric_value(sweep: &Sweep, trial: &Trial) -> Option<f64> {
+    match sweep.metric.name.as_str() {
+        "val_loss" => trial.val_loss,
+        "train_loss" => trial.train_loss,
+        _ => trial.val_accuracy,
+    }
+}
+
+/// JSON or YAML from the content type; without one, JSON if it looks like JSON.
+fn format_of(headers: &HeaderMap, body: &str) -> Result<Format, ApiError> {
+    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(if body.trim_start().starts_with('{') { Format::Json } else { Format::Yaml });
+    };
+    let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    match essence {
+        "application/json" => Ok(Format::Json),
+        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" | "text/plain" => Ok(Format::Yaml),
+        // curl --data-binary sends this unless told otherwise.
+        "application/x-www-form-urlencoded" => Ok(if body.trim_start().starts_with('{') { Format::Json } else { Format::Yaml }),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "content-type `{other}` is not supported: send application/json or application/yaml"
+        ))),
+    }
+}

@@ -1,0 +1,28 @@
+//! hypersweep: a self-hosted hyperparameter search service. A user sends a
+//! sweep over HTTP; worker processes train its trials with libtorch; SQLite
+//! stores every metric and is the queue.
+//!
+//! # Layout
+//! - [`spec`]: parses and validates sweep specs (pure).
+//! - [`search`]: which configurations a sweep's trials train (pure).
+//! - [`report`]: what a trial reports per epoch (pure types).
+//! - [`data`]: IDX datasets: the built-in one, those in `data_dir`, as tensors.
+//! - [`train`]: the network, the optimizers and the training loop (tch).
+//! - [`store`]: SQLite through sqlx: sweeps, trials, reports, events, the queue.
+//! - [`worker`]: the worker process: claim, train, report, renew the lease.
+//! - [`api`]: the HTTP routes (axum).
+//! - [`server`]: wires store, worker processes and API together.
+//! - [`config`]: settings from defaults, `config.toml`, environment and flags.
+//!
+//! Dependencies point down this list's pure part and into the store; only
+//! `api` knows axum, only `store` knows sqlx, only `data` and `train` know tch.
+pub mod api;
+pub mod config;
+pub mod data;
+pub mod report;
+pub mod search;
+pub mod server;
+pub mod spec;
+pub mod store;
+pub mod train;
+pub mod worker;

@@ -1,0 +1,106 @@
+//! The `hypersweep` command: parses the command line and calls the library.
+use clap::{Args, Parser, Subcommand};
+use hypersweep::config::Config;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "hypersweep", version, about = "Self-hosted hyperparameter search: sweeps over HTTP, trials trained with libtorch")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API and run trials in worker processes.
+    Serve(ServeArgs),
+    /// Train trials from the database (started by `serve`; not for direct use).
+    #[command(hide = true)]
+    Worker {
+        /// Worker name, unique within one server.
+        #[arg(long)]
+        name: String,
+        /// The server's resolved configuration, as JSON.
+        #[arg(long)]
+        settings: String,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Configuration file [default: config.toml if present].
+    #[arg(long, env = "HYPERSWEEP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "HYPERSWEEP_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// SQLite database URL, e.g. sqlite://hypersweep.db.
+    #[arg(long, env = "HYPERSWEEP_DATABASE")]
+    database: Option<String>,
+    /// Folder of datasets (one subfolder of IDX files each).
+    #[arg(long, env = "HYPERSWEEP_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Worker processes training at once.
+    #[arg(long, env = "HYPERSWEEP_WORKERS")]
+    workers: Option<usize>,
+    /// libtorch threads per trial.
+    #[arg(long, env = "HYPERSWEEP_THREADS_PER_TRIAL")]
+    threads_per_trial: Option<usize>,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(v) = self.listen {
+            config.listen = v;
+        }
+        if let Some(v) = self.database {
+            config.database = v;
+        }
+        if let Some(v) = self.data_dir {
+            config.data_dir = Some(v);
+        }
+        if let Some(v) = self.workers {
+            config.workers = v;
+        }
+        if let Some(v) = self.threads_per_trial {
+            config.threads_per_trial = v;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.into_config()?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(config.listen).await?;
+                hypersweep::server::serve(listener, config, shutdown_signal()).await
+            })
+        }
+        Command::Worker { name, settings } => {
+            let config: Config = serde_json::from_str(&settings)?;
+            runtime.block_on(hypersweep::worker::run(config, &name))
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

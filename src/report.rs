@@ -1,0 +1,24 @@
+//! What a trial reports while it trains: shared by training, the queue and the API.
+use serde::{Deserialize, Serialize};
+
+/// The metrics of one trial after one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochReport {
+    /// 1 for the first epoch.
+    pub epoch: i64,
+    /// Mean training loss over the epoch's batches.
+    pub train_loss: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    /// Wall seconds of the epoch, validation included.
+    pub seconds: f64,
+}
+
+/// The mean training loss of the batches since the previous sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchLoss {
+    /// Batches trained so far in the trial, counted from 1.
+    pub step: i64,
+    pub epoch: i64,
+    pub loss: f64,
+}

@@ -1,0 +1,229 @@
+//! The training parameters a trial can be given, and their allowed values.
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Optimizers a trial can train with.
+pub const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw", "adagrad", "rmsprop"];
+/// Activation functions between hidden layers.
+pub const ACTIVATIONS: &[&str] = &["relu", "tanh", "sigmoid", "gelu"];
+
+/// One fully resolved training configuration: what a trial trains with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialParams {
+    pub learning_rate: f64,
+    pub batch_size: u32,
+    pub epochs: u32,
+    pub hidden_layers: Vec<u32>,
+    pub dropout: f64,
+    pub weight_decay: f64,
+    pub optimizer: String,
+    pub momentum: f64,
+    pub activation: String,
+}
+
+impl Default for TrialParams {
+    /// The PyTorch lab's network and optimizer: 784-128-64-10, ReLU, SGD.
+    fn default() -> Self {
+        TrialParams {
+            learning_rate: 0.003,
+            batch_size: 64,
+            epochs: 5,
+            hidden_layers: vec![128, 64],
+            dropout: 0.0,
+            weight_decay: 0.0,
+            optimizer: "sgd".into(),
+            momentum: 0.9,
+            activation: "relu".into(),
+        }
+    }
+}
+
+impl TrialParams {
+    /// Learnable weights of the MLP for inputs of `features` and `classes` outputs.
+    pub fn parameter_count(hidden_layers: &[u32], features: usize, classes: usize) -> u64 {
+        let mut widths = vec![features as u64];
+        widths.extend(hidden_layers.iter().map(|&w| w as u64));
+        widths.push(classes as u64);
+        widths
+            .windows(2)
+            .map(|w| w[0].saturating_add(1).saturating_mul(w[1]))
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// Sets one parameter from a value that `ParamName::check` accepted.
+    pub(crate) fn set(&mut self, name: ParamName, value: &Value) {
+        let float = || value.as_f64().unwrap_or_default();
+        let int = || value.as_u64().unwrap_or(1) as u32;
+        match name {
+            ParamName::LearningRate => self.learning_rate = float(),
+            ParamName::BatchSize => self.batch_size = int(),
+            ParamName::Epochs => self.epochs = int(),
+            ParamName::HiddenLayers => {
+                self.hidden_layers = value
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|w| w.as_u64()).map(|w| w as u32).collect())
+                    .unwrap_or_default()
+            }
+            ParamName::Dropout => self.dropout = float(),
+            ParamName::WeightDecay => self.weight_decay = float(),
+            ParamName::Optimizer => self.optimizer = value.as_str().unwrap_or("sgd").into(),
+            ParamName::Momentum => self.momentum = float(),
+            ParamName::Activation => self.activation = value.as_str().unwrap_or("relu").into(),
+        }
+    }
+}
+
+/// The name of a training parameter a sweep may search over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ParamName {
+    LearningRate,
+    BatchSize,
+    Epochs,
+    HiddenLayers,
+    Dropout,
+    WeightDecay,
+    Optimizer,
+    Momentum,
+    Activation,
+}
+
+/// What kind of values a parameter takes, which decides the distributions allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Float,
+    Int,
+    List,
+    Choice,
+}
+
+impl ParamName {
+    /// Every parameter, in the order the spec's error messages list them.
+    pub const ALL: [ParamName; 9] = [
+        ParamName::LearningRate,
+        ParamName::BatchSize,
+        ParamName::Epochs,
+        ParamName::HiddenLayers,
+        ParamName::Dropout,
+        ParamName::WeightDecay,
+        ParamName::Optimizer,
+        ParamName::Momentum,
+        ParamName::Activation,
+    ];
+
+    /// The name as written in a spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamName::LearningRate => "learning_rate",
+            ParamName::BatchSize => "batch_size",
+            ParamName::Epochs => "epochs",
+            ParamName::HiddenLayers => "hidden_layers",
+            ParamName::Dropout => "dropout",
+            ParamName::WeightDecay => "weight_decay",
+            ParamName::Optimizer => "optimizer",
+            ParamName::Momentum => "momentum",
+            ParamName::Activation => "activation",
+        }
+    }
+
+    /// Looks a name up as written in a spec.
+    pub fn from_name(name: &str) -> Option<ParamName> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// The kind of values the parameter takes.
+    pub fn kind(self) -> ValueKind {
+        match self {
+            ParamName::BatchSize | ParamName::Epochs => ValueKind::Int,
+            ParamName::HiddenLayers => ValueKind::List,
+            ParamName::Optimizer | ParamName::Activation => ValueKind::Choice,
+            _ => ValueKind::Float,
+        }
+    }
+
+    /// Whether `x` lies in the parameter's numeric domain; `Err` says why not.
+    pub fn check_number(self, x: f64) -> Result<(), String> {
+        if !x.is_finite() {
+            return Err("must be a finite number".into());
+        }
+        let ok = match self {
+            ParamName::LearningRate => x > 0.0,
+            ParamName::BatchSize | ParamName::Epochs => x >= 1.0,
+            ParamName::Dropout | ParamName::Momentum => (0.0..1.0).contains(&x),
+            ParamName::WeightDecay => x >= 0.0,
+            _ => true,
+        };
+        if ok {
+            return Ok(());
+        }
+        Err(match self {
+            ParamName::LearningRate => "must be greater than 0".into(),
+            ParamName::BatchSize | ParamName::Epochs => "must be at least 1".into(),
+            ParamName::Dropout | ParamName::Momentum => "must be in [0, 1)".into(),
+            _ => "must be at least 0".into(),
+        })
+    }
+
+    /// Checks one concrete value of this parameter; `Err` says what is wrong.
+    pub fn check(self, value: &Value) -> Result<(), String> {
+        match self.kind() {
+            ValueKind::Float => match value.as_f64() {
+                Some(x) => self.check_number(x),
+                None => Err(format!("must be a number, got {}", describe(value))),
+            },
+            ValueKind::Int => match value.as_i64() {
+                Some(x) => self.check_number(x as f64),
+                None => Err(format!("must be an integer, got {}", describe(value))),
+            },
+            ValueKind::List => {
+                let Some(widths) = value.as_array() else {
+                    return Err(format!(
+                        "must be a list of layer widths, got {}",
+                        describe(value)
+                    ));
+                };
+                for (i, w) in widths.iter().enumerate() {
+                    match w.as_i64() {
+                        Some(w) if w >= 1 && w <= u32::MAX as i64 => {}
+                        Some(_) => return Err(format!("width [{i}] must be at least 1")),
+                        None => {
+                            return Err(format!(
+                                "width [{i}] must be an integer, got {}",
+                                describe(w)
+                            ))
+                        }
+                    }
+                }
+                Ok(())
+            }
+            ValueKind::Choice => {
+                let allowed = if self == ParamName::Optimizer {
+                    OPTIMIZERS
+                } else {
+                    ACTIVATIONS
+                };
+                match value.as_str() {
+                    Some(s) if allowed.contains(&s) => Ok(()),
+                    _ => Err(format!(
+                        "must be one of {}, got {}",
+                        allowed.join(", "),
+                        describe(value)
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// A short description of a JSON value for error messages.
+pub(crate) fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("{b}"),
+        Value::Number(n) => format!("{n}"),
+        Value::String(s) if s.len() <= 40 => format!("\"{s}\""),
+        Value::String(_) => "a long string".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+    }
+}

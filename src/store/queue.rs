@@ -1,0 +1,277 @@
+//! The trial queue as workers use it: claim a queued trial under a lease,
+//! renew it, report epochs, finish. Every write checks that the lease is still
+//! the caller's, so a worker whose trial was taken back cannot count it twice.
+use super::{events, json, now_ms, BatchLoss, EpochReport, Store, StoreError, NOW};
+use crate::spec::TrialParams;
+use serde_json::json;
+use sqlx::{Row, Sqlite, Transaction};
+
+/// A trial a worker has claimed, with what it needs to train it.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub trial_id: i64,
+    pub sweep_id: i64,
+    pub number: i64,
+    pub attempt: i64,
+    pub params: TrialParams,
+    pub seed: u64,
+    pub dataset: String,
+    /// Seed of the sweep, which fixes its validation split.
+    pub sweep_seed: u64,
+}
+
+/// The worker no longer holds the trial's lease: it was taken back, or the
+/// trial was ended by someone else. The worker must drop the trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the lease on this trial is no longer held")]
+pub struct LeaseLost;
+
+/// How a trial ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finish {
+    /// Trained every epoch; metrics on the test split.
+    Completed { test_loss: f64, test_accuracy: f64 },
+    /// Could not go on; the reason, e.g. `diverged`.
+    Failed { reason: String },
+}
+
+impl Store {
+    /// Claims the next queued trial that its sweep's `max_parallel` lets run,
+    /// oldest sweep first, atomically. None when nothing can run now.
+    pub async fn claim(&self, worker: &str, lease_ms: i64) -> Result<Option<Claim>, StoreError> {
+        let mut tx = self.write().await?;
+        let row = sqlx::query(
+            "SELECT t.id, t.sweep_id, t.number, t.params, t.seed, s.dataset, s.seed AS sweep_seed
+             FROM trials t JOIN sweeps s ON s.id = t.sweep_id
+             WHERE t.state = 'queued' AND s.state = 'running'
+               AND (s.max_parallel IS NULL OR s.max_parallel >
+                    (SELECT COUNT(*) FROM trials r WHERE r.sweep_id = t.sweep_id AND r.state = 'running'))
+             ORDER BY t.sweep_id, t.number LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let trial_id: i64 = row.get("id");
+        let sweep_id: i64 = row.get("sweep_id");
+        let attempt: i64 = sqlx::query_scalar(&format!(
+            "UPDATE trials SET state = 'running', attempt = attempt + 1, worker = ?,
+                lease_expires_ms = ?, started_at = {NOW}, epochs_done = 0,
+                train_loss = NULL, val_loss = NULL, val_accuracy = NULL
+             WHERE id = ? RETURNING attempt"
+        ))
+        .bind(worker)
+        .bind(now_ms() + lease_ms)
+        .bind(trial_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        // A new attempt trains from the start: reports of an abandoned attempt go.
+        sqlx::query("DELETE FROM epoch_reports WHERE trial_id = ?")
+            .bind(trial_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM batch_losses WHERE trial_id = ?")
+            .bind(trial_id)
+            .execute(&mut *tx)
+            .await?;
+        events::append(
+            &mut tx,
+            sweep_id,
+            Some(trial_id),
+            "trial_started",
+            json!({"number": row.get::<i64, _>("number"), "attempt": attempt, "worker": worker}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(Claim {
+            trial_id,
+            sweep_id,
+            number: row.get("number"),
+            attempt,
+            params: json("params", row.get::<&str, _>("params"))?,
+            seed: row.get::<i64, _>("seed") as u64,
+            dataset: row.get("dataset"),
+            sweep_seed: row.get::<i64, _>("sweep_seed") as u64,
+        }))
+    }
+
+    /// Extends the lease of a claimed trial.
+    pub async fn renew_lease(&self, claim: &Claim, worker: &str, lease_ms: i64) -> Result<Result<(), LeaseLost>, StoreError> {
+        let done = sqlx::query(
+            "UPDATE trials SET lease_expires_ms = ?
+             WHERE id = ? AND state = 'running' AND worker = ? AND attempt = ?",
+        )
+        .bind(now_ms() + lease_ms)
+        .bind(claim.trial_id)
+        .bind(worker)
+        .bind(claim.attempt)
+        .execute(&self.pool)
+        .await?;
+        Ok(if done.rows_affected() == 1 { Ok(()) } else { Err(LeaseLost) })
+    }
+
+    /// Stores one epoch's report and the training-loss samples since the last
+    /// one, and renews the lease.
+    pub async fn report_epoch(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        lease_ms: i64,
+        report: &EpochReport,
+        batch_losses: &[BatchLoss],
+    ) -> Result<Result<(), LeaseLost>, StoreError> {
+        let mut tx = self.write().await?;
+        if let Err(lost) = hold(&mut tx, claim, worker).await? {
+            return Ok(Err(lost));
+        }
+        sqlx::query(&format!(
+            "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy, seconds, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, {NOW})"
+        ))
+        .bind(claim.trial_id)
+        .bind(report.epoch)
+        .bind(claim.attempt)
+        .bind(report.train_loss)
+        .bind(report.val_loss)
+        .bind(report.val_accuracy)
+        .bind(report.seconds)
+        .execute(&mut *tx)
+        .await?;
+        for sample in batch_losses {
+            sqlx::query("INSERT INTO batch_losses (trial_id, step, epoch, loss) VALUES (?, ?, ?, ?)")
+                .bind(claim.trial_id)
+                .bind(sample.step)
+                .bind(sample.epoch)
+                .bind(sample.loss)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ?,
+                lease_expires_ms = ? WHERE id = ?",
+        )
+        .bind(report.epoch)
+        .bind(report.train_loss)
+        .bind(report.val_loss)
+        .bind(report.val_accuracy)
+        .bind(now_ms() + lease_ms)
+        .bind(claim.trial_id)
+        .execute(&mut *tx)
+        .await?;
+        events::append(
+            &mut tx,
+            claim.sweep_id,
+            Some(claim.trial_id),
+            "epoch_report",
+            json!({"number": claim.number, "report": report}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Ends a claimed trial; completes the sweep when it was its last.
+    pub async fn finish(&self, claim: &Claim, worker: &str, finish: &Finish) -> Result<Result<(), LeaseLost>, StoreError> {
+        let mut tx = self.write().await?;
+        if let Err(lost) = hold(&mut tx, claim, worker).await? {
+            return Ok(Err(lost));
+        }
+        let (state, error, test_loss, test_accuracy) = match finish {
+            Finish::Completed { test_loss, test_accuracy } => ("completed", None, Some(*test_loss), Some(*test_accuracy)),
+            Finish::Failed { reason } => ("failed", Some(reason.as_str()), None, None),
+        };
+        sqlx::query(&format!(
+            "UPDATE trials SET state = ?, error = ?, test_loss = ?, test_accuracy = ?,
+                finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
+        ))
+        .bind(state)
+        .bind(error)
+        .bind(test_loss)
+        .bind(test_accuracy)
+        .bind(claim.trial_id)
+        .execute(&mut *tx)
+        .await?;
+        let kind = format!("trial_{state}");
+        events::append(
+            &mut tx,
+            claim.sweep_id,
+            Some(claim.trial_id),
+            &kind,
+            json!({"number": claim.number, "error": error}),
+        )
+        .await?;
+        complete_sweep_if_done(&mut tx, claim.sweep_id).await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Takes back every running trial whose lease has expired: queued again
+    /// for another attempt, or failed after `max_attempts`. Returns how many.
+    pub async fn reap_expired_leases(&self, max_attempts: u32) -> Result<usize, StoreError> {
+        let mut tx = self.write().await?;
+        let rows = sqlx::query(
+            "SELECT id, sweep_id, number, attempt, worker FROM trials
+             WHERE state = 'running' AND lease_expires_ms < ?",
+        )
+        .bind(now_ms())
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let (id, sweep_id): (i64, i64) = (row.get("id"), row.get("sweep_id"));
+            let attempt: i64 = row.get("attempt");
+            let data = json!({"number": row.get::<i64, _>("number"), "attempt": attempt, "worker": row.get::<Option<String>, _>("worker")});
+            if attempt >= i64::from(max_attempts) {
+                let reason = format!("lease expired on attempt {attempt} of {max_attempts}");
+                sqlx::query(&format!(
+                    "UPDATE trials SET state = 'failed', error = ?, finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
+                ))
+                .bind(&reason)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                events::append(&mut tx, sweep_id, Some(id), "trial_failed", json!({"number": data["number"], "error": reason})).await?;
+                complete_sweep_if_done(&mut tx, sweep_id).await?;
+            } else {
+                sqlx::query("UPDATE trials SET state = 'queued', worker = NULL, lease_expires_ms = NULL WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                events::append(&mut tx, sweep_id, Some(id), "trial_requeued", data).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+}
+
+/// Whether the caller still holds the trial's lease, checked inside the write.
+async fn hold(tx: &mut Transaction<'_, Sqlite>, claim: &Claim, worker: &str) -> Result<Result<(), LeaseLost>, StoreError> {
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM trials WHERE id = ? AND state = 'running' AND worker = ? AND attempt = ?",
+    )
+    .bind(claim.trial_id)
+    .bind(worker)
+    .bind(claim.attempt)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(held.map(|_| ()).ok_or(LeaseLost))
+}
+
+async fn complete_sweep_if_done(tx: &mut Transaction<'_, Sqlite>, sweep_id: i64) -> Result<(), StoreError> {
+    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND state IN ('queued', 'running')")
+        .bind(sweep_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    if open > 0 {
+        return Ok(());
+    }
+    let changed = sqlx::query(&format!(
+        "UPDATE sweeps SET state = 'completed', finished_at = {NOW} WHERE id = ? AND state = 'running'"
+    ))
+    .bind(sweep_id)
+    .execute(&mut **tx)
+    .await?;
+    if changed.rows_affected() == 1 {
+        events::append(tx, sweep_id, None, "sweep_completed", json!({})).await?;
+    }
+    Ok(())
+}

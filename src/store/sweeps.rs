@@ -1,0 +1,192 @@
+//! Sweeps: creation with their queued trials, status and counts.
+use super::{events, json, Store, StoreError, Trial, NOW};
+use crate::spec::{Goal, Metric};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+/// What creating a sweep needs: the validated spec and its trials' configurations.
+pub struct NewSweep<'a> {
+    pub name: &'a str,
+    pub dataset: &'a str,
+    pub method: &'a str,
+    pub metric: &'a Metric,
+    pub max_parallel: Option<u32>,
+    pub seed: u64,
+    pub spec: &'a Value,
+    /// (params, seed) of each trial, in trial-number order.
+    pub trials: Vec<(Value, u64)>,
+}
+
+/// How many of a sweep's trials are in each state.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct TrialCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub completed: i64,
+    pub pruned: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+    pub total: i64,
+}
+
+/// A sweep and where it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sweep {
+    pub id: i64,
+    pub name: String,
+    pub dataset: String,
+    pub method: String,
+    pub metric: Metric,
+    pub state: String,
+    pub max_trials: i64,
+    pub max_parallel: Option<i64>,
+    pub seed: i64,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub trials: TrialCounts,
+    pub spec: Value,
+}
+
+const COLUMNS: &str = "id, name, dataset, method, metric_name, metric_goal, state, max_trials,
+    max_parallel, seed, created_at, finished_at, spec";
+
+impl Store {
+    /// Stores a sweep and queues its trials in one transaction; returns its id.
+    pub async fn create_sweep(&self, new: NewSweep<'_>) -> Result<i64, StoreError> {
+        let mut tx = self.write().await?;
+        let goal = match new.metric.goal {
+            Goal::Maximize => "maximize",
+            Goal::Minimize => "minimize",
+        };
+        let id: i64 = sqlx::query_scalar(&format!(
+            "INSERT INTO sweeps (name, dataset, method, metric_name, metric_goal, max_trials,
+                max_parallel, seed, spec, state, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', {NOW}) RETURNING id"
+        ))
+        .bind(new.name)
+        .bind(new.dataset)
+        .bind(new.method)
+        .bind(&new.metric.name)
+        .bind(goal)
+        .bind(new.trials.len() as i64)
+        .bind(new.max_parallel.map(i64::from))
+        .bind(new.seed as i64)
+        .bind(new.spec.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        events::append(&mut tx, id, None, "sweep_created", json!({"trials": new.trials.len()})).await?;
+        for (number, (params, seed)) in new.trials.iter().enumerate() {
+            let trial_id: i64 = sqlx::query_scalar(&format!(
+                "INSERT INTO trials (sweep_id, number, params, seed, state, queued_at)
+                 VALUES (?, ?, ?, ?, 'queued', {NOW}) RETURNING id"
+            ))
+            .bind(id)
+            .bind(number as i64)
+            .bind(params.to_string())
+            .bind(*seed as i64)
+            .fetch_one(&mut *tx)
+            .await?;
+            events::append(
+                &mut tx,
+                id,
+                Some(trial_id),
+                "trial_queued",
+                json!({"number": number, "params": params}),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// One sweep with its trial counts, or None.
+    pub async fn sweep(&self, id: i64) -> Result<Option<Sweep>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sweeps WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let counts = self.trial_counts(id).await?;
+        Ok(Some(sweep_from_row(&row, counts)?))
+    }
+
+    /// Every sweep, newest first, with trial counts.
+    pub async fn sweeps(&self) -> Result<Vec<Sweep>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM sweeps ORDER BY id DESC"))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let counts = self.trial_counts(row.get("id")).await?;
+            out.push(sweep_from_row(&row, counts)?);
+        }
+        Ok(out)
+    }
+
+    async fn trial_counts(&self, sweep_id: i64) -> Result<TrialCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM trials WHERE sweep_id = ? GROUP BY state")
+            .bind(sweep_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut c = TrialCounts::default();
+        for row in rows {
+            let n: i64 = row.get("n");
+            let state: String = row.get("state");
+            match state.as_str() {
+                "queued" => c.queued = n,
+                "running" => c.running = n,
+                "completed" => c.completed = n,
+                "pruned" => c.pruned = n,
+                "failed" => c.failed = n,
+                _ => c.cancelled = n,
+            }
+            c.total += n;
+        }
+        Ok(c)
+    }
+
+    /// The finished trial with the best final value of the sweep's metric;
+    /// ties go to the earlier trial.
+    pub async fn best_trial(&self, sweep: &Sweep) -> Result<Option<Trial>, StoreError> {
+        // The metric name was checked against METRICS when the spec was parsed,
+        // and the column names below are the only ones it maps to.
+        let column = match sweep.metric.name.as_str() {
+            "val_loss" => "val_loss",
+            "train_loss" => "train_loss",
+            _ => "val_accuracy",
+        };
+        let order = match sweep.metric.goal {
+            Goal::Maximize => "DESC",
+            Goal::Minimize => "ASC",
+        };
+        let sql = format!(
+            "SELECT * FROM trials WHERE sweep_id = ? AND state = 'completed' AND {column} IS NOT NULL
+             ORDER BY {column} {order}, number ASC LIMIT 1"
+        );
+        let row = sqlx::query(&sql).bind(sweep.id).fetch_optional(&self.pool).await?;
+        row.map(|r| Trial::from_row(&r)).transpose()
+    }
+}
+
+fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<Sweep, StoreError> {
+    let goal: String = row.get("metric_goal");
+    Ok(Sweep {
+        id: row.get("id"),
+        name: row.get("name"),
+        dataset: row.get("dataset"),
+        method: row.get("method"),
+        metric: Metric {
+            name: row.get("metric_name"),
+            goal: if goal == "minimize" { Goal::Minimize } else { Goal::Maximize },
+        },
+        state: row.get("state"),
+        max_trials: row.get("max_trials"),
+        max_parallel: row.get("max_parallel"),
+        seed: row.get("seed"),
+        created_at: row.get("created_at"),
+        finished_at: row.get("finished_at"),
+        trials,
+        spec: json("spec", row.get::<&str, _>("spec"))?,
+    })
+}

@@ -1,0 +1,129 @@
+//! Trials as clients read them: state, parameters, latest metrics, reports.
+use super::{json, Store, StoreError};
+pub use crate::report::{BatchLoss, EpochReport};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+/// A trial and its latest metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    pub id: i64,
+    pub sweep_id: i64,
+    pub number: i64,
+    pub state: String,
+    pub params: Value,
+    pub seed: i64,
+    pub attempt: i64,
+    pub worker: Option<String>,
+    pub queued_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Why the trial failed, e.g. `diverged`.
+    pub error: Option<String>,
+    pub epochs_done: i64,
+    /// Metrics of the last epoch reported.
+    pub train_loss: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    /// Metrics on the dataset's held-out test split, measured when the trial completed.
+    #[serde(skip)]
+    pub test_loss: Option<f64>,
+    #[serde(skip)]
+    pub test_accuracy: Option<f64>,
+}
+
+/// A trial with all of its reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialDetail {
+    #[serde(flatten)]
+    pub trial: Trial,
+    pub epochs: Vec<EpochReport>,
+    pub batch_losses: Vec<BatchLoss>,
+}
+
+impl Trial {
+    pub(crate) fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Trial, StoreError> {
+        Ok(Trial {
+            id: row.get("id"),
+            sweep_id: row.get("sweep_id"),
+            number: row.get("number"),
+            state: row.get("state"),
+            params: json("params", row.get::<&str, _>("params"))?,
+            seed: row.get("seed"),
+            attempt: row.get("attempt"),
+            worker: row.get("worker"),
+            queued_at: row.get("queued_at"),
+            started_at: row.get("started_at"),
+            finished_at: row.get("finished_at"),
+            error: row.get("error"),
+            epochs_done: row.get("epochs_done"),
+            train_loss: row.get("train_loss"),
+            val_loss: row.get("val_loss"),
+            val_accuracy: row.get("val_accuracy"),
+            test_loss: row.get("test_loss"),
+            test_accuracy: row.get("test_accuracy"),
+        })
+    }
+}
+
+impl Store {
+    /// The sweep's trials in trial-number order.
+    pub async fn trials(&self, sweep_id: i64) -> Result<Vec<Trial>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM trials WHERE sweep_id = ? ORDER BY number")
+            .bind(sweep_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Trial::from_row).collect()
+    }
+
+    /// One trial, or None.
+    pub async fn trial(&self, id: i64) -> Result<Option<Trial>, StoreError> {
+        let row = sqlx::query("SELECT * FROM trials WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Trial::from_row(&r)).transpose()
+    }
+
+    /// One trial with its epoch reports and training-loss samples, or None.
+    pub async fn trial_detail(&self, id: i64) -> Result<Option<TrialDetail>, StoreError> {
+        let Some(trial) = self.trial(id).await? else {
+            return Ok(None);
+        };
+        let epochs = sqlx::query(
+            "SELECT epoch, train_loss, val_loss, val_accuracy, seconds FROM epoch_reports
+             WHERE trial_id = ? ORDER BY epoch",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| EpochReport {
+            epoch: r.get("epoch"),
+            train_loss: r.get("train_loss"),
+            val_loss: r.get("val_loss"),
+            val_accuracy: r.get("val_accuracy"),
+            seconds: r.get("seconds"),
+        })
+        .collect();
+        let batch_losses = sqlx::query(
+            "SELECT step, epoch, loss FROM batch_losses WHERE trial_id = ? ORDER BY step",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| BatchLoss {
+            step: r.get("step"),
+            epoch: r.get("epoch"),
+            loss: r.get("loss"),
+        })
+        .collect();
+        Ok(Some(TrialDetail {
+            trial,
+            epochs,
+            batch_losses,
+        }))
+    }
+}

@@ -1,0 +1,151 @@
+//! Training one trial with libtorch: the model, the optimizers, and the loop
+//! that reports each epoch. Runs on a plain thread that owns its tensors;
+//! never on the async executor.
+mod model;
+mod optim;
+
+pub use model::Mlp;
+pub use optim::Optimizer;
+
+use crate::data::tensors::Split;
+use crate::report::{BatchLoss, EpochReport};
+use crate::spec::TrialParams;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+/// What a trial trains with.
+pub struct Job<'a> {
+    pub params: &'a TrialParams,
+    /// Seeds the initial weights, the shuffling and dropout.
+    pub seed: u64,
+    /// A training-loss sample every this many batches.
+    pub batch_loss_every: u32,
+    /// Set from outside to stop the trial at the next batch.
+    pub stop: &'a AtomicBool,
+}
+
+/// The held-out test images, evaluated once when a trial completes.
+pub struct TestSet<'a> {
+    pub x: &'a Tensor,
+    pub y: &'a Tensor,
+}
+
+/// How a training run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every epoch trained; loss and accuracy on the test set.
+    Completed { test_loss: f64, test_accuracy: f64 },
+    /// The loss became NaN or infinite in this epoch.
+    Diverged { epoch: i64 },
+    /// `Job::stop` was set.
+    Stopped,
+}
+
+/// Trains a fresh network on `split`, calling `on_epoch` after each epoch with
+/// its report and the training-loss samples taken during it.
+pub fn train(
+    job: &Job,
+    split: &Split,
+    test: &TestSet,
+    classes: i64,
+    mut on_epoch: impl FnMut(EpochReport, Vec<BatchLoss>),
+) -> Result<Outcome, tch::TchError> {
+    tch::manual_seed(job.seed as i64);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let features = split.train_x.size()[1];
+    let net = Mlp::new(&vs.root(), job.params, features, classes);
+    let mut optimizer = Optimizer::new(&vs, job.params)?;
+
+    let n = split.train_x.size()[0];
+    let batch = i64::from(job.params.batch_size).min(n);
+    let every = i64::from(job.batch_loss_every);
+    let mut step = 0i64;
+    let (mut window_sum, mut window_len) = (0.0, 0i64);
+    for epoch in 1..=i64::from(job.params.epochs) {
+        let started = Instant::now();
+        let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
+        let xs = split.train_x.index_select(0, &order);
+        let ys = split.train_y.index_select(0, &order);
+        let mut samples = Vec::new();
+        let mut loss_sum = 0.0;
+        let mut start = 0;
+        while start < n {
+            if job.stop.load(Ordering::Relaxed) {
+                return Ok(Outcome::Stopped);
+            }
+            let len = batch.min(n - start);
+            let x = xs.narrow(0, start, len);
+            let y = ys.narrow(0, start, len);
+            let loss = net.forward_t(&x, true).nll_loss(&y);
+            optimizer.backward_step(&loss);
+            let loss = loss.double_value(&[]);
+            if !loss.is_finite() {
+                return Ok(Outcome::Diverged { epoch });
+            }
+            loss_sum += loss * len as f64;
+            (window_sum, window_len) = (window_sum + loss, window_len + 1);
+            step += 1;
+            if step % every == 0 {
+                samples.push(BatchLoss {
+                    step,
+                    epoch,
+                    loss: window_sum / window_len as f64,
+                });
+                (window_sum, window_len) = (0.0, 0);
+            }
+            start += len;
+        }
+        let (val_loss, val_accuracy) = evaluate(&net, &split.val_x, &split.val_y);
+        if !val_loss.is_finite() {
+            return Ok(Outcome::Diverged { epoch });
+        }
+        let report = EpochReport {
+            epoch,
+            train_loss: loss_sum / n as f64,
+            val_loss,
+            val_accuracy,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        on_epoch(report, samples);
+    }
+    let (test_loss, test_accuracy) = evaluate(&net, test.x, test.y);
+    Ok(Outcome::Completed {
+        test_loss,
+        test_accuracy,
+    })
+}
+
+/// Mean loss and accuracy of `net` on `(x, y)`, in inference mode.
+pub fn evaluate(net: &impl ModuleT, x: &Tensor, y: &Tensor) -> (f64, f64) {
+    const CHUNK: i64 = 8192;
+    let n = x.size()[0];
+    let (mut loss, mut correct) = (0.0, 0.0);
+    tch::no_grad(|| {
+        let mut start = 0;
+        while start < n {
+            let len = CHUNK.min(n - start);
+            let out = net.forward_t(&x.narrow(0, start, len), false);
+            let y = y.narrow(0, start, len);
+            loss += out.nll_loss(&y).double_value(&[]) * len as f64;
+            correct += out.argmax(-1, false).eq_tensor(&y).sum(Kind::Float).double_value(&[]);
+            start += len;
+        }
+    });
+    (loss / n.max(1) as f64, correct / n.max(1) as f64)
+}
+
+/// Flushes denormal floats to zero on this thread (x86 FTZ and DAZ bits):
+/// small weights otherwise slow some configurations down several times over.
+pub fn flush_denormals() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reads and writes only this thread's MXCSR register; FTZ/DAZ
+    // change rounding of subnormal floats and nothing else.
+    unsafe {
+        let mut csr: u32 = 0;
+        std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack));
+        csr |= 0x8040;
+        std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack));
+    }
+}

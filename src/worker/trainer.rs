@@ -1,0 +1,136 @@
+//! The worker's training thread: owns the datasets it has read (tensors are
+//! not `Sync`) and trains one claimed trial at a time.
+use crate::data::catalog::Catalog;
+use crate::data::tensors::{Dataset, Split};
+use crate::report::{BatchLoss, EpochReport};
+use crate::store::Claim;
+use crate::train::{self, Job, Outcome, TestSet};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What the training thread tells the worker about a trial, in order.
+#[derive(Debug)]
+pub enum Progress {
+    Epoch(EpochReport, Vec<BatchLoss>),
+    /// The trial ended; `Err` holds why it could not train.
+    Done(Result<Outcome, String>),
+}
+
+/// One trial to train, with where to send its progress.
+pub struct Request {
+    pub claim: Claim,
+    pub stop: Arc<AtomicBool>,
+    pub progress: UnboundedSender<Progress>,
+}
+
+/// Settings of the training thread.
+#[derive(Clone)]
+pub struct Settings {
+    pub catalog: Catalog,
+    pub threads: usize,
+    pub validation_fraction: f64,
+    pub batch_loss_every: u32,
+}
+
+/// Handle to the training thread.
+pub struct Trainer {
+    requests: mpsc::Sender<Request>,
+}
+
+impl Trainer {
+    /// Starts the training thread.
+    pub fn spawn(settings: Settings) -> std::io::Result<Trainer> {
+        let (requests, inbox) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("trainer".into())
+            .spawn(move || run(settings, inbox))?;
+        Ok(Trainer { requests })
+    }
+
+    /// Queues a trial; its progress arrives on `request.progress`.
+    pub fn submit(&self, request: Request) -> Result<(), String> {
+        self.requests.send(request).map_err(|_| "the training thread has stopped".to_string())
+    }
+}
+
+fn run(settings: Settings, inbox: mpsc::Receiver<Request>) {
+    tch::set_num_threads(settings.threads as i32);
+    train::flush_denormals();
+    let mut datasets = Datasets::new(settings.catalog.clone());
+    for request in inbox {
+        let progress = request.progress.clone();
+        let result = catch_unwind(AssertUnwindSafe(|| train_one(&settings, &mut datasets, &request)))
+            .unwrap_or_else(|panic| Err(panic_message(panic)));
+        let _ = progress.send(Progress::Done(result));
+    }
+}
+
+fn train_one(settings: &Settings, datasets: &mut Datasets, request: &Request) -> Result<Outcome, String> {
+    let claim = &request.claim;
+    let (dataset, split) = datasets.split(&claim.dataset, claim.sweep_seed, settings.validation_fraction)?;
+    let job = Job {
+        params: &claim.params,
+        seed: claim.seed,
+        batch_loss_every: settings.batch_loss_every,
+        stop: &request.stop,
+    };
+    let test = TestSet {
+        x: &dataset.test_x,
+        y: &dataset.test_y,
+    };
+    let classes = dataset.info.classes as i64;
+    train::train(&job, split, &test, classes, |report, samples| {
+        let _ = request.progress.send(Progress::Epoch(report, samples));
+    })
+    .map_err(|e| format!("libtorch: {e}"))
+}
+
+/// Datasets read once per worker process, and the last validation split made.
+struct Datasets {
+    catalog: Catalog,
+    loaded: HashMap<String, Dataset>,
+    split: Option<((String, u64), Split)>,
+}
+
+impl Datasets {
+    /// Datasets kept in memory at once; more are read again when needed.
+    const KEEP: usize = 2;
+
+    fn new(catalog: Catalog) -> Datasets {
+        Datasets {
+            catalog,
+            loaded: HashMap::new(),
+            split: None,
+        }
+    }
+
+    fn split(&mut self, name: &str, seed: u64, fraction: f64) -> Result<(&Dataset, &Split), String> {
+        if !self.loaded.contains_key(name) {
+            let raw = self.catalog.load(name).map_err(|e| e.to_string())?;
+            if self.loaded.len() >= Self::KEEP {
+                self.loaded.clear();
+            }
+            self.loaded.insert(name.to_string(), Dataset::from_raw(raw));
+        }
+        let dataset = &self.loaded[name];
+        let key = (name.to_string(), seed);
+        if self.split.as_ref().map(|(k, _)| k) != Some(&key) {
+            self.split = None; // free the old split before making the new one
+            self.split = Some((key, dataset.split(seed, fraction)));
+        }
+        let split = &self.split.as_ref().expect("split was just made").1;
+        Ok((dataset, split))
+    }
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("training failed: {text}")
+}

@@ -1,0 +1,121 @@
+//! A real server on a free port with a fresh SQLite file and real worker
+//! processes, for tests that go through the HTTP API.
+#![allow(dead_code)]
+use hypersweep::config::Config;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// The shared real datasets (MNIST 10k subset, Fashion-MNIST).
+pub fn shared_data() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
+}
+
+/// A running server, stopped when dropped.
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts a server with `workers` worker processes; `tweak` adjusts the config.
+pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter("info").try_init();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        database: format!("sqlite://{}", dir.path().join("test.db").display()),
+        data_dir: Some(shared_data()),
+        workers,
+        worker_program: Some(env!("CARGO_BIN_EXE_hypersweep").into()),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(hypersweep::server::serve(listener, config.clone(), async {
+        let _ = stopped.await;
+    }));
+    let app = TestApp {
+        url,
+        client: reqwest::Client::new(),
+        dir,
+        config,
+        stop: Some(stop),
+        server: Some(server),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.client.get(format!("{}/healthz", app.url)).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app
+}
+
+impl TestApp {
+    /// GET a path; the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a body with a content type; the status and the JSON body.
+    pub async fn post(&self, path: &str, content_type: &str, body: impl Into<String>) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("content-type", content_type)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Submits a YAML spec that must be accepted; returns the sweep id.
+    pub async fn submit(&self, yaml: &str) -> i64 {
+        let (status, body) = self.post("/v1/sweeps", "application/yaml", yaml).await;
+        assert_eq!(status, 201, "spec rejected: {body}");
+        body["id"].as_i64().unwrap()
+    }
+
+    /// Polls the sweep until it is no longer running; returns its status.
+    pub async fn wait_for_sweep(&self, id: i64, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, sweep) = self.get(&format!("/v1/sweeps/{id}")).await;
+            assert_eq!(status, 200, "{sweep}");
+            if sweep["state"] != "running" {
+                return sweep;
+            }
+            assert!(Instant::now() < deadline, "sweep {id} still running after {timeout:?}: {sweep}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Stops the server and waits for it and its workers to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
