@@ -149,7 +149,10 @@ mod tests {
     fn unknown_keys_and_bad_values_are_rejected() {
         assert!(Config::from_toml("listn = \"x\"").is_err());
         assert!(Config::from_toml("workers = 0").is_err());
-        let c = Config::from_toml("workers = 3\n[limits]\nmax_parameters = 10\nmax_epochs = 2\nmax_trials = 4").unwrap();
+        let c = Config::from_toml(
+            "workers = 3\n[limits]\nmax_parameters = 10\nmax_epochs = 2\nmax_trials = 4",
+        )
+        .unwrap();
         assert_eq!(c.workers, 3);
         assert_eq!(c.limits.max_epochs, 2);
     }

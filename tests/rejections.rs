@@ -29,10 +29,19 @@ async fn bad_specs_get_422_naming_the_field_and_store_nothing() {
         assert_eq!(body["error"]["field"], *field, "{yaml} -> {body}");
         assert_eq!(body["error"]["code"], "invalid_spec");
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with(field), "message names the field: {message}");
+        assert!(
+            message.starts_with(field),
+            "message names the field: {message}"
+        );
     }
-    let (status, body) = app.post("/v1/sweeps", "application/json", "{\"method\": \"grid\", ").await;
-    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("body")), "{body}");
+    let (status, body) = app
+        .post("/v1/sweeps", "application/json", "{\"method\": \"grid\", ")
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("body")),
+        "{body}"
+    );
 
     let (status, body) = app.post("/v1/sweeps", "image/png", "method: grid\n").await;
     assert_eq!(status, 415, "{body}");
@@ -42,8 +51,18 @@ async fn bad_specs_get_422_naming_the_field_and_store_nothing() {
 
     let (status, body) = app.get("/v1/sweeps").await;
     assert_eq!(status, 200);
-    assert_eq!(body["sweeps"].as_array().unwrap().len(), 0, "nothing stored: {body}");
-    for path in ["/v1/sweeps/1", "/v1/sweeps/abc/best", "/v1/sweeps/1/trials", "/v1/trials/-3", "/nope"] {
+    assert_eq!(
+        body["sweeps"].as_array().unwrap().len(),
+        0,
+        "nothing stored: {body}"
+    );
+    for path in [
+        "/v1/sweeps/1",
+        "/v1/sweeps/abc/best",
+        "/v1/sweeps/1/trials",
+        "/v1/trials/-3",
+        "/nope",
+    ] {
         let (status, body) = app.get(path).await;
         assert_eq!(status, 404, "{path}");
         assert!(body["error"]["message"].is_string(), "{path}: {body}");
@@ -55,7 +74,9 @@ async fn bad_specs_get_422_naming_the_field_and_store_nothing() {
 async fn best_is_404_with_a_message_until_a_trial_finishes() {
     // No workers can claim: the one worker program is a command that exits at once.
     let app = spawn_app(1, |c| c.worker_program = Some("/bin/true".into())).await;
-    let id = app.submit("method: grid\nparameters:\n  epochs: {value: 1}\n").await;
+    let id = app
+        .submit("method: grid\nparameters:\n  epochs: {value: 1}\n")
+        .await;
     let (status, body) = app.get(&format!("/v1/sweeps/{id}/best")).await;
     assert_eq!(status, 404);
     let message = body["error"]["message"].as_str().unwrap();

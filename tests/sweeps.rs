@@ -44,10 +44,19 @@ parameters:
     let (_, trials) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
     let trials = trials["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 4);
-    let max = trials.iter().map(|t| t["val_accuracy"].as_f64().unwrap()).fold(f64::MIN, f64::max);
+    let max = trials
+        .iter()
+        .map(|t| t["val_accuracy"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
     assert_eq!(best_value, max);
-    let first_best = trials.iter().find(|t| t["val_accuracy"].as_f64() == Some(max)).unwrap();
-    assert_eq!(best["trial"]["id"], first_best["id"], "ties go to the earlier trial");
+    let first_best = trials
+        .iter()
+        .find(|t| t["val_accuracy"].as_f64() == Some(max))
+        .unwrap();
+    assert_eq!(
+        best["trial"]["id"], first_best["id"],
+        "ties go to the earlier trial"
+    );
     assert_eq!(sweep["best"]["trial_id"], best["trial"]["id"]);
 
     // Every epoch has its report, and the training loss is sampled every 100 batches.
@@ -55,7 +64,13 @@ parameters:
     let (status, trial) = app.get(&format!("/v1/trials/{trial_id}")).await;
     assert_eq!(status, 200);
     let epochs = trial["epochs"].as_array().unwrap();
-    assert_eq!(epochs.iter().map(|e| e["epoch"].as_i64().unwrap()).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        epochs
+            .iter()
+            .map(|e| e["epoch"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     for e in epochs {
         for key in ["train_loss", "val_loss", "val_accuracy", "seconds"] {
             assert!(e[key].as_f64().unwrap() > 0.0, "{key} in {e}");
@@ -64,7 +79,11 @@ parameters:
     let batch = trial["params"]["batch_size"].as_i64().unwrap();
     let batches_per_epoch = (7200 + batch - 1) / batch;
     let samples = trial["batch_losses"].as_array().unwrap();
-    assert_eq!(samples.len() as i64, 2 * batches_per_epoch / 100, "{samples:?}");
+    assert_eq!(
+        samples.len() as i64,
+        2 * batches_per_epoch / 100,
+        "{samples:?}"
+    );
     assert_eq!(samples[0]["step"], 100);
     app.stop().await;
 }
@@ -90,17 +109,30 @@ parameters:
     let trials = trials["trials"].as_array().unwrap();
     let grid: BTreeSet<(i64, String)> = trials
         .iter()
-        .map(|t| (t["params"]["batch_size"].as_i64().unwrap(), t["params"]["optimizer"].as_str().unwrap().to_string()))
+        .map(|t| {
+            (
+                t["params"]["batch_size"].as_i64().unwrap(),
+                t["params"]["optimizer"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let expected: BTreeSet<(i64, String)> =
-        [(128, "adam"), (128, "sgd"), (256, "adam"), (256, "sgd")].iter().map(|(b, o)| (*b, o.to_string())).collect();
+        [(128, "adam"), (128, "sgd"), (256, "adam"), (256, "sgd")]
+            .iter()
+            .map(|(b, o)| (*b, o.to_string()))
+            .collect();
     assert_eq!(grid, expected);
     assert_eq!(trials.len(), 4);
 
     // With max_parallel 1 and two workers, no two trials' runs overlap.
     let mut spans: Vec<(String, String)> = trials
         .iter()
-        .map(|t| (t["started_at"].as_str().unwrap().to_string(), t["finished_at"].as_str().unwrap().to_string()))
+        .map(|t| {
+            (
+                t["started_at"].as_str().unwrap().to_string(),
+                t["finished_at"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     spans.sort();
     for pair in spans.windows(2) {
@@ -142,7 +174,13 @@ async fn fashion_mnist_from_data_dir_is_listed_and_trains() {
     let (status, body) = app.get("/v1/datasets").await;
     assert_eq!(status, 200);
     let datasets = body["datasets"].as_array().unwrap();
-    let find = |name: &str| datasets.iter().find(|d| d["name"] == name).cloned().unwrap_or(Value::Null);
+    let find = |name: &str| {
+        datasets
+            .iter()
+            .find(|d| d["name"] == name)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     let builtin = find("mnist-10k");
     assert_eq!(builtin["train_size"], 8000);
     assert_eq!(builtin["source"], "built-in");
@@ -167,8 +205,13 @@ parameters:
     assert_eq!(sweep["trials"]["completed"], 1, "{sweep}");
     let (_, best) = app.get(&format!("/v1/sweeps/{id}/best")).await;
     let accuracy = best["metric"]["value"].as_f64().unwrap();
-    assert!(accuracy > 0.75, "Fashion-MNIST val accuracy after one epoch: {accuracy}");
-    let (_, trial) = app.get(&format!("/v1/trials/{}", best["trial"]["id"])).await;
+    assert!(
+        accuracy > 0.75,
+        "Fashion-MNIST val accuracy after one epoch: {accuracy}"
+    );
+    let (_, trial) = app
+        .get(&format!("/v1/trials/{}", best["trial"]["id"]))
+        .await;
     // 54,000 training images at batch 128: 422 batches, 4 samples.
     assert_eq!(trial["batch_losses"].as_array().unwrap().len(), 4);
     app.stop().await;

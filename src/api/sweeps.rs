@@ -20,7 +20,8 @@ pub async fn create(
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(state.max_body_bytes),
         _ => ApiError::BadRequest(r.body_text()),
     })?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the body is not UTF-8 text".into()))?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("the body is not UTF-8 text".into()))?;
     let format = format_of(&headers, text)?;
     let (catalog, limits) = (state.catalog.clone(), state.limits);
     let text = text.to_string();
@@ -71,13 +72,19 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 }
 
 /// `GET /v1/sweeps/{id}`: state, trial counts, and the best trial so far.
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let sweep = sweep(&state, parse_id(&id, "sweep")?).await?;
     Ok(Json(status(&state, sweep).await?))
 }
 
 /// `GET /v1/sweeps/{id}/best`: the best finished trial and its test metrics.
-pub async fn best(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn best(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let sweep = sweep(&state, parse_id(&id, "sweep")?).await?;
     let trial = state.store.best_trial(&sweep).await?.ok_or_else(|| {
         ApiError::NotFound(format!(
@@ -104,9 +111,10 @@ async fn sweep(state: &AppState, id: i64) -> Result<Sweep, ApiError> {
 
 /// The sweep as JSON with a summary of its best trial so far.
 async fn status(state: &AppState, sweep: Sweep) -> Result<Value, ApiError> {
-    let best = state.store.best_trial(&sweep).await?.map(|t| {
-        json!({"trial_id": t.id, "number": t.number, "value": metric_value(&sweep, &t)})
-    });
+    let best =
+        state.store.best_trial(&sweep).await?.map(
+            |t| json!({"trial_id": t.id, "number": t.number, "value": metric_value(&sweep, &t)}),
+        );
     let mut value = json!(sweep);
     value["best"] = best.unwrap_or(Value::Null);
     Ok(value)
@@ -123,15 +131,25 @@ fn metric_value(sweep: &Sweep, trial: &Trial) -> Option<f64> {
 /// JSON or YAML from the content type; without one, JSON if it looks like JSON.
 fn format_of(headers: &HeaderMap, body: &str) -> Result<Format, ApiError> {
     let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(if body.trim_start().starts_with('{') { Format::Json } else { Format::Yaml });
+        return Ok(if body.trim_start().starts_with('{') {
+            Format::Json
+        } else {
+            Format::Yaml
+        });
     };
     let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
     let essence = content_type.split(';').next().unwrap_or("").trim();
     match essence {
         "application/json" => Ok(Format::Json),
-        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" | "text/plain" => Ok(Format::Yaml),
+        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" | "text/plain" => {
+            Ok(Format::Yaml)
+        }
         // curl --data-binary sends this unless told otherwise.
-        "application/x-www-form-urlencoded" => Ok(if body.trim_start().starts_with('{') { Format::Json } else { Format::Yaml }),
+        "application/x-www-form-urlencoded" => Ok(if body.trim_start().starts_with('{') {
+            Format::Json
+        } else {
+            Format::Yaml
+        }),
         other => Err(ApiError::UnsupportedMediaType(format!(
             "content-type `{other}` is not supported: send application/json or application/yaml"
         ))),

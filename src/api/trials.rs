@@ -5,7 +5,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// `GET /v1/sweeps/{id}/trials`: every trial with params, state and latest metrics.
-pub async fn list(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "sweep")?;
     if state.store.sweep(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no sweep `{id}`")));
@@ -15,7 +18,10 @@ pub async fn list(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 }
 
 /// `GET /v1/trials/{id}`: one trial with its epoch reports and training-loss samples.
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "trial")?;
     let trial = state
         .store

@@ -81,7 +81,14 @@ pub fn parse_labels(bytes: &[u8], file: &str) -> Result<Labels, DataError> {
         ));
     }
     let what = format!("{} labels", header.count);
-    let labels = payload(bytes, LABELS_HEADER_LEN, Some(header.count), &what, "labels", file)?;
+    let labels = payload(
+        bytes,
+        LABELS_HEADER_LEN,
+        Some(header.count),
+        &what,
+        "labels",
+        file,
+    )?;
     Ok(Labels {
         labels: labels.to_vec(),
     })
@@ -141,7 +148,7 @@ pub(crate) fn header_from_reader(mut reader: impl Read, file: &str) -> Result<He
 }
 
 /// A file's name for messages: its folder and file name, e.g. `fashion-mnist/train-images-idx3-ubyte.gz`.
-pub(crate) fn display_name(path: &Path) -> String {
+fn display_name(path: &Path) -> String {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     match path.parent().and_then(Path::file_name) {
         Some(dir) => format!("{}/{name}", dir.to_string_lossy()),
@@ -172,7 +179,10 @@ fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
 
 fn parse_header(bytes: &[u8], file: &str) -> Result<Header, DataError> {
     let magic = be_u32(bytes, 0).ok_or_else(|| {
-        DataError::corrupt(file, format!("{} bytes are too short for an IDX header", bytes.len()))
+        DataError::corrupt(
+            file,
+            format!("{} bytes are too short for an IDX header", bytes.len()),
+        )
     })?;
     let needed = match magic {
         IMAGES_MAGIC => IMAGES_HEADER_LEN,
@@ -226,7 +236,10 @@ fn payload<'a>(
     file: &str,
 ) -> Result<&'a [u8], DataError> {
     let Some(len) = len else {
-        return Err(DataError::corrupt(file, format!("header says {what}: too large")));
+        return Err(DataError::corrupt(
+            file,
+            format!("header says {what}: too large"),
+        ));
     };
     let found = bytes.len().saturating_sub(header_len);
     if found < len {
@@ -346,15 +359,34 @@ mod tests {
         let gz = dir.path().join("train-images-idx3-ubyte.gz");
         std::fs::write(&gz, BUILTIN_FILES[0]).unwrap();
         let header = read_header(&gz).unwrap();
-        assert_eq!(header, Header { count: 8000, rows: Some(28), cols: Some(28) });
+        assert_eq!(
+            header,
+            Header {
+                count: 8000,
+                rows: Some(28),
+                cols: Some(28)
+            }
+        );
 
         let plain = dir.path().join("t10k-labels-idx1-ubyte");
         std::fs::write(&plain, builtin(3)).unwrap();
         let header = read_header(&plain).unwrap();
-        assert_eq!(header, Header { count: 2000, rows: None, cols: None });
+        assert_eq!(
+            header,
+            Header {
+                count: 2000,
+                rows: None,
+                cols: None
+            }
+        );
 
         std::fs::write(&plain, &builtin(2)[..10]).unwrap();
-        let folder = dir.path().file_name().unwrap().to_string_lossy().into_owned();
+        let folder = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let reason = corrupt_reason(read_header(&plain));
         assert_eq!(
             reason,
@@ -362,6 +394,8 @@ mod tests {
         );
 
         let missing = read_header(&dir.path().join("nothing"));
-        assert!(matches!(missing, Err(DataError::Io { file, .. }) if file == format!("{folder}/nothing")));
+        assert!(
+            matches!(missing, Err(DataError::Io { file, .. }) if file == format!("{folder}/nothing"))
+        );
     }
 }

@@ -56,7 +56,11 @@ fn grid(parameters: &BTreeMap<ParamName, ParamSpec>, limit: usize) -> Vec<TrialP
 }
 
 /// Independent draws from each parameter's distribution.
-fn random(parameters: &BTreeMap<ParamName, ParamSpec>, seed: u64, count: usize) -> Vec<TrialParams> {
+fn random(
+    parameters: &BTreeMap<ParamName, ParamSpec>,
+    seed: u64,
+    count: usize,
+) -> Vec<TrialParams> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     (0..count)
         .map(|_| {
@@ -114,7 +118,9 @@ fn draw(distribution: &Distribution, rng: &mut impl Rng) -> f64 {
         Distribution::IntUniform { min, max } => rng.random_range(min..=max) as f64,
         Distribution::LogUniformValues { min, max } => log_uniform(min, max).clamp(min, max),
         Distribution::QUniform { min, max, q } => quantize(min + (max - min) * u, min, max, q),
-        Distribution::QLogUniformValues { min, max, q } => quantize(log_uniform(min, max), min, max, q),
+        Distribution::QLogUniformValues { min, max, q } => {
+            quantize(log_uniform(min, max), min, max, q)
+        }
     }
 }
 

@@ -21,11 +21,16 @@ fn grid_runs_every_combination_once() {
     let s = spec("method: grid\nparameters:\n  batch_size: {values: [32, 64, 128]}\n  optimizer: {values: [sgd, adam]}\n  epochs: {value: 2}\n");
     let configs = configurations(&s);
     assert_eq!(configs.len(), 6);
-    let mut pairs: Vec<_> = configs.iter().map(|c| (c.batch_size, c.optimizer.clone(), c.epochs)).collect();
+    let mut pairs: Vec<_> = configs
+        .iter()
+        .map(|c| (c.batch_size, c.optimizer.clone(), c.epochs))
+        .collect();
     pairs.sort();
     pairs.dedup();
     assert_eq!(pairs.len(), 6);
-    assert!(configs.iter().all(|c| c.epochs == 2 && c.learning_rate == 0.003));
+    assert!(configs
+        .iter()
+        .all(|c| c.epochs == 2 && c.learning_rate == 0.003));
 }
 
 #[test]
@@ -45,13 +50,20 @@ fn draws_stay_in_their_bounds_and_scales() {
     for c in &configs {
         assert!((0.0001..=0.1).contains(&c.learning_rate));
         below_1e3 += usize::from(c.learning_rate < 0.001);
-        assert!(c.batch_size % 32 == 0 && (32..=256).contains(&c.batch_size), "{}", c.batch_size);
+        assert!(
+            c.batch_size % 32 == 0 && (32..=256).contains(&c.batch_size),
+            "{}",
+            c.batch_size
+        );
         assert!((1..=3).contains(&c.epochs));
         assert!((0.0..=0.95).contains(&c.dropout));
         assert!((0.5..=0.9).contains(&c.momentum));
     }
     // Log-uniform: a third of the decades lie below 1e-3, so about a third of draws.
-    assert!((120..=220).contains(&below_1e3), "{below_1e3} of 500 below 1e-3");
+    assert!(
+        (120..=220).contains(&below_1e3),
+        "{below_1e3} of 500 below 1e-3"
+    );
     let epochs: std::collections::BTreeSet<_> = configs.iter().map(|c| c.epochs).collect();
     assert_eq!(epochs.len(), 3, "int_uniform reaches both ends");
 }
@@ -59,7 +71,10 @@ fn draws_stay_in_their_bounds_and_scales() {
 #[test]
 fn probabilities_weight_the_choice() {
     let s = spec("method: random\nmax_trials: 1000\nparameters:\n  optimizer: {values: [sgd, adam], probabilities: [0.9, 0.1]}\n");
-    let sgd = configurations(&s).iter().filter(|c| c.optimizer == "sgd").count();
+    let sgd = configurations(&s)
+        .iter()
+        .filter(|c| c.optimizer == "sgd")
+        .count();
     assert!((850..=950).contains(&sgd), "{sgd}");
 }
 

@@ -9,7 +9,11 @@ use std::future::Future;
 use tokio::net::TcpListener;
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops the workers.
-pub async fn serve(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     config.validate()?;
     let store = Store::open(&config.database, true).await?;
     let catalog = Catalog::new(config.data_dir.clone());

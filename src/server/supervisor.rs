@@ -10,7 +10,11 @@ use tokio::task::JoinSet;
 
 /// Starts `config.workers` worker processes and the lease reaper; both stop
 /// when `shutdown` turns true, killing the workers.
-pub fn start(config: &Config, store: Store, shutdown: watch::Receiver<bool>) -> std::io::Result<JoinSet<()>> {
+pub fn start(
+    config: &Config,
+    store: Store,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<JoinSet<()>> {
     let program = match &config.worker_program {
         Some(p) => p.clone(),
         None => std::env::current_exe()?,
@@ -19,7 +23,12 @@ pub fn start(config: &Config, store: Store, shutdown: watch::Receiver<bool>) -> 
     let mut tasks = JoinSet::new();
     for i in 0..config.workers {
         let name = format!("w{i}");
-        tasks.spawn(keep_alive(program.clone(), settings.clone(), name, shutdown.clone()));
+        tasks.spawn(keep_alive(
+            program.clone(),
+            settings.clone(),
+            name,
+            shutdown.clone(),
+        ));
     }
     let every = Duration::from_millis((config.lease_seconds * 1000 / 4).max(500));
     tasks.spawn(reap(store, config.max_attempts, every, shutdown));
@@ -27,10 +36,20 @@ pub fn start(config: &Config, store: Store, shutdown: watch::Receiver<bool>) -> 
 }
 
 /// Runs one worker process, starting it again whenever it exits.
-async fn keep_alive(program: PathBuf, settings: String, name: String, mut shutdown: watch::Receiver<bool>) {
+async fn keep_alive(
+    program: PathBuf,
+    settings: String,
+    name: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
     while !*shutdown.borrow() {
         let mut command = Command::new(&program);
-        command.arg("worker").arg("--name").arg(&name).arg("--settings").arg(&settings);
+        command
+            .arg("worker")
+            .arg("--name")
+            .arg(&name)
+            .arg("--settings")
+            .arg(&settings);
         command.kill_on_drop(true);
         // SAFETY: prctl is async-signal-safe; it asks the kernel to kill the
         // worker if the server dies, so no worker outlives its server.
@@ -62,7 +81,12 @@ async fn keep_alive(program: PathBuf, settings: String, name: String, mut shutdo
 }
 
 /// Re-queues (or fails) trials whose lease expired, every `every`.
-async fn reap(store: Store, max_attempts: u32, every: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn reap(
+    store: Store,
+    max_attempts: u32,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     while !*shutdown.borrow() {
         match store.reap_expired_leases(max_attempts).await {
             Ok(0) => {}

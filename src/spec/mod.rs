@@ -153,7 +153,10 @@ impl SweepSpec {
         let Some(map) = document.as_object_mut() else {
             return Err(SpecError::new(
                 "body",
-                format!("must be a mapping of sweep keys, got {}", describe(&document)),
+                format!(
+                    "must be a mapping of sweep keys, got {}",
+                    describe(&document)
+                ),
             ));
         };
         if let Some(key) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
@@ -168,7 +171,8 @@ impl SweepSpec {
             return Err(SpecError::new("name", "must be 1 to 200 characters"));
         }
         optional_string(map, "description")?;
-        let dataset_name = optional_string(map, "dataset")?.unwrap_or_else(|| DEFAULT_DATASET.into());
+        let dataset_name =
+            optional_string(map, "dataset")?.unwrap_or_else(|| DEFAULT_DATASET.into());
         let Some(shape) = dataset(&dataset_name) else {
             return Err(SpecError::new(
                 "dataset",
@@ -179,7 +183,10 @@ impl SweepSpec {
             Some(Value::String(m)) if m == "grid" => Method::Grid,
             Some(Value::String(m)) if m == "random" => Method::Random,
             Some(Value::String(m)) if m == "bayes" => {
-                return Err(SpecError::new("method", "bayes is not supported yet; use grid or random"))
+                return Err(SpecError::new(
+                    "method",
+                    "bayes is not supported yet; use grid or random",
+                ))
             }
             Some(m) => {
                 return Err(SpecError::new(
@@ -192,7 +199,8 @@ impl SweepSpec {
         let metric = parse_metric(map.get("metric"))?;
         let max_trials = optional_int(map, "max_trials", 1, limits.max_trials as u64)?;
         let max_parallel = optional_int(map, "max_parallel", 1, 100_000)?;
-        let seed = optional_int(map, "seed", 0, i64::MAX as u64)?.unwrap_or(fallback_seed % (i64::MAX as u64));
+        let seed = optional_int(map, "seed", 0, i64::MAX as u64)?
+            .unwrap_or(fallback_seed % (i64::MAX as u64));
 
         let mut parameters = BTreeMap::new();
         match map.get("parameters") {
@@ -220,9 +228,8 @@ impl SweepSpec {
         check_sizes(&parameters, limits, shape)?;
 
         let max_trials = match method {
-            Method::Random => max_trials.ok_or_else(|| {
-                SpecError::new("max_trials", "is required for method random")
-            })?,
+            Method::Random => max_trials
+                .ok_or_else(|| SpecError::new("max_trials", "is required for method random"))?,
             Method::Grid => {
                 let size = grid_size(&parameters)?;
                 match max_trials {
@@ -243,7 +250,10 @@ impl SweepSpec {
 
         map.insert("name".into(), name.clone().into());
         map.insert("dataset".into(), dataset_name.clone().into());
-        map.insert("metric".into(), serde_json::to_value(&metric).expect("metric serializes"));
+        map.insert(
+            "metric".into(),
+            serde_json::to_value(&metric).expect("metric serializes"),
+        );
         map.insert("max_trials".into(), max_trials.into());
         map.insert("seed".into(), seed.into());
         Ok(SweepSpec {
@@ -264,11 +274,19 @@ fn optional_string(map: &Map<String, Value>, key: &str) -> Result<Option<String>
     match map.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(SpecError::new(key, format!("must be a string, got {}", describe(v)))),
+        Some(v) => Err(SpecError::new(
+            key,
+            format!("must be a string, got {}", describe(v)),
+        )),
     }
 }
 
-fn optional_int(map: &Map<String, Value>, key: &str, min: u64, max: u64) -> Result<Option<u64>, SpecError> {
+fn optional_int(
+    map: &Map<String, Value>,
+    key: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<u64>, SpecError> {
     match map.get(key) {
         None => Ok(None),
         Some(v) => match v.as_u64() {
@@ -296,7 +314,10 @@ fn parse_metric(raw: Option<&Value>) -> Result<Metric, SpecError> {
         return Err(SpecError::new("metric", "must be a mapping {name, goal}"));
     };
     if let Some(k) = map.keys().find(|k| *k != "name" && *k != "goal") {
-        return Err(SpecError::new(format!("metric.{k}"), "unknown key; expected name, goal"));
+        return Err(SpecError::new(
+            format!("metric.{k}"),
+            "unknown key; expected name, goal",
+        ));
     }
     let name = match map.get("name") {
         Some(Value::String(n)) if METRICS.contains(&n.as_str()) => n.clone(),
@@ -349,7 +370,10 @@ fn check_sizes(
         if most > limits.max_epochs as f64 {
             return Err(SpecError::new(
                 field,
-                format!("{most} epochs is over this server's cap of {}", limits.max_epochs),
+                format!(
+                    "{most} epochs is over this server's cap of {}",
+                    limits.max_epochs
+                ),
             ));
         }
     }
@@ -360,7 +384,12 @@ fn check_sizes(
     for (i, widths) in layers.iter().enumerate() {
         let widths: Vec<u32> = widths
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_u64).map(|w| w.min(u32::MAX as u64) as u32).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|w| w.min(u32::MAX as u64) as u32)
+                    .collect()
+            })
             .unwrap_or_default();
         let count = TrialParams::parameter_count(&widths, shape.features, shape.classes);
         if count > limits.max_parameters {

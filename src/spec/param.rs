@@ -31,7 +31,15 @@ pub enum ParamSpec {
     },
 }
 
-const KEYS: &[&str] = &["value", "values", "probabilities", "distribution", "min", "max", "q"];
+const KEYS: &[&str] = &[
+    "value",
+    "values",
+    "probabilities",
+    "distribution",
+    "min",
+    "max",
+    "q",
+];
 const DISTRIBUTIONS: &[&str] = &[
     "uniform",
     "int_uniform",
@@ -121,16 +129,26 @@ impl ParamSpec {
     }
 }
 
-fn parse_values(name: ParamName, field: &str, map: &Map<String, Value>) -> Result<ParamSpec, SpecError> {
+fn parse_values(
+    name: ParamName,
+    field: &str,
+    map: &Map<String, Value>,
+) -> Result<ParamSpec, SpecError> {
     let err = |sub: &str, msg: String| SpecError::new(format!("{field}{sub}"), msg);
     let values = match map.get("values") {
         Some(Value::Array(v)) if !v.is_empty() => v,
         Some(Value::Array(_)) => return Err(err(".values", "must not be empty".into())),
-        Some(v) => return Err(err(".values", format!("must be a list, got {}", describe(v)))),
+        Some(v) => {
+            return Err(err(
+                ".values",
+                format!("must be a list, got {}", describe(v)),
+            ))
+        }
         None => return Err(err(".values", "categorical needs values".into())),
     };
     for (i, v) in values.iter().enumerate() {
-        name.check(v).map_err(|m| err(&format!(".values[{i}]"), m))?;
+        name.check(v)
+            .map_err(|m| err(&format!(".values[{i}]"), m))?;
     }
     let probabilities = match map.get("probabilities") {
         None => None,
@@ -155,7 +173,10 @@ fn parse_values(name: ParamName, field: &str, map: &Map<String, Value>) -> Resul
             }
             let sum: f64 = probs.iter().sum();
             if (sum - 1.0).abs() > 1e-6 {
-                return Err(err(".probabilities", format!("must sum to 1, sum to {sum}")));
+                return Err(err(
+                    ".probabilities",
+                    format!("must sum to 1, sum to {sum}"),
+                ));
             }
             Some(probs)
         }
@@ -185,7 +206,10 @@ fn parse_distribution(
     if matches!(kind, ValueKind::List | ValueKind::Choice) {
         return Err(err(
             "",
-            format!("{} takes value or values, not a distribution", name.as_str()),
+            format!(
+                "{} takes value or values, not a distribution",
+                name.as_str()
+            ),
         ));
     }
     let both_ints = min.is_i64() && max.is_i64();
@@ -198,7 +222,10 @@ fn parse_distribution(
     };
     let (lo, hi) = (number(".min", min)?, number(".max", max)?);
     if lo > hi {
-        return Err(err(".min", format!("min ({lo}) is greater than max ({hi})")));
+        return Err(err(
+            ".min",
+            format!("min ({lo}) is greater than max ({hi})"),
+        ));
     }
     let integer = kind == ValueKind::Int;
     let log = matches!(distribution, "log_uniform_values" | "q_log_uniform_values");
@@ -215,7 +242,10 @@ fn parse_distribution(
                 return Err(err(".q", "must be greater than 0".into()));
             }
             if integer && q.fract() != 0.0 {
-                return Err(err(".q", format!("must be an integer for {}", name.as_str())));
+                return Err(err(
+                    ".q",
+                    format!("must be an integer for {}", name.as_str()),
+                ));
             }
             q
         }
@@ -243,8 +273,16 @@ fn parse_distribution(
         }
         "uniform" => Distribution::Uniform { min: lo, max: hi },
         "log_uniform_values" => Distribution::LogUniformValues { min: lo, max: hi },
-        "q_uniform" => Distribution::QUniform { min: lo, max: hi, q },
-        _ => Distribution::QLogUniformValues { min: lo, max: hi, q },
+        "q_uniform" => Distribution::QUniform {
+            min: lo,
+            max: hi,
+            q,
+        },
+        _ => Distribution::QLogUniformValues {
+            min: lo,
+            max: hi,
+            q,
+        },
     };
     Ok(ParamSpec::Distribution {
         distribution,

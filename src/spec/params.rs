@@ -62,7 +62,12 @@ impl TrialParams {
             ParamName::HiddenLayers => {
                 self.hidden_layers = value
                     .as_array()
-                    .map(|a| a.iter().filter_map(|w| w.as_u64()).map(|w| w as u32).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|w| w.as_u64())
+                            .map(|w| w as u32)
+                            .collect()
+                    })
                     .unwrap_or_default()
             }
             ParamName::Dropout => self.dropout = float(),

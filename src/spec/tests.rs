@@ -55,11 +55,17 @@ fn distribution_is_inferred_from_bounds() {
     let spec = parse("method: random\nmax_trials: 2\nparameters:\n  epochs: {min: 1, max: 3}\n  dropout: {min: 0.0, max: 0.5}\n").unwrap();
     assert!(matches!(
         spec.parameters[&ParamName::Epochs],
-        ParamSpec::Distribution { distribution: Distribution::IntUniform { min: 1, max: 3 }, integer: true }
+        ParamSpec::Distribution {
+            distribution: Distribution::IntUniform { min: 1, max: 3 },
+            integer: true
+        }
     ));
     assert!(matches!(
         spec.parameters[&ParamName::Dropout],
-        ParamSpec::Distribution { distribution: Distribution::Uniform { .. }, integer: false }
+        ParamSpec::Distribution {
+            distribution: Distribution::Uniform { .. },
+            integer: false
+        }
     ));
 }
 

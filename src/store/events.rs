@@ -39,7 +39,12 @@ pub(crate) async fn append(
 
 impl Store {
     /// The sweep's events with ids above `after`, oldest first, at most `limit`.
-    pub async fn events(&self, sweep_id: i64, after: i64, limit: i64) -> Result<Vec<Event>, StoreError> {
+    pub async fn events(
+        &self,
+        sweep_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Event>, StoreError> {
         Ok(sqlx::query_as::<_, Event>(
             "SELECT id, sweep_id, trial_id, kind, data, created_at FROM events
              WHERE sweep_id = ? AND id > ? ORDER BY id LIMIT ?",

@@ -62,7 +62,9 @@ impl Store {
     /// A write transaction that takes the write lock at once: with `BEGIN
     /// IMMEDIATE` two writers wait on the busy timeout instead of deadlocking
     /// on a read lock each wants to upgrade.
-    pub(crate) async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    pub(crate) async fn write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 

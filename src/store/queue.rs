@@ -95,7 +95,12 @@ impl Store {
     }
 
     /// Extends the lease of a claimed trial.
-    pub async fn renew_lease(&self, claim: &Claim, worker: &str, lease_ms: i64) -> Result<Result<(), LeaseLost>, StoreError> {
+    pub async fn renew_lease(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<Result<(), LeaseLost>, StoreError> {
         let done = sqlx::query(
             "UPDATE trials SET lease_expires_ms = ?
              WHERE id = ? AND state = 'running' AND worker = ? AND attempt = ?",
@@ -106,7 +111,11 @@ impl Store {
         .bind(claim.attempt)
         .execute(&self.pool)
         .await?;
-        Ok(if done.rows_affected() == 1 { Ok(()) } else { Err(LeaseLost) })
+        Ok(if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(LeaseLost)
+        })
     }
 
     /// Stores one epoch's report and the training-loss samples since the last
@@ -137,13 +146,15 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for sample in batch_losses {
-            sqlx::query("INSERT INTO batch_losses (trial_id, step, epoch, loss) VALUES (?, ?, ?, ?)")
-                .bind(claim.trial_id)
-                .bind(sample.step)
-                .bind(sample.epoch)
-                .bind(sample.loss)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO batch_losses (trial_id, step, epoch, loss) VALUES (?, ?, ?, ?)",
+            )
+            .bind(claim.trial_id)
+            .bind(sample.step)
+            .bind(sample.epoch)
+            .bind(sample.loss)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query(
             "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ?,
@@ -170,13 +181,21 @@ impl Store {
     }
 
     /// Ends a claimed trial; completes the sweep when it was its last.
-    pub async fn finish(&self, claim: &Claim, worker: &str, finish: &Finish) -> Result<Result<(), LeaseLost>, StoreError> {
+    pub async fn finish(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        finish: &Finish,
+    ) -> Result<Result<(), LeaseLost>, StoreError> {
         let mut tx = self.write().await?;
         if let Err(lost) = hold(&mut tx, claim, worker).await? {
             return Ok(Err(lost));
         }
         let (state, error, test_loss, test_accuracy) = match finish {
-            Finish::Completed { test_loss, test_accuracy } => ("completed", None, Some(*test_loss), Some(*test_accuracy)),
+            Finish::Completed {
+                test_loss,
+                test_accuracy,
+            } => ("completed", None, Some(*test_loss), Some(*test_accuracy)),
             Finish::Failed { reason } => ("failed", Some(reason.as_str()), None, None),
         };
         sqlx::query(&format!(
@@ -228,7 +247,14 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-                events::append(&mut tx, sweep_id, Some(id), "trial_failed", json!({"number": data["number"], "error": reason})).await?;
+                events::append(
+                    &mut tx,
+                    sweep_id,
+                    Some(id),
+                    "trial_failed",
+                    json!({"number": data["number"], "error": reason}),
+                )
+                .await?;
                 complete_sweep_if_done(&mut tx, sweep_id).await?;
             } else {
                 sqlx::query("UPDATE trials SET state = 'queued', worker = NULL, lease_expires_ms = NULL WHERE id = ?")
@@ -244,7 +270,11 @@ impl Store {
 }
 
 /// Whether the caller still holds the trial's lease, checked inside the write.
-async fn hold(tx: &mut Transaction<'_, Sqlite>, claim: &Claim, worker: &str) -> Result<Result<(), LeaseLost>, StoreError> {
+async fn hold(
+    tx: &mut Transaction<'_, Sqlite>,
+    claim: &Claim,
+    worker: &str,
+) -> Result<Result<(), LeaseLost>, StoreError> {
     let held: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM trials WHERE id = ? AND state = 'running' AND worker = ? AND attempt = ?",
     )
@@ -256,11 +286,16 @@ async fn hold(tx: &mut Transaction<'_, Sqlite>, claim: &Claim, worker: &str) -> 
     Ok(held.map(|_| ()).ok_or(LeaseLost))
 }
 
-async fn complete_sweep_if_done(tx: &mut Transaction<'_, Sqlite>, sweep_id: i64) -> Result<(), StoreError> {
-    let open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND state IN ('queued', 'running')")
-        .bind(sweep_id)
-        .fetch_one(&mut **tx)
-        .await?;
+async fn complete_sweep_if_done(
+    tx: &mut Transaction<'_, Sqlite>,
+    sweep_id: i64,
+) -> Result<(), StoreError> {
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND state IN ('queued', 'running')",
+    )
+    .bind(sweep_id)
+    .fetch_one(&mut **tx)
+    .await?;
     if open > 0 {
         return Ok(());
     }

@@ -75,7 +75,14 @@ impl Store {
         .bind(new.spec.to_string())
         .fetch_one(&mut *tx)
         .await?;
-        events::append(&mut tx, id, None, "sweep_created", json!({"trials": new.trials.len()})).await?;
+        events::append(
+            &mut tx,
+            id,
+            None,
+            "sweep_created",
+            json!({"trials": new.trials.len()}),
+        )
+        .await?;
         for (number, (params, seed)) in new.trials.iter().enumerate() {
             let trial_id: i64 = sqlx::query_scalar(&format!(
                 "INSERT INTO trials (sweep_id, number, params, seed, state, queued_at)
@@ -125,10 +132,12 @@ impl Store {
     }
 
     async fn trial_counts(&self, sweep_id: i64) -> Result<TrialCounts, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM trials WHERE sweep_id = ? GROUP BY state")
-            .bind(sweep_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM trials WHERE sweep_id = ? GROUP BY state",
+        )
+        .bind(sweep_id)
+        .fetch_all(&self.pool)
+        .await?;
         let mut c = TrialCounts::default();
         for row in rows {
             let n: i64 = row.get("n");
@@ -164,7 +173,10 @@ impl Store {
             "SELECT * FROM trials WHERE sweep_id = ? AND state = 'completed' AND {column} IS NOT NULL
              ORDER BY {column} {order}, number ASC LIMIT 1"
         );
-        let row = sqlx::query(&sql).bind(sweep.id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(sweep.id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| Trial::from_row(&r)).transpose()
     }
 }
@@ -178,7 +190,11 @@ fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<
         method: row.get("method"),
         metric: Metric {
             name: row.get("metric_name"),
-            goal: if goal == "minimize" { Goal::Minimize } else { Goal::Maximize },
+            goal: if goal == "minimize" {
+                Goal::Minimize
+            } else {
+                Goal::Maximize
+            },
         },
         state: row.get("state"),
         max_trials: row.get("max_trials"),

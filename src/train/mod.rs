@@ -129,7 +129,11 @@ pub fn evaluate(net: &impl ModuleT, x: &Tensor, y: &Tensor) -> (f64, f64) {
             let out = net.forward_t(&x.narrow(0, start, len), false);
             let y = y.narrow(0, start, len);
             loss += out.nll_loss(&y).double_value(&[]) * len as f64;
-            correct += out.argmax(-1, false).eq_tensor(&y).sum(Kind::Float).double_value(&[]);
+            correct += out
+                .argmax(-1, false)
+                .eq_tensor(&y)
+                .sum(Kind::Float)
+                .double_value(&[]);
             start += len;
         }
     });

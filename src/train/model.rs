@@ -17,7 +17,12 @@ impl Mlp {
         let mut width = features;
         for (i, &hidden) in params.hidden_layers.iter().enumerate() {
             let hidden = i64::from(hidden);
-            layers = layers.add(nn::linear(path / format!("layer{i}"), width, hidden, Default::default()));
+            layers = layers.add(nn::linear(
+                path / format!("layer{i}"),
+                width,
+                hidden,
+                Default::default(),
+            ));
             layers = match params.activation.as_str() {
                 "tanh" => layers.add_fn(Tensor::tanh),
                 "sigmoid" => layers.add_fn(Tensor::sigmoid),
@@ -30,13 +35,20 @@ impl Mlp {
             }
             width = hidden;
         }
-        layers = layers.add(nn::linear(path / "output", width, classes, Default::default()));
+        layers = layers.add(nn::linear(
+            path / "output",
+            width,
+            classes,
+            Default::default(),
+        ));
         Mlp { layers }
     }
 }
 
 impl ModuleT for Mlp {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.layers.forward_t(xs, train).log_softmax(-1, Kind::Float)
+        self.layers
+            .forward_t(xs, train)
+            .log_softmax(-1, Kind::Float)
     }
 }

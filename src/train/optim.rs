@@ -16,7 +16,9 @@ impl Optimizer {
         Ok(match params.optimizer.as_str() {
             "adam" => Optimizer::Tch(nn::adam(0.9, 0.999, wd).build(vs, lr)?),
             "adamw" => Optimizer::Tch(nn::adamw(0.9, 0.999, wd).build(vs, lr)?),
-            "rmsprop" => Optimizer::Tch(nn::rms_prop(0.99, 1e-8, wd, momentum, false).build(vs, lr)?),
+            "rmsprop" => {
+                Optimizer::Tch(nn::rms_prop(0.99, 1e-8, wd, momentum, false).build(vs, lr)?)
+            }
             "adagrad" => Optimizer::Adagrad(Adagrad::new(vs, lr, wd)),
             _ => Optimizer::Tch(nn::sgd(momentum, 0.0, wd, false).build(vs, lr)?),
         })
@@ -62,7 +64,7 @@ impl Adagrad {
             for (v, sum) in self.variables.iter_mut().zip(&mut self.sums) {
                 let mut grad = v.grad();
                 if self.weight_decay != 0.0 {
-                    grad = grad + &*v * self.weight_decay;
+                    grad += &*v * self.weight_decay;
                 }
                 let _ = sum.addcmul_(&grad, &grad);
                 let step = grad / (sum.sqrt() + 1e-10) * self.lr;

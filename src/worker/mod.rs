@@ -50,7 +50,13 @@ pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
 }
 
 /// Trains one claimed trial to its end, or until the lease is lost.
-async fn run_trial(store: &Store, trainer: &Trainer, claim: &Claim, worker: &str, lease_ms: i64) -> Result<(), StoreError> {
+async fn run_trial(
+    store: &Store,
+    trainer: &Trainer,
+    claim: &Claim,
+    worker: &str,
+    lease_ms: i64,
+) -> Result<(), StoreError> {
     let stop = Arc::new(AtomicBool::new(false));
     let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
     let submitted = trainer.submit(Request {
@@ -59,7 +65,9 @@ async fn run_trial(store: &Store, trainer: &Trainer, claim: &Claim, worker: &str
         progress,
     });
     if let Err(reason) = submitted {
-        let _ = store.finish(claim, worker, &Finish::Failed { reason }).await?;
+        let _ = store
+            .finish(claim, worker, &Finish::Failed { reason })
+            .await?;
         return Ok(());
     }
     // Renewal runs beside training, so a long epoch cannot starve the lease.
@@ -103,7 +111,13 @@ async fn run_trial(store: &Store, trainer: &Trainer, claim: &Claim, worker: &str
 /// stopped and someone else decides its state.
 fn finish_of(result: Result<Outcome, String>) -> Option<Finish> {
     match result {
-        Ok(Outcome::Completed { test_loss, test_accuracy }) => Some(Finish::Completed { test_loss, test_accuracy }),
+        Ok(Outcome::Completed {
+            test_loss,
+            test_accuracy,
+        }) => Some(Finish::Completed {
+            test_loss,
+            test_accuracy,
+        }),
         Ok(Outcome::Diverged { epoch }) => {
             tracing::info!(epoch, "the loss became NaN or infinite");
             Some(Finish::Failed {

@@ -52,7 +52,9 @@ impl Trainer {
 
     /// Queues a trial; its progress arrives on `request.progress`.
     pub fn submit(&self, request: Request) -> Result<(), String> {
-        self.requests.send(request).map_err(|_| "the training thread has stopped".to_string())
+        self.requests
+            .send(request)
+            .map_err(|_| "the training thread has stopped".to_string())
     }
 }
 
@@ -62,15 +64,25 @@ fn run(settings: Settings, inbox: mpsc::Receiver<Request>) {
     let mut datasets = Datasets::new(settings.catalog.clone());
     for request in inbox {
         let progress = request.progress.clone();
-        let result = catch_unwind(AssertUnwindSafe(|| train_one(&settings, &mut datasets, &request)))
-            .unwrap_or_else(|panic| Err(panic_message(panic)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            train_one(&settings, &mut datasets, &request)
+        }))
+        .unwrap_or_else(|panic| Err(panic_message(panic)));
         let _ = progress.send(Progress::Done(result));
     }
 }
 
-fn train_one(settings: &Settings, datasets: &mut Datasets, request: &Request) -> Result<Outcome, String> {
+fn train_one(
+    settings: &Settings,
+    datasets: &mut Datasets,
+    request: &Request,
+) -> Result<Outcome, String> {
     let claim = &request.claim;
-    let (dataset, split) = datasets.split(&claim.dataset, claim.sweep_seed, settings.validation_fraction)?;
+    let (dataset, split) = datasets.split(
+        &claim.dataset,
+        claim.sweep_seed,
+        settings.validation_fraction,
+    )?;
     let job = Job {
         params: &claim.params,
         seed: claim.seed,
@@ -107,7 +119,12 @@ impl Datasets {
         }
     }
 
-    fn split(&mut self, name: &str, seed: u64, fraction: f64) -> Result<(&Dataset, &Split), String> {
+    fn split(
+        &mut self,
+        name: &str,
+        seed: u64,
+        fraction: f64,
+    ) -> Result<(&Dataset, &Split), String> {
         if !self.loaded.contains_key(name) {
             let raw = self.catalog.load(name).map_err(|e| e.to_string())?;
             if self.loaded.len() >= Self::KEEP {

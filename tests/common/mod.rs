@@ -51,7 +51,13 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
         server: Some(server),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while app.client.get(format!("{}/healthz", app.url)).send().await.is_err() {
+    while app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -61,13 +67,23 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
 impl TestApp {
     /// GET a path; the status and the JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.client.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// POST a body with a content type; the status and the JSON body.
-    pub async fn post(&self, path: &str, content_type: &str, body: impl Into<String>) -> (u16, Value) {
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<String>,
+    ) -> (u16, Value) {
         let response = self
             .client
             .post(format!("{}{path}", self.url))
@@ -96,7 +112,10 @@ impl TestApp {
             if sweep["state"] != "running" {
                 return sweep;
             }
-            assert!(Instant::now() < deadline, "sweep {id} still running after {timeout:?}: {sweep}");
+            assert!(
+                Instant::now() < deadline,
+                "sweep {id} still running after {timeout:?}: {sweep}"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }

@@ -1,0 +1,250 @@
+//! A dataset as normalized CPU tensors, and its seeded train/validation split.
+
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tch::{Kind, Tensor};
+
+use super::catalog::{DatasetInfo, RawDataset};
+use super::idx::{Images, Labels};
+
+/// A dataset in memory as tensors, read once per worker process and shared by its trials.
+pub struct Dataset {
+    /// The dataset's description.
+    pub info: DatasetInfo,
+    /// Training images, `[N, features]` f32, normalized.
+    pub train_x: Tensor,
+    /// Training labels, `[N]` i64.
+    pub train_y: Tensor,
+    /// Test images, `[M, features]` f32, normalized like the training images.
+    pub test_x: Tensor,
+    /// Test labels, `[M]` i64.
+    pub test_y: Tensor,
+    /// Mean of the training pixels scaled to [0, 1].
+    pub mean: f64,
+    /// Standard deviation of the training pixels scaled to [0, 1] (1 if they are all equal).
+    pub std: f64,
+}
+
+/// A training set cut in two: what a trial trains on and what it is scored on.
+pub struct Split {
+    /// Images to train on, `[N - V, features]`.
+    pub train_x: Tensor,
+    /// Labels to train on, `[N - V]`.
+    pub train_y: Tensor,
+    /// Validation images, `[V, features]`.
+    pub val_x: Tensor,
+    /// Validation labels, `[V]`.
+    pub val_y: Tensor,
+}
+
+impl Dataset {
+    /// Pixels scaled to [0,1], then normalized with the mean and std of the training pixels (the same mean/std applied to test).
+    pub fn from_raw(raw: RawDataset) -> Dataset {
+        let RawDataset {
+            info,
+            train_images,
+            train_labels,
+            test_images,
+            test_labels,
+        } = raw;
+        let (mean, std) = pixel_stats(&train_images.pixels);
+        Dataset {
+            train_x: normalized(train_images, mean, std),
+            train_y: labels(train_labels),
+            test_x: normalized(test_images, mean, std),
+            test_y: labels(test_labels),
+            info,
+            mean,
+            std,
+        }
+    }
+
+    /// A seeded train/validation split: `val_fraction` of the training images, at least 1 and at most N - 1, go to validation.
+    ///
+    /// The permutation is a Fisher–Yates shuffle driven by
+    /// `ChaCha8Rng::seed_from_u64(seed)`, so the same seed gives the same
+    /// split on every machine and with any libtorch.
+    ///
+    /// # Panics
+    /// If `val_fraction` is not strictly between 0 and 1, or there are fewer
+    /// than 2 training images (the catalog never loads such a dataset).
+    pub fn split(&self, seed: u64, val_fraction: f64) -> Split {
+        assert!(
+            val_fraction > 0.0 && val_fraction < 1.0,
+            "val_fraction must be strictly between 0 and 1, got {val_fraction}"
+        );
+        let n = self.train_y.size()[0] as usize;
+        assert!(n >= 2, "cannot split {n} training images");
+        let val_size = ((n as f64 * val_fraction).round() as usize).clamp(1, n - 1);
+
+        let mut order: Vec<i64> = (0..n as i64).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for i in (1..n).rev() {
+            let j = below(&mut rng, i as u64 + 1) as usize;
+            order.swap(i, j);
+        }
+        let (val, train) = order.split_at_mut(val_size);
+        // Sorted, so that rows are gathered in memory order.
+        val.sort_unstable();
+        train.sort_unstable();
+        let (train_x, train_y) = self.rows(train);
+        let (val_x, val_y) = self.rows(val);
+        Split {
+            train_x,
+            train_y,
+            val_x,
+            val_y,
+        }
+    }
+
+    fn rows(&self, indices: &[i64]) -> (Tensor, Tensor) {
+        let indices = Tensor::from_slice(indices);
+        (
+            self.train_x.index_select(0, &indices),
+            self.train_y.index_select(0, &indices),
+        )
+    }
+}
+
+/// A uniform integer in `0..bound` (bound > 0), by Lemire's method.
+///
+/// Hand-written rather than `Rng::random_range` so that a change of rand's
+/// sampling algorithm can never change a sweep's splits.
+fn below(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
+    let threshold = bound.wrapping_neg() % bound;
+    loop {
+        let product = u128::from(rng.next_u64()) * u128::from(bound);
+        if product as u64 >= threshold {
+            return (product >> 64) as u64;
+        }
+    }
+}
+
+/// Mean and standard deviation of the pixels scaled to [0, 1].
+fn pixel_stats(pixels: &[u8]) -> (f64, f64) {
+    // A histogram makes the statistics exact, whatever the summation order would do.
+    let mut histogram = [0u64; 256];
+    for &p in pixels {
+        histogram[usize::from(p)] += 1;
+    }
+    let n = pixels.len().max(1) as f64;
+    let values = || {
+        histogram
+            .iter()
+            .enumerate()
+            .map(|(v, &c)| (v as f64 / 255.0, c as f64))
+    };
+    let mean = values().map(|(v, c)| v * c).sum::<f64>() / n;
+    let var = values().map(|(v, c)| c * (v - mean).powi(2)).sum::<f64>() / n;
+    // All pixels equal: dividing by zero would turn every input into NaN.
+    let std = if var > 0.0 { var.sqrt() } else { 1.0 };
+    (mean, std)
+}
+
+/// `[count, rows * cols]` f32 of `(pixel / 255 - mean) / std`.
+fn normalized(images: Images, mean: f64, std: f64) -> Tensor {
+    let shape = [images.count as i64, (images.rows * images.cols) as i64];
+    let bytes = Tensor::from_slice(&images.pixels);
+    drop(images);
+    let mut x = bytes.to_kind(Kind::Float);
+    drop(bytes);
+    // In place, so that only one f32 copy of the set ever exists.
+    let _ = x.g_mul_scalar_(1.0 / (255.0 * std));
+    let _ = x.g_sub_scalar_(mean / std);
+    x.view(shape)
+}
+
+fn labels(labels: Labels) -> Tensor {
+    Tensor::from_slice(&labels.labels).to_kind(Kind::Int64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::catalog::{Catalog, BUILTIN};
+
+    fn builtin() -> Dataset {
+        Dataset::from_raw(Catalog::new(None).load(BUILTIN).unwrap())
+    }
+
+    fn scalar(t: &Tensor) -> f64 {
+        t.double_value(&[])
+    }
+
+    #[test]
+    fn training_pixels_are_normalized_to_mean_0_std_1() {
+        let data = builtin();
+        assert_eq!(data.train_x.size(), [8000, 784]);
+        assert_eq!(data.test_x.size(), [2000, 784]);
+        assert_eq!(
+            (data.train_x.kind(), data.train_y.kind()),
+            (Kind::Float, Kind::Int64)
+        );
+        assert!(scalar(&data.train_x.mean(Kind::Double)).abs() < 1e-4);
+        assert!((scalar(&data.train_x.to_kind(Kind::Double).std(false)) - 1.0).abs() < 1e-4);
+        // Test images share the training statistics, so theirs are close, not exact.
+        assert!(scalar(&data.test_x.mean(Kind::Double)).abs() < 0.05);
+        // A blank pixel maps to -mean/std; MNIST is mostly blank.
+        let blank = -data.mean / data.std;
+        assert!((scalar(&data.train_x.min()) - blank).abs() < 1e-5);
+        assert!(data.mean > 0.1 && data.mean < 0.15, "mean {}", data.mean);
+        assert_eq!(scalar(&data.train_y.max()), 9.0);
+    }
+
+    #[test]
+    fn splits_are_seeded_and_sized() {
+        let mut data = builtin();
+        let labels = data.train_y.shallow_clone();
+        // Row ids as labels make the split's membership visible.
+        data.train_y = Tensor::arange(8000, (Kind::Int64, tch::Device::Cpu));
+        let split = data.split(7, 0.1);
+        assert_eq!(split.train_x.size(), [7200, 784]);
+        assert_eq!(
+            (split.train_y.size(), split.val_y.size()),
+            (vec![7200], vec![800])
+        );
+
+        let ids = Tensor::cat(&[&split.train_y, &split.val_y], 0)
+            .sort(0, false)
+            .0;
+        assert!(
+            ids.equal(&data.train_y),
+            "the two sides must partition the training set"
+        );
+        assert!(split
+            .val_x
+            .equal(&data.train_x.index_select(0, &split.val_y)));
+
+        let again = data.split(7, 0.1);
+        assert!(again.val_y.equal(&split.val_y) && again.train_x.equal(&split.train_x));
+        assert!(!data.split(8, 0.1).val_y.equal(&split.val_y));
+        // Pinned: a split must never change under a sweep that is being resumed.
+        let first: Vec<i64> = Vec::try_from(split.val_y.narrow(0, 0, 5)).unwrap();
+        assert_eq!(first, [33, 38, 53, 65, 67]);
+
+        data.train_y = labels;
+        let tiny = data.split(1, 1e-9);
+        assert_eq!((tiny.train_y.size()[0], tiny.val_y.size()[0]), (7999, 1));
+        let huge = data.split(1, 1.0 - 1e-9);
+        assert_eq!((huge.train_y.size()[0], huge.val_y.size()[0]), (1, 7999));
+    }
+
+    #[test]
+    #[should_panic(expected = "val_fraction")]
+    fn a_fraction_outside_0_1_is_a_bug() {
+        builtin().split(0, 1.0);
+    }
+
+    #[test]
+    fn lemire_sampling_is_uniform_enough() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let mut counts = [0u32; 3];
+        for _ in 0..30_000 {
+            counts[below(&mut rng, 3) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (9_500..10_500).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}
