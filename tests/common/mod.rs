@@ -26,6 +26,9 @@ pub struct TestApp {
 pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt().with_env_filter("info").try_init();
+    } else {
+        // Worker processes inherit this: quiet unless a test asks for logs.
+        std::env::set_var("RUST_LOG", "warn");
     }
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {

@@ -1,0 +1,95 @@
+//! The `hypersweep` binary as a user runs it: flags, environment and
+//! config.toml, no library path set, and a clean exit on SIGTERM.
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_a_sweep_with_no_environment_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_hypersweep"))
+        .arg("serve")
+        .args(["--config", &format!("{repo}/config.toml")])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", &format!("{repo}/../shared/data")])
+        .current_dir(dir.path())
+        // The binary finds libtorch through its baked-in rpath alone.
+        .env_clear()
+        .env("HYPERSWEEP_DATABASE", format!("sqlite://{}/env.db", dir.path().display()))
+        .env("HYPERSWEEP_WORKERS", "1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{url}/healthz")).send().await {
+            assert_eq!(r.status(), 200);
+            break;
+        }
+        assert!(server.try_wait().unwrap().is_none(), "server exited");
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let datasets: serde_json::Value = client.get(format!("{url}/v1/datasets")).send().await.unwrap().json().await.unwrap();
+    assert!(datasets.to_string().contains("fashion-mnist"), "--data-dir is used: {datasets}");
+
+    let spec = "method: grid\nparameters:\n  epochs: {value: 1}\n  learning_rate: {value: 0.05}\n";
+    let created: serde_json::Value = client
+        .post(format!("{url}/v1/sweeps"))
+        .header("content-type", "application/yaml")
+        .body(spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let best = client.get(format!("{url}/v1/sweeps/{id}/best")).send().await.unwrap();
+        if best.status() == 200 {
+            let best: serde_json::Value = best.json().await.unwrap();
+            assert!(best["metric"]["value"].as_f64().unwrap() > 0.8, "{best}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sweep did not finish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(dir.path().join("env.db").exists(), "HYPERSWEEP_DATABASE is used");
+
+    // SAFETY: sends SIGTERM to the child we spawned.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "server ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_bad_config_is_refused_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "workers = 0\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hypersweep"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("workers must be at least 1"), "{stderr}");
+}
