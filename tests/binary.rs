@@ -4,7 +4,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,7 +24,10 @@ async fn serve_runs_a_sweep_with_no_environment_and_stops_on_sigterm() {
         .current_dir(dir.path())
         // The binary finds libtorch through its baked-in rpath alone.
         .env_clear()
-        .env("HYPERSWEEP_DATABASE", format!("sqlite://{}/env.db", dir.path().display()))
+        .env(
+            "HYPERSWEEP_DATABASE",
+            format!("sqlite://{}/env.db", dir.path().display()),
+        )
         .env("HYPERSWEEP_WORKERS", "1")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -38,8 +45,18 @@ async fn serve_runs_a_sweep_with_no_environment_and_stops_on_sigterm() {
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let datasets: serde_json::Value = client.get(format!("{url}/v1/datasets")).send().await.unwrap().json().await.unwrap();
-    assert!(datasets.to_string().contains("fashion-mnist"), "--data-dir is used: {datasets}");
+    let datasets: serde_json::Value = client
+        .get(format!("{url}/v1/datasets"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        datasets.to_string().contains("fashion-mnist"),
+        "--data-dir is used: {datasets}"
+    );
 
     let spec = "method: grid\nparameters:\n  epochs: {value: 1}\n  learning_rate: {value: 0.05}\n";
     let created: serde_json::Value = client
@@ -55,7 +72,11 @@ async fn serve_runs_a_sweep_with_no_environment_and_stops_on_sigterm() {
     let id = created["id"].as_i64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let best = client.get(format!("{url}/v1/sweeps/{id}/best")).send().await.unwrap();
+        let best = client
+            .get(format!("{url}/v1/sweeps/{id}/best"))
+            .send()
+            .await
+            .unwrap();
         if best.status() == 200 {
             let best: serde_json::Value = best.json().await.unwrap();
             assert!(best["metric"]["value"].as_f64().unwrap() > 0.8, "{best}");
@@ -64,7 +85,10 @@ async fn serve_runs_a_sweep_with_no_environment_and_stops_on_sigterm() {
         assert!(Instant::now() < deadline, "the sweep did not finish");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(dir.path().join("env.db").exists(), "HYPERSWEEP_DATABASE is used");
+    assert!(
+        dir.path().join("env.db").exists(),
+        "HYPERSWEEP_DATABASE is used"
+    );
 
     // SAFETY: sends SIGTERM to the child we spawned.
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };

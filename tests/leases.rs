@@ -20,7 +20,10 @@ async fn a_killed_workers_trial_is_requeued_and_completed() {
         if trial["epochs_done"].as_i64().unwrap_or(0) >= 1 && trial["state"] == "running" {
             break (trial.clone(), trial["worker"].as_str().unwrap().to_string());
         }
-        assert!(Instant::now() < deadline, "the trial never started: {trial}");
+        assert!(
+            Instant::now() < deadline,
+            "the trial never started: {trial}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let pid: i32 = worker.rsplit('-').next().unwrap().parse().unwrap();
@@ -32,7 +35,12 @@ async fn a_killed_workers_trial_is_requeued_and_completed() {
     let (_, done) = app.get(&trial_url(&trial)).await;
     assert_eq!(done["attempt"], 2, "{done}");
     assert_ne!(done["worker"].as_str().unwrap(), worker);
-    let epochs: Vec<i64> = done["epochs"].as_array().unwrap().iter().map(|e| e["epoch"].as_i64().unwrap()).collect();
+    let epochs: Vec<i64> = done["epochs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epoch"].as_i64().unwrap())
+        .collect();
     assert_eq!(epochs, (1..=12).collect::<Vec<_>>(), "reports counted once");
     app.stop().await;
 }

@@ -1,5 +1,6 @@
 //! Sweep routes: submit a spec, read a sweep's status, and its best trial.
 use super::{parse_id, ApiError, AppState};
+use crate::data::DataError;
 use crate::search;
 use crate::spec::{DatasetShape, Format, Method, SweepSpec};
 use crate::store::{NewSweep, Sweep, Trial};
@@ -27,11 +28,15 @@ pub async fn create(
     let text = text.to_string();
     // Looking datasets up reads file headers: off the async threads.
     let spec = tokio::task::spawn_blocking(move || {
-        let shape = |name: &str| {
-            catalog.info(name).ok().map(|info| DatasetShape {
+        let shape = |name: &str| match catalog.info(name) {
+            Ok(info) => Ok(DatasetShape {
                 features: info.features(),
                 classes: info.classes,
-            })
+            }),
+            Err(DataError::Unknown(_)) => Err(format!(
+                "unknown dataset `{name}`; GET /v1/datasets lists them"
+            )),
+            Err(e) => Err(format!("dataset `{name}` cannot be read: {e}")),
         };
         SweepSpec::parse(&text, format, &limits, &shape, rand::random())
     })

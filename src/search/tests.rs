@@ -8,7 +8,7 @@ fn spec(yaml: &str) -> SweepSpec {
         max_trials: 1000,
     };
     let shape = |_: &str| {
-        Some(DatasetShape {
+        Ok(DatasetShape {
             features: 784,
             classes: 10,
         })

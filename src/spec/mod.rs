@@ -125,13 +125,13 @@ pub const DEFAULT_DATASET: &str = "mnist-10k";
 
 impl SweepSpec {
     /// Parses a spec body in `format`. `dataset` answers the shape of a dataset
-    /// name (None if the server has no such dataset); `fallback_seed` is used
-    /// when the spec gives no seed.
+    /// name, or why it cannot be trained on; `fallback_seed` is used when the
+    /// spec gives no seed.
     pub fn parse(
         body: &str,
         format: Format,
         limits: &Limits,
-        dataset: &dyn Fn(&str) -> Option<DatasetShape>,
+        dataset: &dyn Fn(&str) -> Result<DatasetShape, String>,
         fallback_seed: u64,
     ) -> Result<SweepSpec, SpecError> {
         let document: Value = match format {
@@ -147,7 +147,7 @@ impl SweepSpec {
     pub fn from_document(
         mut document: Value,
         limits: &Limits,
-        dataset: &dyn Fn(&str) -> Option<DatasetShape>,
+        dataset: &dyn Fn(&str) -> Result<DatasetShape, String>,
         fallback_seed: u64,
     ) -> Result<SweepSpec, SpecError> {
         let Some(map) = document.as_object_mut() else {
@@ -173,12 +173,7 @@ impl SweepSpec {
         optional_string(map, "description")?;
         let dataset_name =
             optional_string(map, "dataset")?.unwrap_or_else(|| DEFAULT_DATASET.into());
-        let Some(shape) = dataset(&dataset_name) else {
-            return Err(SpecError::new(
-                "dataset",
-                format!("unknown dataset `{dataset_name}`; GET /v1/datasets lists them"),
-            ));
-        };
+        let shape = dataset(&dataset_name).map_err(|why| SpecError::new("dataset", why))?;
         let method = match map.get("method") {
             Some(Value::String(m)) if m == "grid" => Method::Grid,
             Some(Value::String(m)) if m == "random" => Method::Random,

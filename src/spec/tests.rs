@@ -6,11 +6,14 @@ const LIMITS: Limits = Limits {
     max_trials: 500,
 };
 
-fn shape(name: &str) -> Option<DatasetShape> {
-    (name == "mnist-10k").then_some(DatasetShape {
-        features: 784,
-        classes: 10,
-    })
+fn shape(name: &str) -> Result<DatasetShape, String> {
+    match name {
+        "mnist-10k" => Ok(DatasetShape {
+            features: 784,
+            classes: 10,
+        }),
+        _ => Err(format!("unknown dataset `{name}`")),
+    }
 }
 
 fn parse(yaml: &str) -> Result<SweepSpec, SpecError> {
