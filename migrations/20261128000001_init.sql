@@ -14,6 +14,13 @@ CREATE TABLE sweeps (
     seed         INTEGER NOT NULL,
     spec         TEXT    NOT NULL,
     state        TEXT    NOT NULL CHECK (state IN ('running', 'completed', 'cancelled')),
+    -- Early stopping rule (JSON) and budgets beyond max_trials.
+    early_terminate TEXT,
+    deadline_ms  INTEGER,
+    stop_at_deadline INTEGER NOT NULL DEFAULT 0,
+    target       TEXT,
+    -- What ended the sweep: max_trials, max_minutes, target or cancelled.
+    ended_by     TEXT,
     created_at   TEXT    NOT NULL,
     finished_at  TEXT
 );
@@ -22,7 +29,8 @@ CREATE TABLE trials (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     sweep_id         INTEGER NOT NULL REFERENCES sweeps (id),
     number           INTEGER NOT NULL,
-    params           TEXT    NOT NULL,
+    -- NULL until claimed for model-based methods, which sample from history.
+    params           TEXT,
     seed             INTEGER NOT NULL,
     state            TEXT    NOT NULL CHECK (state IN ('queued', 'running', 'completed', 'pruned', 'failed', 'cancelled')),
     attempt          INTEGER NOT NULL DEFAULT 0,
@@ -50,6 +58,10 @@ CREATE TABLE epoch_reports (
     val_loss     REAL    NOT NULL,
     val_accuracy REAL    NOT NULL,
     seconds      REAL    NOT NULL,
+    -- The early-stopping decision on this report: continue or prune, and why.
+    decision     TEXT,
+    reason       TEXT,
+    rung         INTEGER,
     created_at   TEXT    NOT NULL,
     PRIMARY KEY (trial_id, epoch)
 ) WITHOUT ROWID;

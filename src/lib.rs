@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`spec`]: parses and validates sweep specs (pure).
-//! - [`search`]: which configurations a sweep's trials train (pure).
+//! - [`search`]: which configurations a sweep's trials train: grid, random, TPE (pure).
+//! - [`schedule`]: early stopping: ASHA/Hyperband and the median rule (pure).
 //! - [`report`]: what a trial reports per epoch (pure types).
 //! - [`data`]: IDX datasets: the built-in one, those in `data_dir`, as tensors.
 //! - [`train`]: the network, the optimizers and the training loop (tch).
@@ -20,6 +21,7 @@ pub mod api;
 pub mod config;
 pub mod data;
 pub mod report;
+pub mod schedule;
 pub mod search;
 pub mod server;
 pub mod spec;

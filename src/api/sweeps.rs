@@ -1,8 +1,9 @@
 //! Sweep routes: submit a spec, read a sweep's status, and its best trial.
 use super::{parse_id, ApiError, AppState};
 use crate::data::DataError;
+use crate::schedule::{rung_stats, Curve, EarlyTerminate, RungStats, TrialProgress};
 use crate::search;
-use crate::spec::{DatasetShape, Format, Method, SweepSpec};
+use crate::spec::{AtDeadline, DatasetShape, Format, Method, SweepSpec};
 use crate::store::{NewSweep, Sweep, Trial};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -10,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// `POST /v1/sweeps`: validates the spec (JSON or YAML), queues its trials.
 pub async fn create(
@@ -47,7 +49,7 @@ pub async fn create(
         .into_iter()
         .enumerate()
         .map(|(number, params)| {
-            let params = serde_json::to_value(params).expect("params serialize");
+            let params = params.map(|p| serde_json::to_value(p).expect("params serialize"));
             (params, search::trial_seed(spec.seed, number as u32))
         })
         .collect();
@@ -59,11 +61,16 @@ pub async fn create(
             method: match spec.method {
                 Method::Grid => "grid",
                 Method::Random => "random",
+                Method::Bayes => "bayes",
             },
             metric: &spec.metric,
             max_parallel: spec.max_parallel,
             seed: spec.seed,
             spec: &spec.document,
+            early_terminate: spec.early_terminate.as_ref().map(|r| json!(r)),
+            max_minutes: spec.max_minutes,
+            stop_at_deadline: spec.at_max_minutes == AtDeadline::Stop,
+            target: spec.target.as_ref().map(|t| json!(t)),
             trials,
         })
         .await?;
@@ -120,9 +127,43 @@ async fn status(state: &AppState, sweep: Sweep) -> Result<Value, ApiError> {
         state.store.best_trial(&sweep).await?.map(
             |t| json!({"trial_id": t.id, "number": t.number, "value": metric_value(&sweep, &t)}),
         );
+    let rungs = rungs(state, &sweep).await?;
     let mut value = json!(sweep);
     value["best"] = best.unwrap_or(Value::Null);
+    if let Some(rungs) = rungs {
+        value["rungs"] = json!(rungs);
+    }
     Ok(value)
+}
+
+/// For hyperband: per rung, how many trials reached it and were promoted.
+async fn rungs(state: &AppState, sweep: &Sweep) -> Result<Option<Vec<RungStats>>, ApiError> {
+    let Some(rule) = sweep.early_terminate.clone() else {
+        return Ok(None);
+    };
+    let Ok(rule) = serde_json::from_value::<EarlyTerminate>(rule) else {
+        return Ok(None);
+    };
+    if !matches!(rule, EarlyTerminate::Hyperband { .. }) {
+        return Ok(None);
+    }
+    let trials = state.store.trials(sweep.id).await?;
+    let curves: HashMap<i64, Vec<f64>> = state.store.curves(sweep.id, &sweep.metric.name, i64::MAX).await?.into_iter().collect();
+    let progress: Vec<TrialProgress> = trials
+        .iter()
+        .filter_map(|t| {
+            let epochs = t.params.get("epochs")?.as_u64()? as u32;
+            Some(TrialProgress {
+                curve: Curve {
+                    trial: t.id,
+                    values: curves.get(&t.id).map(Vec::as_slice).unwrap_or(&[]),
+                },
+                max_epochs: epochs,
+                pruned: t.state == "pruned",
+            })
+        })
+        .collect();
+    Ok(Some(rung_stats(&rule, &progress)))
 }
 
 fn metric_value(sweep: &Sweep, trial: &Trial) -> Option<f64> {

@@ -1,18 +1,57 @@
 //! Search strategies: which configurations a sweep's trials train. Pure
-//! functions of the spec and its seed: the same spec and seed always give the
-//! same configurations in the same order.
+//! functions of the spec, its seed and (for bayes) the finished trials: the
+//! same inputs always give the same configurations in the same order.
+pub mod tpe;
+
 use crate::spec::{Distribution, Method, ParamName, ParamSpec, SweepSpec, TrialParams};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use tpe::{Observation, TpeConfig};
 
-/// The configurations of the sweep's trials, in trial-number order.
-pub fn configurations(spec: &SweepSpec) -> Vec<TrialParams> {
+/// The configurations fixed at submission, in trial-number order: every one
+/// for grid and random; None for each of bayes's trials, which are sampled
+/// from the finished trials when a worker claims them.
+pub fn configurations(spec: &SweepSpec) -> Vec<Option<TrialParams>> {
     match spec.method {
-        Method::Grid => grid(&spec.parameters, spec.max_trials as usize),
-        Method::Random => random(&spec.parameters, spec.seed, spec.max_trials as usize),
+        Method::Grid => grid(spec).into_iter().map(Some).collect(),
+        Method::Random => {
+            let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+            (0..spec.max_trials).map(|_| Some(random(spec, &mut rng))).collect()
+        }
+        Method::Bayes => vec![None; spec.max_trials as usize],
     }
+}
+
+/// A trial's configuration by TPE over the sweep's finished trials, each
+/// given as its parameters and final metric (None for a failed trial).
+pub fn suggest(spec: &SweepSpec, finished: &[(TrialParams, Option<f64>)], seed: u64) -> TrialParams {
+    let history: Vec<Observation> = finished
+        .iter()
+        .map(|(params, value)| Observation {
+            params: spec.active_params(params),
+            value: value.unwrap_or(f64::NAN),
+        })
+        .collect();
+    let config = TpeConfig {
+        n_startup_trials: spec.n_startup_trials as usize,
+        ..TpeConfig::default()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut chosen = BTreeMap::new();
+    // One parameter at a time, parents first, so a parameter whose `when`
+    // does not hold is never sampled.
+    for name in &spec.order {
+        if spec.applies(*name, &chosen) {
+            let space = BTreeMap::from([(*name, spec.parameters[name].clone())]);
+            let value = tpe::sample(&space, &history, spec.metric.goal, &config, &mut rng)
+                .remove(name)
+                .unwrap_or_else(|| sample(&spec.parameters[name], &mut rng));
+            chosen.insert(*name, value);
+        }
+    }
+    params_of(&chosen)
 }
 
 /// The seed of trial `number`'s own randomness (initial weights, shuffling, dropout).
@@ -24,20 +63,37 @@ pub fn trial_seed(sweep_seed: u64, number: u32) -> u64 {
     (z ^ (z >> 31)) >> 1
 }
 
-/// Every combination of the discrete values, the last parameter varying fastest.
-fn grid(parameters: &BTreeMap<ParamName, ParamSpec>, limit: usize) -> Vec<TrialParams> {
-    let axes: Vec<(ParamName, Vec<Value>)> = parameters
+fn params_of(chosen: &BTreeMap<ParamName, Value>) -> TrialParams {
+    let mut params = TrialParams::default();
+    for (name, value) in chosen {
+        params.set(*name, value);
+    }
+    params
+}
+
+/// Every combination of the discrete values, the last parameter varying
+/// fastest; combinations that differ only in parameters that do not apply
+/// are run once.
+fn grid(spec: &SweepSpec) -> Vec<TrialParams> {
+    let axes: Vec<(ParamName, Vec<Value>)> = spec
+        .parameters
         .iter()
-        .map(|(name, spec)| (*name, spec.discrete_values().unwrap_or_default()))
+        .map(|(name, p)| (*name, p.discrete_values().unwrap_or_default()))
         .collect();
+    let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     let mut index = vec![0usize; axes.len()];
-    while out.len() < limit {
-        let mut params = TrialParams::default();
-        for ((name, values), &i) in axes.iter().zip(&index) {
-            params.set(*name, &values[i]);
+    while out.len() < spec.max_trials as usize {
+        let all: BTreeMap<ParamName, Value> = axes.iter().zip(&index).map(|((n, v), &i)| (*n, v[i].clone())).collect();
+        let mut chosen = BTreeMap::new();
+        for name in &spec.order {
+            if spec.applies(*name, &chosen) {
+                chosen.insert(*name, all[name].clone());
+            }
         }
-        out.push(params);
+        if seen.insert(serde_json::to_string(&chosen.iter().map(|(n, v)| (n.as_str(), v)).collect::<Vec<_>>()).expect("values serialize")) {
+            out.push(params_of(&chosen));
+        }
         // Advance the odometer; stop once it wraps around.
         let mut axis = axes.len();
         loop {
@@ -55,22 +111,15 @@ fn grid(parameters: &BTreeMap<ParamName, ParamSpec>, limit: usize) -> Vec<TrialP
     out
 }
 
-/// Independent draws from each parameter's distribution.
-fn random(
-    parameters: &BTreeMap<ParamName, ParamSpec>,
-    seed: u64,
-    count: usize,
-) -> Vec<TrialParams> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..count)
-        .map(|_| {
-            let mut params = TrialParams::default();
-            for (name, spec) in parameters {
-                params.set(*name, &sample(spec, &mut rng));
-            }
-            params
-        })
-        .collect()
+/// Independent draws from each applicable parameter's distribution.
+fn random(spec: &SweepSpec, rng: &mut impl Rng) -> TrialParams {
+    let mut chosen = BTreeMap::new();
+    for name in &spec.order {
+        if spec.applies(*name, &chosen) {
+            chosen.insert(*name, sample(&spec.parameters[name], rng));
+        }
+    }
+    params_of(&chosen)
 }
 
 /// One draw from a parameter's search space.

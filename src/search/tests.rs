@@ -1,5 +1,5 @@
 use super::*;
-use crate::spec::{DatasetShape, Format, Limits, SweepSpec};
+use crate::spec::{DatasetShape, Format, Limits, SweepSpec, TrialParams};
 
 fn spec(yaml: &str) -> SweepSpec {
     let limits = Limits {
@@ -16,10 +16,14 @@ fn spec(yaml: &str) -> SweepSpec {
     SweepSpec::parse(yaml, Format::Yaml, &limits, &shape, 1).unwrap()
 }
 
+fn configs(spec: &SweepSpec) -> Vec<TrialParams> {
+    configurations(spec).into_iter().map(|c| c.expect("fixed at submission")).collect()
+}
+
 #[test]
 fn grid_runs_every_combination_once() {
     let s = spec("method: grid\nparameters:\n  batch_size: {values: [32, 64, 128]}\n  optimizer: {values: [sgd, adam]}\n  epochs: {value: 2}\n");
-    let configs = configurations(&s);
+    let configs = configs(&s);
     assert_eq!(configs.len(), 6);
     let mut pairs: Vec<_> = configs
         .iter()
@@ -36,16 +40,16 @@ fn grid_runs_every_combination_once() {
 #[test]
 fn random_is_deterministic_for_a_seed_and_differs_across_seeds() {
     let yaml = "method: random\nmax_trials: 20\nseed: 7\nparameters:\n  learning_rate: {distribution: log_uniform_values, min: 0.0001, max: 0.1}\n  batch_size: {values: [32, 64, 128, 256]}\n  dropout: {distribution: uniform, min: 0.0, max: 0.5}\n";
-    let a = configurations(&spec(yaml));
-    assert_eq!(a, configurations(&spec(yaml)));
-    let b = configurations(&spec(&yaml.replace("seed: 7", "seed: 8")));
+    let a = configs(&spec(yaml));
+    assert_eq!(a, configs(&spec(yaml)));
+    let b = configs(&spec(&yaml.replace("seed: 7", "seed: 8")));
     assert_ne!(a, b);
 }
 
 #[test]
 fn draws_stay_in_their_bounds_and_scales() {
     let s = spec("method: random\nmax_trials: 500\nparameters:\n  learning_rate: {distribution: log_uniform_values, min: 0.0001, max: 0.1}\n  batch_size: {distribution: q_log_uniform_values, min: 32, max: 256, q: 32}\n  epochs: {distribution: int_uniform, min: 1, max: 3}\n  dropout: {distribution: q_uniform, min: 0.0, max: 0.95, q: 0.1}\n  momentum: {distribution: uniform, min: 0.5, max: 0.9}\n");
-    let configs = configurations(&s);
+    let configs = configs(&s);
     let mut below_1e3 = 0;
     for c in &configs {
         assert!((0.0001..=0.1).contains(&c.learning_rate));
@@ -71,7 +75,7 @@ fn draws_stay_in_their_bounds_and_scales() {
 #[test]
 fn probabilities_weight_the_choice() {
     let s = spec("method: random\nmax_trials: 1000\nparameters:\n  optimizer: {values: [sgd, adam], probabilities: [0.9, 0.1]}\n");
-    let sgd = configurations(&s)
+    let sgd = configs(&s)
         .iter()
         .filter(|c| c.optimizer == "sgd")
         .count();
@@ -83,4 +87,58 @@ fn trial_seeds_differ() {
     let seeds: std::collections::HashSet<_> = (0..1000).map(|n| trial_seed(7, n)).collect();
     assert_eq!(seeds.len(), 1000);
     assert!(seeds.iter().all(|s| *s <= i64::MAX as u64));
+}
+
+const CONDITIONAL: &str = "parameters:
+  optimizer: {values: [sgd, adam, rmsprop]}
+  momentum: {distribution: uniform, min: 0.1, max: 0.5, when: {optimizer: [sgd, rmsprop]}}
+  learning_rate: {distribution: log_uniform_values, min: 0.001, max: 0.1}
+";
+
+#[test]
+fn a_conditional_parameter_is_never_sampled_when_it_does_not_apply() {
+    let s = spec(&format!("method: random\nmax_trials: 300\n{CONDITIONAL}"));
+    for c in configs(&s) {
+        let default = TrialParams::default().momentum;
+        if c.optimizer == "adam" {
+            assert_eq!(c.momentum, default, "momentum sampled for adam: {c:?}");
+        } else {
+            assert!((0.1..=0.5).contains(&c.momentum), "{c:?}");
+        }
+    }
+    // Bayes too, with a history and past its random start-up trials.
+    let s = spec(&format!("method: bayes\nmax_trials: 300\nn_startup_trials: 2\n{CONDITIONAL}"));
+    let mut history: Vec<(TrialParams, Option<f64>)> = Vec::new();
+    for seed in 0..40 {
+        let c = suggest(&s, &history, seed);
+        if c.optimizer == "adam" {
+            assert_eq!(c.momentum, TrialParams::default().momentum, "{c:?}");
+        } else {
+            assert!((0.1..=0.5).contains(&c.momentum), "{c:?}");
+        }
+        let value = c.learning_rate.log10().abs();
+        history.push((c, Some(value)));
+    }
+}
+
+#[test]
+fn a_grid_skips_combinations_that_differ_only_in_inactive_parameters() {
+    let s = spec("method: grid\nparameters:\n  optimizer: {values: [sgd, adam]}\n  momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}\n");
+    let got: Vec<(String, f64)> = configs(&s).into_iter().map(|c| (c.optimizer, c.momentum)).collect();
+    let default = TrialParams::default().momentum;
+    assert_eq!(got, vec![("sgd".into(), 0.5), ("sgd".into(), 0.9), ("adam".into(), default)]);
+}
+
+#[test]
+fn bayes_is_deterministic_for_a_history_and_seed() {
+    let s = spec("method: bayes\nmax_trials: 50\nn_startup_trials: 3\nparameters:\n  learning_rate: {distribution: log_uniform_values, min: 0.0001, max: 0.1}\n  batch_size: {values: [32, 64, 128]}\n  hidden_layers: {values: [[64], [128, 64]]}\n");
+    let history: Vec<(TrialParams, Option<f64>)> = (0..10)
+        .map(|i| {
+            let c = suggest(&s, &[], i);
+            let v = -(c.learning_rate.log10() + 2.0).powi(2);
+            (c, Some(v))
+        })
+        .collect();
+    assert_eq!(suggest(&s, &history, 99), suggest(&s, &history, 99));
+    assert!(configurations(&s).iter().all(Option::is_none));
 }

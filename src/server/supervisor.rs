@@ -30,7 +30,7 @@ pub fn start(
             shutdown.clone(),
         ));
     }
-    let every = Duration::from_millis((config.lease_seconds * 1000 / 4).max(500));
+    let every = Duration::from_millis((config.lease_seconds * 1000 / 4).clamp(500, 2000));
     tasks.spawn(reap(store, config.max_attempts, every, shutdown));
     Ok(tasks)
 }
@@ -80,7 +80,8 @@ async fn keep_alive(
     }
 }
 
-/// Re-queues (or fails) trials whose lease expired, every `every`.
+/// Re-queues (or fails) trials whose lease expired and ends sweeps past
+/// their `max_minutes`, every `every`.
 async fn reap(
     store: Store,
     max_attempts: u32,
@@ -92,6 +93,11 @@ async fn reap(
             Ok(0) => {}
             Ok(n) => tracing::warn!("took back {n} trial(s) whose lease expired"),
             Err(e) => tracing::warn!("reaping expired leases: {e}"),
+        }
+        match store.enforce_deadlines().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("{n} sweep(s) reached max_minutes"),
+            Err(e) => tracing::warn!("enforcing max_minutes: {e}"),
         }
         wait_or_shutdown(&mut shutdown, every).await;
     }

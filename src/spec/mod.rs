@@ -1,15 +1,22 @@
 //! Sweep specs: parsing and validating what a user submits (JSON or YAML, the
 //! keys of a W&B sweep config) into a `SweepSpec` that cannot be invalid.
 //! Pure: no I/O, no async, no training.
+mod budget;
+mod condition;
+mod fields;
 mod param;
 pub mod params;
 
+pub use budget::{AtDeadline, Target};
+pub use condition::{applies, Condition};
 pub use param::{Distribution, ParamSpec};
 pub use params::{ParamName, TrialParams};
 
+use fields::{check_sizes, grid_size, optional_int, optional_string, parse_metric};
 use params::describe;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use crate::schedule::EarlyTerminate;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A rejected spec: which field, and why.
@@ -38,6 +45,7 @@ impl SpecError {
 pub enum Method {
     Grid,
     Random,
+    Bayes,
 }
 
 /// Whether a bigger metric is better.
@@ -98,6 +106,20 @@ pub struct SweepSpec {
     pub max_parallel: Option<u32>,
     pub seed: u64,
     pub parameters: BTreeMap<ParamName, ParamSpec>,
+    /// Parameters that apply only when another has given values.
+    pub conditions: BTreeMap<ParamName, Condition>,
+    /// Every parameter, parents before those whose `when` names them.
+    pub order: Vec<ParamName>,
+    /// Early stopping of hopeless trials, if any.
+    pub early_terminate: Option<EarlyTerminate>,
+    /// Minutes after submission past which no trial starts.
+    pub max_minutes: Option<f64>,
+    /// What running trials do when `max_minutes` is up.
+    pub at_max_minutes: AtDeadline,
+    /// A metric value that completes the sweep as soon as a trial reaches it.
+    pub target: Option<Target>,
+    /// Bayes draws at random until this many trials have finished.
+    pub n_startup_trials: u32,
     /// The spec as a JSON document with defaults filled in, as stored.
     pub document: Value,
 }
@@ -119,6 +141,11 @@ const KEYS: &[&str] = &[
     "max_parallel",
     "seed",
     "parameters",
+    "early_terminate",
+    "max_minutes",
+    "at_max_minutes",
+    "target",
+    "n_startup_trials",
 ];
 /// The dataset of a spec that names none.
 pub const DEFAULT_DATASET: &str = "mnist-10k";
@@ -143,6 +170,34 @@ impl SweepSpec {
         Self::from_document(document, limits, dataset, fallback_seed)
     }
 
+    /// The spec of a stored sweep, validated when it was submitted; the
+    /// server's caps and dataset were checked then and are not again.
+    pub fn from_stored(document: &Value) -> Result<SweepSpec, SpecError> {
+        let unlimited = Limits {
+            max_parameters: u64::MAX,
+            max_epochs: u32::MAX,
+            max_trials: u32::MAX,
+        };
+        let any = |_: &str| Ok(DatasetShape { features: 1, classes: 1 });
+        Self::from_document(document.clone(), &unlimited, &any, 0)
+    }
+
+    /// Whether `name` applies given the values chosen so far (see `when`).
+    pub fn applies(&self, name: ParamName, chosen: &BTreeMap<ParamName, Value>) -> bool {
+        applies(self.conditions.get(&name), chosen)
+    }
+
+    /// The parameters that applied to a trial, with their values.
+    pub fn active_params(&self, params: &TrialParams) -> BTreeMap<ParamName, Value> {
+        let mut chosen = BTreeMap::new();
+        for name in &self.order {
+            if self.applies(*name, &chosen) {
+                chosen.insert(*name, params.get(*name));
+            }
+        }
+        chosen
+    }
+
     /// Validates a spec already read into a JSON value.
     pub fn from_document(
         mut document: Value,
@@ -160,11 +215,10 @@ impl SweepSpec {
             ));
         };
         if let Some(key) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            let hint = match key.as_str() {
-                "early_terminate" => "early stopping is not supported yet".to_string(),
-                _ => format!("expected one of {}", KEYS.join(", ")),
-            };
-            return Err(SpecError::new(key.as_str(), format!("unknown key; {hint}")));
+            return Err(SpecError::new(
+                key.as_str(),
+                format!("unknown key; expected one of {}", KEYS.join(", ")),
+            ));
         }
         let name = optional_string(map, "name")?.unwrap_or_else(|| "sweep".into());
         if name.is_empty() || name.len() > 200 {
@@ -177,19 +231,14 @@ impl SweepSpec {
         let method = match map.get("method") {
             Some(Value::String(m)) if m == "grid" => Method::Grid,
             Some(Value::String(m)) if m == "random" => Method::Random,
-            Some(Value::String(m)) if m == "bayes" => {
-                return Err(SpecError::new(
-                    "method",
-                    "bayes is not supported yet; use grid or random",
-                ))
-            }
+            Some(Value::String(m)) if m == "bayes" => Method::Bayes,
             Some(m) => {
                 return Err(SpecError::new(
                     "method",
-                    format!("must be grid or random, got {}", describe(m)),
+                    format!("must be grid, random or bayes, got {}", describe(m)),
                 ))
             }
-            None => return Err(SpecError::new("method", "is required: grid or random")),
+            None => return Err(SpecError::new("method", "is required: grid, random or bayes")),
         };
         let metric = parse_metric(map.get("metric"))?;
         let max_trials = optional_int(map, "max_trials", 1, limits.max_trials as u64)?;
@@ -197,7 +246,16 @@ impl SweepSpec {
         let seed = optional_int(map, "seed", 0, i64::MAX as u64)?
             .unwrap_or(fallback_seed % (i64::MAX as u64));
 
+        let early_terminate = budget::parse_early_terminate(map.get("early_terminate"))?;
+        let (max_minutes, at_max_minutes) = budget::parse_max_minutes(map)?;
+        let target = budget::parse_target(map.get("target"))?;
+        let n_startup_trials = optional_int(map, "n_startup_trials", 1, 10_000)?.unwrap_or(8) as u32;
+        if map.contains_key("n_startup_trials") && method != Method::Bayes {
+            return Err(SpecError::new("n_startup_trials", "applies to method bayes only"));
+        }
+
         let mut parameters = BTreeMap::new();
+        let mut conditions = BTreeMap::new();
         match map.get("parameters") {
             None => {}
             Some(Value::Object(raw)) => {
@@ -210,7 +268,11 @@ impl SweepSpec {
                             format!("unknown parameter; known ones are {}", known.join(", ")),
                         ));
                     };
-                    parameters.insert(name, ParamSpec::parse(name, &field, value)?);
+                    let mut value = value.clone();
+                    if let Some(when) = value.as_object_mut().and_then(|m| m.remove("when")) {
+                        conditions.insert(name, condition::parse(name, &field, &when)?);
+                    }
+                    parameters.insert(name, ParamSpec::parse(name, &field, &value)?);
                 }
             }
             Some(v) => {
@@ -221,10 +283,11 @@ impl SweepSpec {
             }
         }
         check_sizes(&parameters, limits, shape)?;
+        let order = condition::order(&parameters, &conditions)?;
 
         let max_trials = match method {
-            Method::Random => max_trials
-                .ok_or_else(|| SpecError::new("max_trials", "is required for method random"))?,
+            Method::Random | Method::Bayes => max_trials
+                .ok_or_else(|| SpecError::new("max_trials", "is required for methods random and bayes"))?,
             Method::Grid => {
                 let size = grid_size(&parameters)?;
                 match max_trials {
@@ -260,163 +323,16 @@ impl SweepSpec {
             max_parallel: max_parallel.map(|p| p as u32),
             seed,
             parameters,
+            conditions,
+            order,
+            early_terminate,
+            max_minutes,
+            at_max_minutes,
+            target,
+            n_startup_trials,
             document,
         })
     }
-}
-
-fn optional_string(map: &Map<String, Value>, key: &str) -> Result<Option<String>, SpecError> {
-    match map.get(key) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(SpecError::new(
-            key,
-            format!("must be a string, got {}", describe(v)),
-        )),
-    }
-}
-
-fn optional_int(
-    map: &Map<String, Value>,
-    key: &str,
-    min: u64,
-    max: u64,
-) -> Result<Option<u64>, SpecError> {
-    match map.get(key) {
-        None => Ok(None),
-        Some(v) => match v.as_u64() {
-            Some(n) if n >= min && n <= max => Ok(Some(n)),
-            Some(n) if n > max => Err(SpecError::new(
-                key,
-                format!("{n} is over this server's cap of {max}"),
-            )),
-            _ => Err(SpecError::new(
-                key,
-                format!("must be an integer of at least {min}, got {}", describe(v)),
-            )),
-        },
-    }
-}
-
-fn parse_metric(raw: Option<&Value>) -> Result<Metric, SpecError> {
-    let Some(raw) = raw else {
-        return Ok(Metric {
-            name: "val_accuracy".into(),
-            goal: Goal::Maximize,
-        });
-    };
-    let Some(map) = raw.as_object() else {
-        return Err(SpecError::new("metric", "must be a mapping {name, goal}"));
-    };
-    if let Some(k) = map.keys().find(|k| *k != "name" && *k != "goal") {
-        return Err(SpecError::new(
-            format!("metric.{k}"),
-            "unknown key; expected name, goal",
-        ));
-    }
-    let name = match map.get("name") {
-        Some(Value::String(n)) if METRICS.contains(&n.as_str()) => n.clone(),
-        Some(v) => {
-            return Err(SpecError::new(
-                "metric.name",
-                format!("must be one of {}, got {}", METRICS.join(", "), describe(v)),
-            ))
-        }
-        None => return Err(SpecError::new("metric.name", "is required")),
-    };
-    let goal = match map.get("goal") {
-        Some(Value::String(g)) if g == "maximize" => Goal::Maximize,
-        Some(Value::String(g)) if g == "minimize" => Goal::Minimize,
-        None if name == "val_accuracy" => Goal::Maximize,
-        None => Goal::Minimize,
-        Some(v) => {
-            return Err(SpecError::new(
-                "metric.goal",
-                format!("must be maximize or minimize, got {}", describe(v)),
-            ))
-        }
-    };
-    Ok(Metric { name, goal })
-}
-
-/// Rejects epochs and networks bigger than this server trains.
-fn check_sizes(
-    parameters: &BTreeMap<ParamName, ParamSpec>,
-    limits: &Limits,
-    shape: DatasetShape,
-) -> Result<(), SpecError> {
-    if let Some(spec) = parameters.get(&ParamName::Epochs) {
-        let field = "parameters.epochs";
-        let most = match spec {
-            ParamSpec::Distribution { distribution, .. } => match *distribution {
-                Distribution::IntUniform { max, .. } => max as f64,
-                Distribution::Uniform { max, .. }
-                | Distribution::LogUniformValues { max, .. }
-                | Distribution::QUniform { max, .. }
-                | Distribution::QLogUniformValues { max, .. } => max,
-            },
-            other => other
-                .discrete_values()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(Value::as_f64)
-                .fold(0.0, f64::max),
-        };
-        if most > limits.max_epochs as f64 {
-            return Err(SpecError::new(
-                field,
-                format!(
-                    "{most} epochs is over this server's cap of {}",
-                    limits.max_epochs
-                ),
-            ));
-        }
-    }
-    let layers = match parameters.get(&ParamName::HiddenLayers) {
-        Some(spec) => spec.discrete_values().unwrap_or_default(),
-        None => vec![serde_json::to_value(TrialParams::default().hidden_layers).expect("widths")],
-    };
-    for (i, widths) in layers.iter().enumerate() {
-        let widths: Vec<u32> = widths
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_u64)
-                    .map(|w| w.min(u32::MAX as u64) as u32)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let count = TrialParams::parameter_count(&widths, shape.features, shape.classes);
-        if count > limits.max_parameters {
-            let field = match parameters.get(&ParamName::HiddenLayers) {
-                Some(ParamSpec::Values { .. }) => format!("parameters.hidden_layers.values[{i}]"),
-                _ => "parameters.hidden_layers".into(),
-            };
-            return Err(SpecError::new(
-                field,
-                format!(
-                    "a network of {count} parameters is over this server's cap of {}",
-                    limits.max_parameters
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The number of configurations in the grid; every parameter must be discrete.
-fn grid_size(parameters: &BTreeMap<ParamName, ParamSpec>) -> Result<u64, SpecError> {
-    let mut size = 1u64;
-    for (name, spec) in parameters {
-        let Some(values) = spec.discrete_values() else {
-            return Err(SpecError::new(
-                format!("parameters.{}", name.as_str()),
-                "grid search needs value or values, not a distribution",
-            ));
-        };
-        size = size.saturating_mul(values.len() as u64);
-    }
-    Ok(size)
 }
 
 #[cfg(test)]

@@ -51,8 +51,23 @@ impl TrialParams {
             .fold(0u64, u64::saturating_add)
     }
 
+    /// One parameter's value, as a spec would write it.
+    pub fn get(&self, name: ParamName) -> Value {
+        match name {
+            ParamName::LearningRate => self.learning_rate.into(),
+            ParamName::BatchSize => self.batch_size.into(),
+            ParamName::Epochs => self.epochs.into(),
+            ParamName::HiddenLayers => self.hidden_layers.clone().into(),
+            ParamName::Dropout => self.dropout.into(),
+            ParamName::WeightDecay => self.weight_decay.into(),
+            ParamName::Optimizer => self.optimizer.clone().into(),
+            ParamName::Momentum => self.momentum.into(),
+            ParamName::Activation => self.activation.clone().into(),
+        }
+    }
+
     /// Sets one parameter from a value that `ParamName::check` accepted.
-    pub(crate) fn set(&mut self, name: ParamName, value: &Value) {
+    pub fn set(&mut self, name: ParamName, value: &Value) {
         let float = || value.as_f64().unwrap_or_default();
         let int = || value.as_u64().unwrap_or(1) as u32;
         match name {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::schedule::EarlyTerminate;
 
 const LIMITS: Limits = Limits {
     max_parameters: 2_000_000,
@@ -101,7 +102,6 @@ fn bad_specs_name_the_field() {
         ("method: random\nmax_trials: 0\n", "max_trials"),
         ("method: random\nmax_trials: 501\n", "max_trials"),
         ("method: random\nmax_trials: 2\nmax_parallel: 0\n", "max_parallel"),
-        ("method: bayes\nmax_trials: 2\n", "method"),
         ("max_trials: 2\n", "method"),
         ("method: random\nmax_trials: 2\ndataset: imagenet\n", "dataset"),
         ("method: random\nmax_trials: 2\nmetric: {name: f1, goal: maximize}\n", "metric.name"),
@@ -132,4 +132,68 @@ fn a_grid_over_the_cap_needs_max_trials() {
     assert_eq!(rejected(&yaml).field, "parameters");
     let capped = parse(&format!("{yaml}max_trials: 10\n")).unwrap();
     assert_eq!(capped.max_trials, 10);
+}
+
+#[test]
+fn budgets_early_stopping_and_conditions_parse() {
+    let spec = parse(
+        "method: bayes
+max_trials: 20
+n_startup_trials: 4
+max_minutes: 2.5
+at_max_minutes: stop
+target: {val_accuracy: 0.9}
+early_terminate: {type: hyperband, min_iter: 1, eta: 3}
+parameters:
+  optimizer: {values: [sgd, adam, rmsprop]}
+  momentum: {distribution: uniform, min: 0.0, max: 0.95, when: {optimizer: [sgd, rmsprop]}}
+",
+    )
+    .unwrap();
+    assert_eq!(spec.method, Method::Bayes);
+    assert_eq!(spec.n_startup_trials, 4);
+    assert_eq!(spec.max_minutes, Some(2.5));
+    assert_eq!(spec.at_max_minutes, AtDeadline::Stop);
+    assert_eq!(spec.target, Some(Target { metric: "val_accuracy".into(), value: 0.9 }));
+    assert_eq!(spec.early_terminate, Some(EarlyTerminate::Hyperband { min_iter: 1, eta: 3 }));
+    assert_eq!(spec.order, vec![ParamName::Optimizer, ParamName::Momentum]);
+    let condition = &spec.conditions[&ParamName::Momentum];
+    assert_eq!(condition.parent, ParamName::Optimizer);
+    let adam = BTreeMap::from([(ParamName::Optimizer, Value::from("adam"))]);
+    let sgd = BTreeMap::from([(ParamName::Optimizer, Value::from("sgd"))]);
+    assert!(!spec.applies(ParamName::Momentum, &adam));
+    assert!(spec.applies(ParamName::Momentum, &sgd));
+    // Stored and read back, the spec is the same.
+    assert_eq!(SweepSpec::from_stored(&spec.document).unwrap(), spec);
+    let median = parse("method: random\nmax_trials: 2\nearly_terminate: {type: median}\n").unwrap();
+    assert_eq!(median.early_terminate, Some(EarlyTerminate::Median { min_iter: 1 }));
+    assert!(Target { metric: "val_loss".into(), value: 0.3 }.reached(0.29));
+    assert!(!Target { metric: "val_accuracy".into(), value: 0.9 }.reached(0.89));
+}
+
+#[test]
+fn bad_budgets_and_conditions_name_the_field() {
+    let cases: &[(&str, &str)] = &[
+        ("method: random\nmax_trials: 2\nearly_terminate: {type: asha}\n", "early_terminate.type"),
+        ("method: random\nmax_trials: 2\nearly_terminate: {type: hyperband, eta: 1}\n", "early_terminate.eta"),
+        ("method: random\nmax_trials: 2\nearly_terminate: {type: median, eta: 3}\n", "early_terminate.eta"),
+        ("method: random\nmax_trials: 2\nmax_minutes: 0\n", "max_minutes"),
+        ("method: random\nmax_trials: 2\nat_max_minutes: stop\n", "at_max_minutes"),
+        ("method: random\nmax_trials: 2\nmax_minutes: 1\nat_max_minutes: later\n", "at_max_minutes"),
+        ("method: random\nmax_trials: 2\ntarget: {f1: 0.9}\n", "target.f1"),
+        ("method: random\nmax_trials: 2\ntarget: {val_accuracy: 1.5}\n", "target.val_accuracy"),
+        ("method: random\nmax_trials: 2\ntarget: 0.9\n", "target"),
+        ("method: random\nmax_trials: 2\nn_startup_trials: 3\n", "n_startup_trials"),
+        ("method: bayes\n", "max_trials"),
+        ("method: random\nmax_trials: 2\nparameters:\n  momentum: {value: 0.5, when: {optimizer: sgd}}\n", "parameters.momentum.when.optimizer"),
+        ("method: random\nmax_trials: 2\nparameters:\n  optimizer: {values: [sgd, adam]}\n  momentum: {value: 0.5, when: {optimizer: [lion]}}\n", "parameters.momentum.when.optimizer[0]"),
+        ("method: random\nmax_trials: 2\nparameters:\n  optimizer: {values: [sgd]}\n  momentum: {value: 0.5, when: {optimizer: [adam]}}\n", "parameters.momentum.when.optimizer"),
+        ("method: random\nmax_trials: 2\nparameters:\n  momentum: {value: 0.5, when: {momentum: 0.5}}\n", "parameters.momentum.when.momentum"),
+        ("method: random\nmax_trials: 2\nparameters:\n  momentum: {value: 0.5, when: sgd}\n", "parameters.momentum.when"),
+        ("method: random\nmax_trials: 2\nparameters:\n  dropout: {values: [0.1, 0.2], when: {activation: relu}}\n  activation: {values: [relu, tanh], when: {dropout: 0.1}}\n", "parameters.dropout.when"),
+    ];
+    for (yaml, field) in cases {
+        let err = rejected(yaml);
+        assert_eq!(&err.field, field, "for spec:\n{yaml}\ngot {err}");
+    }
 }

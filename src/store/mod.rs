@@ -7,7 +7,8 @@ mod sweeps;
 mod trials;
 
 pub use events::Event;
-pub use queue::{Claim, Finish, LeaseLost};
+pub use queue::{Claim, Finish, LeaseLost, Verdict};
+pub use trials::Finished;
 pub use sweeps::{NewSweep, Sweep, TrialCounts};
 pub use trials::{BatchLoss, EpochReport, Trial, TrialDetail};
 
@@ -71,6 +72,17 @@ impl Store {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The trials column holding a metric's latest value. Metric names were
+/// checked against `spec::METRICS` when the spec was parsed; these are the
+/// only column names any of them maps to, so the result is safe in SQL.
+pub(crate) fn metric_column(metric: &str) -> &'static str {
+    match metric {
+        "val_loss" => "val_loss",
+        "train_loss" => "train_loss",
+        _ => "val_accuracy",
     }
 }
 

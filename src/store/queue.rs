@@ -13,11 +13,25 @@ pub struct Claim {
     pub sweep_id: i64,
     pub number: i64,
     pub attempt: i64,
-    pub params: TrialParams,
+    /// None for methods that sample when the trial is claimed (see `assign_params`).
+    pub params: Option<TrialParams>,
     pub seed: u64,
     pub dataset: String,
     /// Seed of the sweep, which fixes its validation split.
     pub sweep_seed: u64,
+    /// The sweep's spec document, as stored.
+    pub spec: serde_json::Value,
+}
+
+/// What the scheduler and the sweep's target made of one epoch report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdict {
+    /// The early-stopping decision, if the sweep has a rule: (prune?, reason).
+    pub decision: Option<(bool, String)>,
+    /// The rung this epoch is, for hyperband.
+    pub rung: Option<u32>,
+    /// The report reaches the sweep's target: the sweep completes now.
+    pub target_reached: bool,
 }
 
 /// The worker no longer holds the trial's lease: it was taken back, or the
@@ -41,13 +55,15 @@ impl Store {
     pub async fn claim(&self, worker: &str, lease_ms: i64) -> Result<Option<Claim>, StoreError> {
         let mut tx = self.write().await?;
         let row = sqlx::query(
-            "SELECT t.id, t.sweep_id, t.number, t.params, t.seed, s.dataset, s.seed AS sweep_seed
+            "SELECT t.id, t.sweep_id, t.number, t.params, t.seed, s.dataset, s.seed AS sweep_seed, s.spec
              FROM trials t JOIN sweeps s ON s.id = t.sweep_id
              WHERE t.state = 'queued' AND s.state = 'running'
+               AND (s.deadline_ms IS NULL OR s.deadline_ms > ?)
                AND (s.max_parallel IS NULL OR s.max_parallel >
                     (SELECT COUNT(*) FROM trials r WHERE r.sweep_id = t.sweep_id AND r.state = 'running'))
              ORDER BY t.sweep_id, t.number LIMIT 1",
         )
+        .bind(now_ms())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -87,11 +103,39 @@ impl Store {
             sweep_id,
             number: row.get("number"),
             attempt,
-            params: json("params", row.get::<&str, _>("params"))?,
+            params: match row.get::<Option<&str>, _>("params") {
+                Some(text) => Some(json("params", text)?),
+                None => None,
+            },
             seed: row.get::<i64, _>("seed") as u64,
             dataset: row.get("dataset"),
             sweep_seed: row.get::<i64, _>("sweep_seed") as u64,
+            spec: json("spec", row.get::<&str, _>("spec"))?,
         }))
+    }
+
+    /// Records the configuration sampled for a claimed trial.
+    pub async fn assign_params(&self, claim: &Claim, worker: &str, params: &TrialParams) -> Result<Result<(), LeaseLost>, StoreError> {
+        let mut tx = self.write().await?;
+        if let Err(lost) = hold(&mut tx, claim, worker).await? {
+            return Ok(Err(lost));
+        }
+        let params = serde_json::to_value(params).expect("params serialize");
+        sqlx::query("UPDATE trials SET params = ? WHERE id = ?")
+            .bind(params.to_string())
+            .bind(claim.trial_id)
+            .execute(&mut *tx)
+            .await?;
+        events::append(
+            &mut tx,
+            claim.sweep_id,
+            Some(claim.trial_id),
+            "trial_sampled",
+            json!({"number": claim.number, "params": params}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
     }
 
     /// Extends the lease of a claimed trial.
@@ -118,8 +162,10 @@ impl Store {
         })
     }
 
-    /// Stores one epoch's report and the training-loss samples since the last
-    /// one, and renews the lease.
+    /// Stores one epoch's report, the training-loss samples since the last
+    /// one and the verdict on it, and renews the lease. A pruning verdict ends
+    /// the trial `pruned`; a reached target completes the sweep, cancelling
+    /// its other trials (this one still finishes).
     pub async fn report_epoch(
         &self,
         claim: &Claim,
@@ -127,14 +173,16 @@ impl Store {
         lease_ms: i64,
         report: &EpochReport,
         batch_losses: &[BatchLoss],
+        verdict: &Verdict,
     ) -> Result<Result<(), LeaseLost>, StoreError> {
         let mut tx = self.write().await?;
         if let Err(lost) = hold(&mut tx, claim, worker).await? {
             return Ok(Err(lost));
         }
         sqlx::query(&format!(
-            "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy, seconds, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, {NOW})"
+            "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy, seconds,
+                decision, reason, rung, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW})"
         ))
         .bind(claim.trial_id)
         .bind(report.epoch)
@@ -143,6 +191,9 @@ impl Store {
         .bind(report.val_loss)
         .bind(report.val_accuracy)
         .bind(report.seconds)
+        .bind(verdict.decision.as_ref().map(|(prune, _)| if *prune { "prune" } else { "continue" }))
+        .bind(verdict.decision.as_ref().map(|(_, reason)| reason.as_str()))
+        .bind(verdict.rung.map(i64::from))
         .execute(&mut *tx)
         .await?;
         for sample in batch_losses {
@@ -173,11 +224,49 @@ impl Store {
             claim.sweep_id,
             Some(claim.trial_id),
             "epoch_report",
-            json!({"number": claim.number, "report": report}),
+            json!({"number": claim.number, "report": report, "decision": verdict.decision, "rung": verdict.rung}),
         )
         .await?;
+        if let Some((true, reason)) = &verdict.decision {
+            sqlx::query(&format!(
+                "UPDATE trials SET state = 'pruned', error = ?, finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
+            ))
+            .bind(reason)
+            .bind(claim.trial_id)
+            .execute(&mut *tx)
+            .await?;
+            events::append(
+                &mut tx,
+                claim.sweep_id,
+                Some(claim.trial_id),
+                "trial_pruned",
+                json!({"number": claim.number, "epoch": report.epoch, "reason": reason}),
+            )
+            .await?;
+            complete_sweep_if_done(&mut tx, claim.sweep_id).await?;
+        } else if verdict.target_reached {
+            end_sweep(&mut tx, claim.sweep_id, "target", true, Some(claim.trial_id)).await?;
+        }
         tx.commit().await?;
         Ok(Ok(()))
+    }
+
+    /// Ends the budget of every running sweep past its `max_minutes`: queued
+    /// trials are cancelled, running ones too if the sweep says so.
+    pub async fn enforce_deadlines(&self) -> Result<usize, StoreError> {
+        let mut tx = self.write().await?;
+        let sweeps: Vec<(i64, bool)> = sqlx::query_as(
+            "SELECT id, stop_at_deadline FROM sweeps
+             WHERE state = 'running' AND ended_by IS NULL AND deadline_ms IS NOT NULL AND deadline_ms <= ?",
+        )
+        .bind(now_ms())
+        .fetch_all(&mut *tx)
+        .await?;
+        for (sweep_id, stop_running) in &sweeps {
+            end_sweep(&mut tx, *sweep_id, "max_minutes", *stop_running, None).await?;
+        }
+        tx.commit().await?;
+        Ok(sweeps.len())
     }
 
     /// Ends a claimed trial; completes the sweep when it was its last.
@@ -286,6 +375,37 @@ async fn hold(
     Ok(held.map(|_| ()).ok_or(LeaseLost))
 }
 
+/// Ends a sweep's budget: no trial starts any more; queued trials are
+/// cancelled, and running ones except `keep` too if `stop_running`. The
+/// sweep completes once nothing runs.
+async fn end_sweep(
+    tx: &mut Transaction<'_, Sqlite>,
+    sweep_id: i64,
+    ended_by: &str,
+    stop_running: bool,
+    keep: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sweeps SET ended_by = COALESCE(ended_by, ?) WHERE id = ?")
+        .bind(ended_by)
+        .bind(sweep_id)
+        .execute(&mut **tx)
+        .await?;
+    let states = if stop_running { "('queued', 'running')" } else { "('queued')" };
+    let cancelled: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "UPDATE trials SET state = 'cancelled', error = ?, finished_at = {NOW}, lease_expires_ms = NULL
+         WHERE sweep_id = ? AND state IN {states} AND id IS NOT ? RETURNING id, number"
+    ))
+    .bind(format!("the sweep ended: {ended_by}"))
+    .bind(sweep_id)
+    .bind(keep)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, number) in cancelled {
+        events::append(tx, sweep_id, Some(id), "trial_cancelled", json!({"number": number, "error": ended_by})).await?;
+    }
+    complete_sweep_if_done(tx, sweep_id).await
+}
+
 async fn complete_sweep_if_done(
     tx: &mut Transaction<'_, Sqlite>,
     sweep_id: i64,
@@ -300,13 +420,18 @@ async fn complete_sweep_if_done(
         return Ok(());
     }
     let changed = sqlx::query(&format!(
-        "UPDATE sweeps SET state = 'completed', finished_at = {NOW} WHERE id = ? AND state = 'running'"
+        "UPDATE sweeps SET state = 'completed', finished_at = {NOW}, ended_by = COALESCE(ended_by, 'max_trials')
+         WHERE id = ? AND state = 'running'"
     ))
     .bind(sweep_id)
     .execute(&mut **tx)
     .await?;
     if changed.rows_affected() == 1 {
-        events::append(tx, sweep_id, None, "sweep_completed", json!({})).await?;
+        let ended_by: Option<String> = sqlx::query_scalar("SELECT ended_by FROM sweeps WHERE id = ?")
+            .bind(sweep_id)
+            .fetch_one(&mut **tx)
+            .await?;
+        events::append(tx, sweep_id, None, "sweep_completed", json!({"ended_by": ended_by})).await?;
     }
     Ok(())
 }

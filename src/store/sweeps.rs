@@ -1,5 +1,5 @@
 //! Sweeps: creation with their queued trials, status and counts.
-use super::{events, json, Store, StoreError, Trial, NOW};
+use super::{events, json, metric_column, now_ms, Store, StoreError, Trial, NOW};
 use crate::spec::{Goal, Metric};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -14,8 +14,17 @@ pub struct NewSweep<'a> {
     pub max_parallel: Option<u32>,
     pub seed: u64,
     pub spec: &'a Value,
-    /// (params, seed) of each trial, in trial-number order.
-    pub trials: Vec<(Value, u64)>,
+    /// The early-stopping rule, as JSON.
+    pub early_terminate: Option<Value>,
+    /// Minutes after creation past which no trial starts.
+    pub max_minutes: Option<f64>,
+    /// Whether running trials are stopped when `max_minutes` is up.
+    pub stop_at_deadline: bool,
+    /// The target that completes the sweep, as JSON.
+    pub target: Option<Value>,
+    /// (params, seed) of each trial, in trial-number order; params are None
+    /// for methods that sample when a worker claims the trial.
+    pub trials: Vec<(Option<Value>, u64)>,
 }
 
 /// How many of a sweep's trials are in each state.
@@ -44,12 +53,19 @@ pub struct Sweep {
     pub seed: i64,
     pub created_at: String,
     pub finished_at: Option<String>,
+    /// What ended the sweep: max_trials, max_minutes, target or cancelled.
+    pub ended_by: Option<String>,
+    /// When `max_minutes` is up, if the sweep has one.
+    pub deadline: Option<String>,
+    /// The early-stopping rule, if any.
+    pub early_terminate: Option<Value>,
     pub trials: TrialCounts,
     pub spec: Value,
 }
 
 const COLUMNS: &str = "id, name, dataset, method, metric_name, metric_goal, state, max_trials,
-    max_parallel, seed, created_at, finished_at, spec";
+    max_parallel, seed, created_at, finished_at, ended_by, spec, early_terminate,
+    strftime('%Y-%m-%dT%H:%M:%fZ', deadline_ms / 1000.0, 'unixepoch') AS deadline";
 
 impl Store {
     /// Stores a sweep and queues its trials in one transaction; returns its id.
@@ -61,8 +77,9 @@ impl Store {
         };
         let id: i64 = sqlx::query_scalar(&format!(
             "INSERT INTO sweeps (name, dataset, method, metric_name, metric_goal, max_trials,
-                max_parallel, seed, spec, state, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', {NOW}) RETURNING id"
+                max_parallel, seed, spec, early_terminate, deadline_ms, stop_at_deadline, target,
+                state, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', {NOW}) RETURNING id"
         ))
         .bind(new.name)
         .bind(new.dataset)
@@ -73,6 +90,10 @@ impl Store {
         .bind(new.max_parallel.map(i64::from))
         .bind(new.seed as i64)
         .bind(new.spec.to_string())
+        .bind(new.early_terminate.as_ref().map(Value::to_string))
+        .bind(new.max_minutes.map(|m| now_ms() + (m * 60_000.0) as i64))
+        .bind(new.stop_at_deadline)
+        .bind(new.target.as_ref().map(Value::to_string))
         .fetch_one(&mut *tx)
         .await?;
         events::append(
@@ -90,7 +111,7 @@ impl Store {
             ))
             .bind(id)
             .bind(number as i64)
-            .bind(params.to_string())
+            .bind(params.as_ref().map(Value::to_string))
             .bind(*seed as i64)
             .fetch_one(&mut *tx)
             .await?;
@@ -158,19 +179,13 @@ impl Store {
     /// The finished trial with the best final value of the sweep's metric;
     /// ties go to the earlier trial.
     pub async fn best_trial(&self, sweep: &Sweep) -> Result<Option<Trial>, StoreError> {
-        // The metric name was checked against METRICS when the spec was parsed,
-        // and the column names below are the only ones it maps to.
-        let column = match sweep.metric.name.as_str() {
-            "val_loss" => "val_loss",
-            "train_loss" => "train_loss",
-            _ => "val_accuracy",
-        };
+        let column = metric_column(&sweep.metric.name);
         let order = match sweep.metric.goal {
             Goal::Maximize => "DESC",
             Goal::Minimize => "ASC",
         };
         let sql = format!(
-            "SELECT * FROM trials WHERE sweep_id = ? AND state = 'completed' AND {column} IS NOT NULL
+            "SELECT * FROM trials WHERE sweep_id = ? AND state IN ('completed', 'pruned') AND {column} IS NOT NULL
              ORDER BY {column} {order}, number ASC LIMIT 1"
         );
         let row = sqlx::query(&sql)
@@ -202,6 +217,12 @@ fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<
         seed: row.get("seed"),
         created_at: row.get("created_at"),
         finished_at: row.get("finished_at"),
+        ended_by: row.get("ended_by"),
+        deadline: row.get("deadline"),
+        early_terminate: match row.get::<Option<&str>, _>("early_terminate") {
+            Some(text) => Some(json("early_terminate", text)?),
+            None => None,
+        },
         trials,
         spec: json("spec", row.get::<&str, _>("spec"))?,
     })

@@ -12,6 +12,7 @@ pub struct Trial {
     pub sweep_id: i64,
     pub number: i64,
     pub state: String,
+    /// Null until claimed, for methods that sample from history.
     pub params: Value,
     pub seed: i64,
     pub attempt: i64,
@@ -33,12 +34,24 @@ pub struct Trial {
     pub test_accuracy: Option<f64>,
 }
 
+/// An epoch report as stored, with the early-stopping decision made on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredReport {
+    #[serde(flatten)]
+    pub report: EpochReport,
+    /// `continue` or `prune`; None when the sweep has no early stopping.
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    /// The rung this epoch is, for hyperband.
+    pub rung: Option<i64>,
+}
+
 /// A trial with all of its reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrialDetail {
     #[serde(flatten)]
     pub trial: Trial,
-    pub epochs: Vec<EpochReport>,
+    pub epochs: Vec<StoredReport>,
     pub batch_losses: Vec<BatchLoss>,
 }
 
@@ -49,7 +62,10 @@ impl Trial {
             sweep_id: row.get("sweep_id"),
             number: row.get("number"),
             state: row.get("state"),
-            params: json("params", row.get::<&str, _>("params"))?,
+            params: match row.get::<Option<&str>, _>("params") {
+                Some(text) => json("params", text)?,
+                None => Value::Null,
+            },
             seed: row.get("seed"),
             attempt: row.get("attempt"),
             worker: row.get("worker"),
@@ -67,7 +83,62 @@ impl Trial {
     }
 }
 
+/// A finished trial as a model-based sampler sees it.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub params: crate::spec::TrialParams,
+    pub state: String,
+    /// The sweep metric's last value; None for a trial that failed.
+    pub value: Option<f64>,
+}
+
 impl Store {
+    /// The sweep's completed, pruned and failed trials with their final metric.
+    pub async fn history(&self, sweep_id: i64, metric: &str) -> Result<Vec<Finished>, StoreError> {
+        let column = super::metric_column(metric);
+        let rows = sqlx::query(&format!(
+            "SELECT params, state, {column} AS value FROM trials
+             WHERE sweep_id = ? AND state IN ('completed', 'pruned', 'failed') AND params IS NOT NULL
+             ORDER BY number"
+        ))
+        .bind(sweep_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.get("state");
+                Ok(Finished {
+                    params: json("params", r.get::<&str, _>("params"))?,
+                    value: if state == "failed" { None } else { r.get("value") },
+                    state,
+                })
+            })
+            .collect()
+    }
+
+    /// Each trial's metric per epoch up to `up_to_epoch`: (trial id, values from epoch 1).
+    pub async fn curves(&self, sweep_id: i64, metric: &str, up_to_epoch: i64) -> Result<Vec<(i64, Vec<f64>)>, StoreError> {
+        let column = super::metric_column(metric);
+        let rows = sqlx::query(&format!(
+            "SELECT r.trial_id, r.{column} AS value FROM epoch_reports r JOIN trials t ON t.id = r.trial_id
+             WHERE t.sweep_id = ? AND r.epoch <= ? ORDER BY r.trial_id, r.epoch"
+        ))
+        .bind(sweep_id)
+        .bind(up_to_epoch)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut curves: Vec<(i64, Vec<f64>)> = Vec::new();
+        for row in rows {
+            let trial: i64 = row.get("trial_id");
+            let value: f64 = row.get("value");
+            match curves.last_mut() {
+                Some((t, values)) if *t == trial => values.push(value),
+                _ => curves.push((trial, vec![value])),
+            }
+        }
+        Ok(curves)
+    }
+
     /// The sweep's trials in trial-number order.
     pub async fn trials(&self, sweep_id: i64) -> Result<Vec<Trial>, StoreError> {
         let rows = sqlx::query("SELECT * FROM trials WHERE sweep_id = ? ORDER BY number")
@@ -92,19 +163,24 @@ impl Store {
             return Ok(None);
         };
         let epochs = sqlx::query(
-            "SELECT epoch, train_loss, val_loss, val_accuracy, seconds FROM epoch_reports
-             WHERE trial_id = ? ORDER BY epoch",
+            "SELECT epoch, train_loss, val_loss, val_accuracy, seconds, decision, reason, rung
+             FROM epoch_reports WHERE trial_id = ? ORDER BY epoch",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| EpochReport {
-            epoch: r.get("epoch"),
-            train_loss: r.get("train_loss"),
-            val_loss: r.get("val_loss"),
-            val_accuracy: r.get("val_accuracy"),
-            seconds: r.get("seconds"),
+        .map(|r| StoredReport {
+            report: EpochReport {
+                epoch: r.get("epoch"),
+                train_loss: r.get("train_loss"),
+                val_loss: r.get("val_loss"),
+                val_accuracy: r.get("val_accuracy"),
+                seconds: r.get("seconds"),
+            },
+            decision: r.get("decision"),
+            reason: r.get("reason"),
+            rung: r.get("rung"),
         })
         .collect();
         let batch_losses = sqlx::query(

@@ -32,6 +32,17 @@ pub struct TestSet<'a> {
     pub y: &'a Tensor,
 }
 
+/// What the caller wants after an epoch report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Train the next epoch.
+    Continue,
+    /// Stop now (pruned, cancelled, or the lease was lost).
+    Stop,
+    /// Stop training and finish: evaluate the test set and complete.
+    Finish,
+}
+
 /// How a training run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -44,13 +55,14 @@ pub enum Outcome {
 }
 
 /// Trains a fresh network on `split`, calling `on_epoch` after each epoch with
-/// its report and the training-loss samples taken during it.
+/// its report and the training-loss samples taken during it; its answer
+/// decides whether training goes on.
 pub fn train(
     job: &Job,
     split: &Split,
     test: &TestSet,
     classes: i64,
-    mut on_epoch: impl FnMut(EpochReport, Vec<BatchLoss>),
+    mut on_epoch: impl FnMut(EpochReport, Vec<BatchLoss>) -> Control,
 ) -> Result<Outcome, tch::TchError> {
     tch::manual_seed(job.seed as i64);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -108,7 +120,11 @@ pub fn train(
             val_accuracy,
             seconds: started.elapsed().as_secs_f64(),
         };
-        on_epoch(report, samples);
+        match on_epoch(report, samples) {
+            Control::Continue => {}
+            Control::Stop => return Ok(Outcome::Stopped),
+            Control::Finish => break,
+        }
     }
     let (test_loss, test_accuracy) = evaluate(&net, test.x, test.y);
     Ok(Outcome::Completed {

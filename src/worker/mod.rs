@@ -4,8 +4,12 @@ mod trainer;
 
 use crate::config::Config;
 use crate::data::catalog::Catalog;
-use crate::store::{Claim, Finish, Store, StoreError};
-use crate::train::Outcome;
+use crate::report::EpochReport;
+use crate::schedule::Curve;
+use crate::search;
+use crate::spec::SweepSpec;
+use crate::store::{Claim, Finish, LeaseLost, Store, StoreError, Verdict};
+use crate::train::{Control, Outcome};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,40 +53,69 @@ pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Trains one claimed trial to its end, or until the lease is lost.
-async fn run_trial(
-    store: &Store,
-    trainer: &Trainer,
-    claim: &Claim,
-    worker: &str,
-    lease_ms: i64,
-) -> Result<(), StoreError> {
+/// Trains one claimed trial to its end, or until it is pruned, the sweep
+/// ends, or the lease is lost.
+async fn run_trial(store: &Store, trainer: &Trainer, claim: &Claim, worker: &str, lease_ms: i64) -> Result<(), StoreError> {
+    let spec = match SweepSpec::from_stored(&claim.spec) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let reason = format!("the stored spec is invalid: {e}");
+            let _ = store.finish(claim, worker, &Finish::Failed { reason }).await?;
+            return Ok(());
+        }
+    };
+    let params = match &claim.params {
+        Some(params) => params.clone(),
+        None => {
+            let finished: Vec<_> = store
+                .history(claim.sweep_id, &spec.metric.name)
+                .await?
+                .into_iter()
+                .map(|f| (f.params, f.value))
+                .collect();
+            let params = search::suggest(&spec, &finished, claim.seed);
+            if store.assign_params(claim, worker, &params).await?.is_err() {
+                return Ok(());
+            }
+            params
+        }
+    };
+    let epochs = i64::from(params.epochs);
     let stop = Arc::new(AtomicBool::new(false));
     let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
     let submitted = trainer.submit(Request {
         claim: claim.clone(),
+        params,
         stop: stop.clone(),
         progress,
     });
     if let Err(reason) = submitted {
-        let _ = store
-            .finish(claim, worker, &Finish::Failed { reason })
-            .await?;
+        let _ = store.finish(claim, worker, &Finish::Failed { reason }).await?;
         return Ok(());
     }
     // Renewal runs beside training, so a long epoch cannot starve the lease.
     let mut renew = tokio::time::interval(Duration::from_millis(lease_ms as u64 / 3));
     let mut held = true;
+    let mut curve = Vec::new();
     loop {
         tokio::select! {
             update = updates.recv() => match update {
-                Some(Progress::Epoch(report, samples)) if held => {
-                    if store.report_epoch(claim, worker, lease_ms, &report, &samples).await?.is_err() {
-                        held = false;
-                        stop.store(true, Ordering::Relaxed);
-                    }
+                Some(Progress::Epoch(report, samples, answer)) => {
+                    let control = if held {
+                        curve.push(metric_of(&report, &spec.metric.name));
+                        let verdict = judge(store, &spec, claim, &curve, &report, epochs).await?;
+                        match store.report_epoch(claim, worker, lease_ms, &report, &samples, &verdict).await? {
+                            Err(LeaseLost) => Control::Stop,
+                            Ok(()) if matches!(verdict.decision, Some((true, _))) => Control::Stop,
+                            Ok(()) if verdict.target_reached => Control::Finish,
+                            Ok(()) => Control::Continue,
+                        }
+                    } else {
+                        Control::Stop
+                    };
+                    held &= control != Control::Stop;
+                    let _ = answer.send(control);
                 }
-                Some(Progress::Epoch(..)) => {}
                 Some(Progress::Done(result)) => {
                     if held {
                         if let Some(finish) = finish_of(result) {
@@ -104,6 +137,48 @@ async fn run_trial(
                 }
             }
         }
+    }
+}
+
+/// The scheduler's decision on an epoch report and whether it reaches the
+/// sweep's target. The last epoch is never pruned: the trial is done anyway.
+async fn judge(
+    store: &Store,
+    spec: &SweepSpec,
+    claim: &Claim,
+    curve: &[f64],
+    report: &EpochReport,
+    epochs: i64,
+) -> Result<Verdict, StoreError> {
+    let mut verdict = Verdict::default();
+    if let Some(rule) = spec.early_terminate.as_ref().filter(|_| report.epoch < epochs) {
+        let curves = store.curves(claim.sweep_id, &spec.metric.name, report.epoch).await?;
+        let others: Vec<Curve> = curves
+            .iter()
+            .filter(|(trial, _)| *trial != claim.trial_id)
+            .map(|(trial, values)| Curve { trial: *trial, values })
+            .collect();
+        let this = Curve {
+            trial: claim.trial_id,
+            values: curve,
+        };
+        let decision = rule.decide(spec.metric.goal, &this, &others);
+        verdict.decision = Some((decision.stop, decision.reason));
+        verdict.rung = decision.rung;
+    }
+    let pruned = matches!(verdict.decision, Some((true, _)));
+    if let Some(target) = spec.target.as_ref().filter(|_| !pruned) {
+        verdict.target_reached = target.reached(metric_of(report, &target.metric));
+    }
+    Ok(verdict)
+}
+
+/// The value of a metric named in a spec in an epoch report.
+fn metric_of(report: &EpochReport, metric: &str) -> f64 {
+    match metric {
+        "val_loss" => report.val_loss,
+        "train_loss" => report.train_loss,
+        _ => report.val_accuracy,
     }
 }
 

@@ -4,7 +4,8 @@ use crate::data::catalog::Catalog;
 use crate::data::tensors::{Dataset, Split};
 use crate::report::{BatchLoss, EpochReport};
 use crate::store::Claim;
-use crate::train::{self, Job, Outcome, TestSet};
+use crate::spec::TrialParams;
+use crate::train::{self, Control, Job, Outcome, TestSet};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
@@ -14,7 +15,8 @@ use tokio::sync::mpsc::UnboundedSender;
 /// What the training thread tells the worker about a trial, in order.
 #[derive(Debug)]
 pub enum Progress {
-    Epoch(EpochReport, Vec<BatchLoss>),
+    /// An epoch's report; training waits for the answer on the sender.
+    Epoch(EpochReport, Vec<BatchLoss>, mpsc::SyncSender<Control>),
     /// The trial ended; `Err` holds why it could not train.
     Done(Result<Outcome, String>),
 }
@@ -22,6 +24,8 @@ pub enum Progress {
 /// One trial to train, with where to send its progress.
 pub struct Request {
     pub claim: Claim,
+    /// The configuration to train (the claim's, or one sampled for it).
+    pub params: TrialParams,
     pub stop: Arc<AtomicBool>,
     pub progress: UnboundedSender<Progress>,
 }
@@ -84,7 +88,7 @@ fn train_one(
         settings.validation_fraction,
     )?;
     let job = Job {
-        params: &claim.params,
+        params: &request.params,
         seed: claim.seed,
         batch_loss_every: settings.batch_loss_every,
         stop: &request.stop,
@@ -95,7 +99,12 @@ fn train_one(
     };
     let classes = dataset.info.classes as i64;
     train::train(&job, split, &test, classes, |report, samples| {
-        let _ = request.progress.send(Progress::Epoch(report, samples));
+        let (answer, answered) = mpsc::sync_channel(1);
+        if request.progress.send(Progress::Epoch(report, samples, answer)).is_err() {
+            return Control::Stop;
+        }
+        // No answer means the worker gave the trial up.
+        answered.recv().unwrap_or(Control::Stop)
     })
     .map_err(|e| format!("libtorch: {e}"))
 }
