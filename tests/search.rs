@@ -34,7 +34,10 @@ parameters:
     let counts = &sweep["trials"];
     assert!(counts["pruned"].as_i64().unwrap() >= 1, "{sweep}");
     assert!(counts["completed"].as_i64().unwrap() >= 1, "{sweep}");
-    assert_eq!(counts["pruned"].as_i64().unwrap() + counts["completed"].as_i64().unwrap(), 6);
+    assert_eq!(
+        counts["pruned"].as_i64().unwrap() + counts["completed"].as_i64().unwrap(),
+        6
+    );
     let rungs = sweep["rungs"].as_array().unwrap();
     assert_eq!(rungs[0]["epoch"], 1, "{sweep}");
     assert_eq!(rungs[0]["reached"], 6, "{sweep}");
@@ -47,7 +50,10 @@ parameters:
         if trial["state"] == "pruned" {
             let last = epochs.last().unwrap();
             assert_eq!(last["decision"], "prune", "{detail}");
-            assert!(last["reason"].as_str().unwrap().contains("rung"), "{detail}");
+            assert!(
+                last["reason"].as_str().unwrap().contains("rung"),
+                "{detail}"
+            );
             assert!((epochs.len() as i64) < 3, "a pruned trial stops early");
             assert!(detail["error"].is_string());
         }
@@ -77,7 +83,11 @@ parameters:
     let all = trials(&app, id).await;
     assert_eq!(all[2]["state"], "pruned", "{sweep}");
     assert_eq!(all[2]["epochs_done"], 1);
-    assert!(all[2]["error"].as_str().unwrap().contains("median"), "{}", all[2]);
+    assert!(
+        all[2]["error"].as_str().unwrap().contains("median"),
+        "{}",
+        all[2]
+    );
     assert_eq!(all[0]["state"], "completed");
     app.stop().await;
 }
@@ -101,7 +111,14 @@ parameters:
         )
         .await;
     let (_, created) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
-    assert!(created["trials"].as_array().unwrap().iter().any(|t| t["params"].is_null()), "bayes samples when claimed");
+    assert!(
+        created["trials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["params"].is_null()),
+        "bayes samples when claimed"
+    );
     let sweep = app.wait_for_sweep(id, 5 * MINUTES).await;
     assert_eq!(sweep["trials"]["completed"], 6, "{sweep}");
     for t in trials(&app, id).await {
@@ -131,10 +148,16 @@ parameters:
         .await;
     let sweep = app.wait_for_sweep(id, 5 * MINUTES).await;
     assert_eq!(sweep["ended_by"], "target", "{sweep}");
-    assert!(sweep["trials"]["cancelled"].as_i64().unwrap() >= 20, "{sweep}");
+    assert!(
+        sweep["trials"]["cancelled"].as_i64().unwrap() >= 20,
+        "{sweep}"
+    );
     let (_, best) = app.get(&format!("/v1/sweeps/{id}/best")).await;
     assert!(best["metric"]["value"].as_f64().unwrap() >= 0.85, "{best}");
-    assert!(best["trial"]["epochs_done"].as_i64().unwrap() < 5, "it stopped at the target: {best}");
+    assert!(
+        best["trial"]["epochs_done"].as_i64().unwrap() < 5,
+        "it stopped at the target: {best}"
+    );
     assert!(best["test"]["accuracy"].as_f64().is_some(), "{best}");
     app.stop().await;
 }
@@ -161,7 +184,10 @@ parameters:
     let started: Vec<&Value> = all.iter().filter(|t| t["started_at"].is_string()).collect();
     assert_eq!(started.len(), 1, "one trial ran");
     assert!(started[0]["started_at"].as_str().unwrap() < deadline.as_str());
-    assert_eq!(started[0]["state"], "cancelled", "the running trial was stopped");
+    assert_eq!(
+        started[0]["state"], "cancelled",
+        "the running trial was stopped"
+    );
     assert_eq!(sweep["trials"]["cancelled"], 50);
     app.stop().await;
 }

@@ -148,7 +148,12 @@ async fn rungs(state: &AppState, sweep: &Sweep) -> Result<Option<Vec<RungStats>>
         return Ok(None);
     }
     let trials = state.store.trials(sweep.id).await?;
-    let curves: HashMap<i64, Vec<f64>> = state.store.curves(sweep.id, &sweep.metric.name, i64::MAX).await?.into_iter().collect();
+    let curves: HashMap<i64, Vec<f64>> = state
+        .store
+        .curves(sweep.id, &sweep.metric.name, i64::MAX)
+        .await?
+        .into_iter()
+        .collect();
     let progress: Vec<TrialProgress> = trials
         .iter()
         .filter_map(|t| {

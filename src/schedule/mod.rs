@@ -147,7 +147,12 @@ impl EarlyTerminate {
                 if epoch < min_iter as usize {
                     return go_on(format!("epoch {epoch} is before min_iter {min_iter}"), None);
                 }
-                let best = |values: &[f64]| values.iter().map(|&x| score(x)).fold(f64::NEG_INFINITY, f64::max);
+                let best = |values: &[f64]| {
+                    values
+                        .iter()
+                        .map(|&x| score(x))
+                        .fold(f64::NEG_INFINITY, f64::max)
+                };
                 let mine = best(trial.values);
                 let mut pool: Vec<f64> = others
                     .iter()

@@ -66,7 +66,11 @@ fn promotes_exactly_the_top_third_at_each_rung() {
     assert_eq!(judged, vec![false, true, true]);
     let d = ASHA.decide(Goal::Maximize, &others[7], &others[..7]);
     assert_eq!(d.rung, Some(3));
-    assert!(d.reason.contains("rung 3") && d.reason.contains("top-1/3"), "{}", d.reason);
+    assert!(
+        d.reason.contains("rung 3") && d.reason.contains("top-1/3"),
+        "{}",
+        d.reason
+    );
 }
 
 #[test]
@@ -98,8 +102,16 @@ fn minimize_mirrors_maximize() {
     assert_eq!(arrivals(&ASHA, Goal::Minimize, &losses), vec![1, 2, 3]);
     let median = EarlyTerminate::Median { min_iter: 1 };
     let others = [curve(2, &[0.3]), curve(3, &[0.5])];
-    assert!(median.decide(Goal::Minimize, &curve(1, &[0.6]), &others).stop);
-    assert!(!median.decide(Goal::Minimize, &curve(1, &[0.4]), &others).stop);
+    assert!(
+        median
+            .decide(Goal::Minimize, &curve(1, &[0.6]), &others)
+            .stop
+    );
+    assert!(
+        !median
+            .decide(Goal::Minimize, &curve(1, &[0.4]), &others)
+            .stop
+    );
 }
 
 #[test]
@@ -132,14 +144,32 @@ fn median_compares_best_so_far_with_the_others_median() {
     // Epoch 2: the others' bests are 0.80, 0.84, 0.90 (trial 5 never got there).
     let d = rule.decide(Goal::Maximize, &curve(1, &[0.83, 0.75]), &others);
     assert!(d.stop, "{}", d.reason);
-    assert_eq!(d.reason, "epoch 2: best 0.83 is worse than the median 0.84 of 3 trials");
-    assert!(!rule.decide(Goal::Maximize, &curve(1, &[0.84, 0.75]), &others).stop);
+    assert_eq!(
+        d.reason,
+        "epoch 2: best 0.83 is worse than the median 0.84 of 3 trials"
+    );
+    assert!(
+        !rule
+            .decide(Goal::Maximize, &curve(1, &[0.84, 0.75]), &others)
+            .stop
+    );
     // An even count takes the mean of the middle two: epoch 1 over 0.5..0.9.
     let rule = EarlyTerminate::Median { min_iter: 1 };
-    assert!(rule.decide(Goal::Maximize, &curve(1, &[0.64]), &others).stop);
-    assert!(!rule.decide(Goal::Maximize, &curve(1, &[0.66]), &others).stop);
+    assert!(
+        rule.decide(Goal::Maximize, &curve(1, &[0.64]), &others)
+            .stop
+    );
+    assert!(
+        !rule
+            .decide(Goal::Maximize, &curve(1, &[0.66]), &others)
+            .stop
+    );
     // Nobody else at this epoch: continue.
-    assert!(!rule.decide(Goal::Maximize, &curve(1, &[0.0; 4]), &others).stop);
+    assert!(
+        !rule
+            .decide(Goal::Maximize, &curve(1, &[0.0; 4]), &others)
+            .stop
+    );
 }
 
 #[test]

@@ -18,7 +18,9 @@ pub fn configurations(spec: &SweepSpec) -> Vec<Option<TrialParams>> {
         Method::Grid => grid(spec).into_iter().map(Some).collect(),
         Method::Random => {
             let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-            (0..spec.max_trials).map(|_| Some(random(spec, &mut rng))).collect()
+            (0..spec.max_trials)
+                .map(|_| Some(random(spec, &mut rng)))
+                .collect()
         }
         Method::Bayes => vec![None; spec.max_trials as usize],
     }
@@ -26,7 +28,11 @@ pub fn configurations(spec: &SweepSpec) -> Vec<Option<TrialParams>> {
 
 /// A trial's configuration by TPE over the sweep's finished trials, each
 /// given as its parameters and final metric (None for a failed trial).
-pub fn suggest(spec: &SweepSpec, finished: &[(TrialParams, Option<f64>)], seed: u64) -> TrialParams {
+pub fn suggest(
+    spec: &SweepSpec,
+    finished: &[(TrialParams, Option<f64>)],
+    seed: u64,
+) -> TrialParams {
     let history: Vec<Observation> = finished
         .iter()
         .map(|(params, value)| Observation {
@@ -84,14 +90,26 @@ fn grid(spec: &SweepSpec) -> Vec<TrialParams> {
     let mut out = Vec::new();
     let mut index = vec![0usize; axes.len()];
     while out.len() < spec.max_trials as usize {
-        let all: BTreeMap<ParamName, Value> = axes.iter().zip(&index).map(|((n, v), &i)| (*n, v[i].clone())).collect();
+        let all: BTreeMap<ParamName, Value> = axes
+            .iter()
+            .zip(&index)
+            .map(|((n, v), &i)| (*n, v[i].clone()))
+            .collect();
         let mut chosen = BTreeMap::new();
         for name in &spec.order {
             if spec.applies(*name, &chosen) {
                 chosen.insert(*name, all[name].clone());
             }
         }
-        if seen.insert(serde_json::to_string(&chosen.iter().map(|(n, v)| (n.as_str(), v)).collect::<Vec<_>>()).expect("values serialize")) {
+        if seen.insert(
+            serde_json::to_string(
+                &chosen
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v))
+                    .collect::<Vec<_>>(),
+            )
+            .expect("values serialize"),
+        ) {
             out.push(params_of(&chosen));
         }
         // Advance the odometer; stop once it wraps around.

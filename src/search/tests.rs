@@ -17,7 +17,10 @@ fn spec(yaml: &str) -> SweepSpec {
 }
 
 fn configs(spec: &SweepSpec) -> Vec<TrialParams> {
-    configurations(spec).into_iter().map(|c| c.expect("fixed at submission")).collect()
+    configurations(spec)
+        .into_iter()
+        .map(|c| c.expect("fixed at submission"))
+        .collect()
 }
 
 #[test]
@@ -75,10 +78,7 @@ fn draws_stay_in_their_bounds_and_scales() {
 #[test]
 fn probabilities_weight_the_choice() {
     let s = spec("method: random\nmax_trials: 1000\nparameters:\n  optimizer: {values: [sgd, adam], probabilities: [0.9, 0.1]}\n");
-    let sgd = configs(&s)
-        .iter()
-        .filter(|c| c.optimizer == "sgd")
-        .count();
+    let sgd = configs(&s).iter().filter(|c| c.optimizer == "sgd").count();
     assert!((850..=950).contains(&sgd), "{sgd}");
 }
 
@@ -107,7 +107,9 @@ fn a_conditional_parameter_is_never_sampled_when_it_does_not_apply() {
         }
     }
     // Bayes too, with a history and past its random start-up trials.
-    let s = spec(&format!("method: bayes\nmax_trials: 300\nn_startup_trials: 2\n{CONDITIONAL}"));
+    let s = spec(&format!(
+        "method: bayes\nmax_trials: 300\nn_startup_trials: 2\n{CONDITIONAL}"
+    ));
     let mut history: Vec<(TrialParams, Option<f64>)> = Vec::new();
     for seed in 0..40 {
         let c = suggest(&s, &history, seed);
@@ -124,9 +126,19 @@ fn a_conditional_parameter_is_never_sampled_when_it_does_not_apply() {
 #[test]
 fn a_grid_skips_combinations_that_differ_only_in_inactive_parameters() {
     let s = spec("method: grid\nparameters:\n  optimizer: {values: [sgd, adam]}\n  momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}\n");
-    let got: Vec<(String, f64)> = configs(&s).into_iter().map(|c| (c.optimizer, c.momentum)).collect();
+    let got: Vec<(String, f64)> = configs(&s)
+        .into_iter()
+        .map(|c| (c.optimizer, c.momentum))
+        .collect();
     let default = TrialParams::default().momentum;
-    assert_eq!(got, vec![("sgd".into(), 0.5), ("sgd".into(), 0.9), ("adam".into(), default)]);
+    assert_eq!(
+        got,
+        vec![
+            ("sgd".into(), 0.5),
+            ("sgd".into(), 0.9),
+            ("adam".into(), default)
+        ]
+    );
 }
 
 #[test]

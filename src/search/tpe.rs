@@ -35,7 +35,7 @@ impl Default for TpeConfig {
         TpeConfig {
             n_startup_trials: 8,
             n_candidates: 24,
-            gamma: 0.1,
+            gamma: 0.25,
             prior_weight: 1.0,
         }
     }
@@ -69,7 +69,8 @@ pub fn sample(
     let mut ranked: Vec<&Observation> = history.iter().collect();
     // Stable, so equal values keep history order and the result stays deterministic.
     ranked.sort_by(|a, b| worst_last(b.value).total_cmp(&worst_last(a.value)));
-    let split = |n: usize| ((config.gamma * n as f64).ceil() as usize).clamp(1, MAX_GOOD.min(n).max(1));
+    let split =
+        |n: usize| ((config.gamma * n as f64).ceil() as usize).clamp(1, MAX_GOOD.min(n).max(1));
     let enough = |n: usize| n > 0 && n >= config.n_startup_trials;
     let candidates = config.n_candidates.max(1);
     let prior_weight = config.prior_weight.max(0.0);
@@ -95,7 +96,10 @@ pub fn sample(
                     // effectively do: a category that had one unlucky trial
                     // early must still get tried again.
                     let prior: Vec<f64> = match probabilities {
-                        Some(p) => p.iter().map(|p| p * prior_weight * values.len() as f64).collect(),
+                        Some(p) => p
+                            .iter()
+                            .map(|p| p * prior_weight * values.len() as f64)
+                            .collect(),
                         None => vec![prior_weight; values.len()],
                     };
                     let counts = |group: &[usize]| {
@@ -106,12 +110,13 @@ pub fn sample(
                     let (l, g) = (counts(good), counts(bad));
                     let (lt, gt) = (l.iter().sum::<f64>(), g.iter().sum::<f64>());
                     let score = |i: usize| (l[i] / lt).ln() - (g[i] / gt).ln();
-                    let best = (0..candidates)
-                        .map(|_| pick(&l, lt, rng))
-                        .fold(None, |best: Option<usize>, i| match best {
+                    let best = (0..candidates).map(|_| pick(&l, lt, rng)).fold(
+                        None,
+                        |best: Option<usize>, i| match best {
                             Some(b) if score(b) >= score(i) => Some(b),
                             _ => Some(i),
-                        });
+                        },
+                    );
                     values[best.unwrap_or(0)].clone()
                 }
             }
@@ -142,7 +147,10 @@ pub fn sample(
                         }
                     }
                     let x = best.1.expect("at least one candidate");
-                    number(x, *integer || matches!(distribution, Distribution::IntUniform { .. }))
+                    number(
+                        x,
+                        *integer || matches!(distribution, Distribution::IntUniform { .. }),
+                    )
                 }
             }
         };
@@ -231,8 +239,16 @@ impl Parzen {
         let min_sigma = range / (1.0 + n as f64).min(100.0);
         let mut sigmas: Vec<f64> = (0..n)
             .map(|i| {
-                let left = if i == 0 { mus[0] - low } else { mus[i] - mus[i - 1] };
-                let right = if i + 1 == n { high - mus[i] } else { mus[i + 1] - mus[i] };
+                let left = if i == 0 {
+                    mus[0] - low
+                } else {
+                    mus[i] - mus[i - 1]
+                };
+                let right = if i + 1 == n {
+                    high - mus[i]
+                } else {
+                    mus[i + 1] - mus[i]
+                };
                 match (i, n) {
                     (_, 1) => left.max(right),
                     (0, _) => right,
@@ -293,7 +309,10 @@ impl Parzen {
     fn draw(&self, rng: &mut impl Rng) -> f64 {
         let total = *self.cumulative.last().expect("a component");
         let u = rng.random::<f64>() * total;
-        let i = self.cumulative.partition_point(|&c| c <= u).min(self.mus.len() - 1);
+        let i = self
+            .cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.mus.len() - 1);
         let (mu, s) = (self.mus[i], self.sigmas[i]);
         // Rejection from the untruncated Gaussian: every component keeps at
         // least ~38% of its mass inside, so this ends fast.
@@ -411,7 +430,10 @@ fn prior(spec: &ParamSpec, rng: &mut impl Rng) -> Value {
                     quantize(log_uniform(min, max), min, max, q)
                 }
             };
-            number(x, *integer || matches!(distribution, Distribution::IntUniform { .. }))
+            number(
+                x,
+                *integer || matches!(distribution, Distribution::IntUniform { .. }),
+            )
         }
     }
 }

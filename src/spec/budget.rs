@@ -35,7 +35,9 @@ pub enum AtDeadline {
 }
 
 /// `max_minutes`: minutes after submission past which no trial starts, and what running ones do.
-pub(super) fn parse_max_minutes(map: &Map<String, Value>) -> Result<(Option<f64>, AtDeadline), SpecError> {
+pub(super) fn parse_max_minutes(
+    map: &Map<String, Value>,
+) -> Result<(Option<f64>, AtDeadline), SpecError> {
     let minutes = match map.get("max_minutes") {
         None => None,
         Some(v) => match v.as_f64() {
@@ -43,7 +45,10 @@ pub(super) fn parse_max_minutes(map: &Map<String, Value>) -> Result<(Option<f64>
             _ => {
                 return Err(SpecError::new(
                     "max_minutes",
-                    format!("must be a number of minutes above 0 (at most a year), got {}", describe(v)),
+                    format!(
+                        "must be a number of minutes above 0 (at most a year), got {}",
+                        describe(v)
+                    ),
                 ))
             }
         },
@@ -84,12 +89,17 @@ pub(super) fn parse_target(raw: Option<&Value>) -> Result<Option<Target>, SpecEr
             format!("unknown metric; expected one of {}", METRICS.join(", ")),
         ));
     }
-    let value = value
-        .as_f64()
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| SpecError::new(format!("target.{metric}"), format!("must be a number, got {}", describe(value))))?;
+    let value = value.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
+        SpecError::new(
+            format!("target.{metric}"),
+            format!("must be a number, got {}", describe(value)),
+        )
+    })?;
     if metric.ends_with("accuracy") && !(0.0..=1.0).contains(&value) {
-        return Err(SpecError::new(format!("target.{metric}"), "an accuracy must be in [0, 1]"));
+        return Err(SpecError::new(
+            format!("target.{metric}"),
+            "an accuracy must be in [0, 1]",
+        ));
     }
     Ok(Some(Target {
         metric: metric.clone(),
@@ -98,10 +108,15 @@ pub(super) fn parse_target(raw: Option<&Value>) -> Result<Option<Target>, SpecEr
 }
 
 /// `early_terminate: {type: hyperband, min_iter, eta}` or `{type: median, min_iter}`.
-pub(super) fn parse_early_terminate(raw: Option<&Value>) -> Result<Option<EarlyTerminate>, SpecError> {
+pub(super) fn parse_early_terminate(
+    raw: Option<&Value>,
+) -> Result<Option<EarlyTerminate>, SpecError> {
     let Some(raw) = raw else { return Ok(None) };
     let Some(map) = raw.as_object() else {
-        return Err(SpecError::new("early_terminate", "must be a mapping with a type"));
+        return Err(SpecError::new(
+            "early_terminate",
+            "must be a mapping with a type",
+        ));
     };
     let kind = match map.get("type") {
         Some(Value::String(t)) if t == "hyperband" || t == "median" => t.as_str(),
@@ -115,7 +130,11 @@ pub(super) fn parse_early_terminate(raw: Option<&Value>) -> Result<Option<EarlyT
             ))
         }
     };
-    let allowed: &[&str] = if kind == "hyperband" { &["type", "min_iter", "eta"] } else { &["type", "min_iter"] };
+    let allowed: &[&str] = if kind == "hyperband" {
+        &["type", "min_iter", "eta"]
+    } else {
+        &["type", "min_iter"]
+    };
     if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(SpecError::new(
             format!("early_terminate.{k}"),
@@ -129,7 +148,10 @@ pub(super) fn parse_early_terminate(raw: Option<&Value>) -> Result<Option<EarlyT
                 Some(n) if n >= u64::from(min) && n <= 10_000 => Ok(n as u32),
                 _ => Err(SpecError::new(
                     format!("early_terminate.{key}"),
-                    format!("must be an integer from {min} to 10000, got {}", describe(v)),
+                    format!(
+                        "must be an integer from {min} to 10000, got {}",
+                        describe(v)
+                    ),
                 )),
             },
         }

@@ -26,14 +26,25 @@ pub(super) fn parse(name: ParamName, field: &str, raw: &Value) -> Result<Conditi
     };
     let (parent_name, values) = entry;
     let Some(parent) = ParamName::from_name(parent_name) else {
-        return Err(SpecError::new(format!("{field}.{parent_name}"), "unknown parameter"));
+        return Err(SpecError::new(
+            format!("{field}.{parent_name}"),
+            "unknown parameter",
+        ));
     };
     if parent == name {
-        return Err(SpecError::new(format!("{field}.{parent_name}"), "a parameter cannot depend on itself"));
+        return Err(SpecError::new(
+            format!("{field}.{parent_name}"),
+            "a parameter cannot depend on itself",
+        ));
     }
     let values = match values {
         Value::Array(v) if !v.is_empty() => v.clone(),
-        Value::Array(_) => return Err(SpecError::new(format!("{field}.{parent_name}"), "must not be empty")),
+        Value::Array(_) => {
+            return Err(SpecError::new(
+                format!("{field}.{parent_name}"),
+                "must not be empty",
+            ))
+        }
         single => vec![single.clone()],
     };
     for (i, v) in values.iter().enumerate() {
@@ -52,11 +63,18 @@ pub(super) fn order(
     conditions: &BTreeMap<ParamName, Condition>,
 ) -> Result<Vec<ParamName>, SpecError> {
     for (name, condition) in conditions {
-        let field = format!("parameters.{}.when.{}", name.as_str(), condition.parent.as_str());
+        let field = format!(
+            "parameters.{}.when.{}",
+            name.as_str(),
+            condition.parent.as_str()
+        );
         match parameters.get(&condition.parent) {
             None => return Err(SpecError::new(field, "is not a parameter of this sweep")),
             Some(ParamSpec::Distribution { .. }) => {
-                return Err(SpecError::new(field, "must be a parameter with value or values"))
+                return Err(SpecError::new(
+                    field,
+                    "must be a parameter with value or values",
+                ))
             }
             Some(spec) => {
                 let options = spec.discrete_values().unwrap_or_default();
@@ -82,7 +100,10 @@ pub(super) fn order(
             }
         }
         if order.len() == before {
-            let stuck = parameters.keys().find(|n| !order.contains(n)).expect("some parameter is left");
+            let stuck = parameters
+                .keys()
+                .find(|n| !order.contains(n))
+                .expect("some parameter is left");
             return Err(SpecError::new(
                 format!("parameters.{}.when", stuck.as_str()),
                 "conditions form a cycle",

@@ -1,10 +1,16 @@
 //! Reading the plain fields of a spec, and the checks that span parameters.
 use super::params::describe;
-use super::{DatasetShape, Distribution, Goal, Limits, Metric, ParamName, ParamSpec, SpecError, TrialParams, METRICS};
+use super::{
+    DatasetShape, Distribution, Goal, Limits, Metric, ParamName, ParamSpec, SpecError, TrialParams,
+    METRICS,
+};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-pub(super) fn optional_string(map: &Map<String, Value>, key: &str) -> Result<Option<String>, SpecError> {
+pub(super) fn optional_string(
+    map: &Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, SpecError> {
     match map.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -157,4 +163,3 @@ pub(super) fn grid_size(parameters: &BTreeMap<ParamName, ParamSpec>) -> Result<u
     }
     Ok(size)
 }
-

@@ -12,10 +12,10 @@ pub use condition::{applies, Condition};
 pub use param::{Distribution, ParamSpec};
 pub use params::{ParamName, TrialParams};
 
+use crate::schedule::EarlyTerminate;
 use fields::{check_sizes, grid_size, optional_int, optional_string, parse_metric};
 use params::describe;
 use serde::{Deserialize, Serialize};
-use crate::schedule::EarlyTerminate;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -178,7 +178,12 @@ impl SweepSpec {
             max_epochs: u32::MAX,
             max_trials: u32::MAX,
         };
-        let any = |_: &str| Ok(DatasetShape { features: 1, classes: 1 });
+        let any = |_: &str| {
+            Ok(DatasetShape {
+                features: 1,
+                classes: 1,
+            })
+        };
         Self::from_document(document.clone(), &unlimited, &any, 0)
     }
 
@@ -238,7 +243,12 @@ impl SweepSpec {
                     format!("must be grid, random or bayes, got {}", describe(m)),
                 ))
             }
-            None => return Err(SpecError::new("method", "is required: grid, random or bayes")),
+            None => {
+                return Err(SpecError::new(
+                    "method",
+                    "is required: grid, random or bayes",
+                ))
+            }
         };
         let metric = parse_metric(map.get("metric"))?;
         let max_trials = optional_int(map, "max_trials", 1, limits.max_trials as u64)?;
@@ -249,9 +259,13 @@ impl SweepSpec {
         let early_terminate = budget::parse_early_terminate(map.get("early_terminate"))?;
         let (max_minutes, at_max_minutes) = budget::parse_max_minutes(map)?;
         let target = budget::parse_target(map.get("target"))?;
-        let n_startup_trials = optional_int(map, "n_startup_trials", 1, 10_000)?.unwrap_or(8) as u32;
+        let n_startup_trials =
+            optional_int(map, "n_startup_trials", 1, 10_000)?.unwrap_or(8) as u32;
         if map.contains_key("n_startup_trials") && method != Method::Bayes {
-            return Err(SpecError::new("n_startup_trials", "applies to method bayes only"));
+            return Err(SpecError::new(
+                "n_startup_trials",
+                "applies to method bayes only",
+            ));
         }
 
         let mut parameters = BTreeMap::new();
@@ -286,8 +300,9 @@ impl SweepSpec {
         let order = condition::order(&parameters, &conditions)?;
 
         let max_trials = match method {
-            Method::Random | Method::Bayes => max_trials
-                .ok_or_else(|| SpecError::new("max_trials", "is required for methods random and bayes"))?,
+            Method::Random | Method::Bayes => max_trials.ok_or_else(|| {
+                SpecError::new("max_trials", "is required for methods random and bayes")
+            })?,
             Method::Grid => {
                 let size = grid_size(&parameters)?;
                 match max_trials {

@@ -154,8 +154,20 @@ parameters:
     assert_eq!(spec.n_startup_trials, 4);
     assert_eq!(spec.max_minutes, Some(2.5));
     assert_eq!(spec.at_max_minutes, AtDeadline::Stop);
-    assert_eq!(spec.target, Some(Target { metric: "val_accuracy".into(), value: 0.9 }));
-    assert_eq!(spec.early_terminate, Some(EarlyTerminate::Hyperband { min_iter: 1, eta: 3 }));
+    assert_eq!(
+        spec.target,
+        Some(Target {
+            metric: "val_accuracy".into(),
+            value: 0.9
+        })
+    );
+    assert_eq!(
+        spec.early_terminate,
+        Some(EarlyTerminate::Hyperband {
+            min_iter: 1,
+            eta: 3
+        })
+    );
     assert_eq!(spec.order, vec![ParamName::Optimizer, ParamName::Momentum]);
     let condition = &spec.conditions[&ParamName::Momentum];
     assert_eq!(condition.parent, ParamName::Optimizer);
@@ -166,9 +178,20 @@ parameters:
     // Stored and read back, the spec is the same.
     assert_eq!(SweepSpec::from_stored(&spec.document).unwrap(), spec);
     let median = parse("method: random\nmax_trials: 2\nearly_terminate: {type: median}\n").unwrap();
-    assert_eq!(median.early_terminate, Some(EarlyTerminate::Median { min_iter: 1 }));
-    assert!(Target { metric: "val_loss".into(), value: 0.3 }.reached(0.29));
-    assert!(!Target { metric: "val_accuracy".into(), value: 0.9 }.reached(0.89));
+    assert_eq!(
+        median.early_terminate,
+        Some(EarlyTerminate::Median { min_iter: 1 })
+    );
+    assert!(Target {
+        metric: "val_loss".into(),
+        value: 0.3
+    }
+    .reached(0.29));
+    assert!(!Target {
+        metric: "val_accuracy".into(),
+        value: 0.9
+    }
+    .reached(0.89));
 }
 
 #[test]

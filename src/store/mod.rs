@@ -8,8 +8,8 @@ mod trials;
 
 pub use events::Event;
 pub use queue::{Claim, Finish, LeaseLost, Verdict};
-pub use trials::Finished;
 pub use sweeps::{NewSweep, Sweep, TrialCounts};
+pub use trials::Finished;
 pub use trials::{BatchLoss, EpochReport, Trial, TrialDetail};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

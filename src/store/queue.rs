@@ -115,7 +115,12 @@ impl Store {
     }
 
     /// Records the configuration sampled for a claimed trial.
-    pub async fn assign_params(&self, claim: &Claim, worker: &str, params: &TrialParams) -> Result<Result<(), LeaseLost>, StoreError> {
+    pub async fn assign_params(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        params: &TrialParams,
+    ) -> Result<Result<(), LeaseLost>, StoreError> {
         let mut tx = self.write().await?;
         if let Err(lost) = hold(&mut tx, claim, worker).await? {
             return Ok(Err(lost));
@@ -245,7 +250,14 @@ impl Store {
             .await?;
             complete_sweep_if_done(&mut tx, claim.sweep_id).await?;
         } else if verdict.target_reached {
-            end_sweep(&mut tx, claim.sweep_id, "target", true, Some(claim.trial_id)).await?;
+            end_sweep(
+                &mut tx,
+                claim.sweep_id,
+                "target",
+                true,
+                Some(claim.trial_id),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(Ok(()))
@@ -390,7 +402,11 @@ async fn end_sweep(
         .bind(sweep_id)
         .execute(&mut **tx)
         .await?;
-    let states = if stop_running { "('queued', 'running')" } else { "('queued')" };
+    let states = if stop_running {
+        "('queued', 'running')"
+    } else {
+        "('queued')"
+    };
     let cancelled: Vec<(i64, i64)> = sqlx::query_as(&format!(
         "UPDATE trials SET state = 'cancelled', error = ?, finished_at = {NOW}, lease_expires_ms = NULL
          WHERE sweep_id = ? AND state IN {states} AND id IS NOT ? RETURNING id, number"
@@ -401,7 +417,14 @@ async fn end_sweep(
     .fetch_all(&mut **tx)
     .await?;
     for (id, number) in cancelled {
-        events::append(tx, sweep_id, Some(id), "trial_cancelled", json!({"number": number, "error": ended_by})).await?;
+        events::append(
+            tx,
+            sweep_id,
+            Some(id),
+            "trial_cancelled",
+            json!({"number": number, "error": ended_by}),
+        )
+        .await?;
     }
     complete_sweep_if_done(tx, sweep_id).await
 }
@@ -427,11 +450,19 @@ async fn complete_sweep_if_done(
     .execute(&mut **tx)
     .await?;
     if changed.rows_affected() == 1 {
-        let ended_by: Option<String> = sqlx::query_scalar("SELECT ended_by FROM sweeps WHERE id = ?")
-            .bind(sweep_id)
-            .fetch_one(&mut **tx)
-            .await?;
-        events::append(tx, sweep_id, None, "sweep_completed", json!({"ended_by": ended_by})).await?;
+        let ended_by: Option<String> =
+            sqlx::query_scalar("SELECT ended_by FROM sweeps WHERE id = ?")
+                .bind(sweep_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        events::append(
+            tx,
+            sweep_id,
+            None,
+            "sweep_completed",
+            json!({"ended_by": ended_by}),
+        )
+        .await?;
     }
     Ok(())
 }

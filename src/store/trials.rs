@@ -109,7 +109,11 @@ impl Store {
                 let state: String = r.get("state");
                 Ok(Finished {
                     params: json("params", r.get::<&str, _>("params"))?,
-                    value: if state == "failed" { None } else { r.get("value") },
+                    value: if state == "failed" {
+                        None
+                    } else {
+                        r.get("value")
+                    },
                     state,
                 })
             })
@@ -117,7 +121,12 @@ impl Store {
     }
 
     /// Each trial's metric per epoch up to `up_to_epoch`: (trial id, values from epoch 1).
-    pub async fn curves(&self, sweep_id: i64, metric: &str, up_to_epoch: i64) -> Result<Vec<(i64, Vec<f64>)>, StoreError> {
+    pub async fn curves(
+        &self,
+        sweep_id: i64,
+        metric: &str,
+        up_to_epoch: i64,
+    ) -> Result<Vec<(i64, Vec<f64>)>, StoreError> {
         let column = super::metric_column(metric);
         let rows = sqlx::query(&format!(
             "SELECT r.trial_id, r.{column} AS value FROM epoch_reports r JOIN trials t ON t.id = r.trial_id

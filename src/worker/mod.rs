@@ -55,12 +55,20 @@ pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
 
 /// Trains one claimed trial to its end, or until it is pruned, the sweep
 /// ends, or the lease is lost.
-async fn run_trial(store: &Store, trainer: &Trainer, claim: &Claim, worker: &str, lease_ms: i64) -> Result<(), StoreError> {
+async fn run_trial(
+    store: &Store,
+    trainer: &Trainer,
+    claim: &Claim,
+    worker: &str,
+    lease_ms: i64,
+) -> Result<(), StoreError> {
     let spec = match SweepSpec::from_stored(&claim.spec) {
         Ok(spec) => spec,
         Err(e) => {
             let reason = format!("the stored spec is invalid: {e}");
-            let _ = store.finish(claim, worker, &Finish::Failed { reason }).await?;
+            let _ = store
+                .finish(claim, worker, &Finish::Failed { reason })
+                .await?;
             return Ok(());
         }
     };
@@ -90,7 +98,9 @@ async fn run_trial(store: &Store, trainer: &Trainer, claim: &Claim, worker: &str
         progress,
     });
     if let Err(reason) = submitted {
-        let _ = store.finish(claim, worker, &Finish::Failed { reason }).await?;
+        let _ = store
+            .finish(claim, worker, &Finish::Failed { reason })
+            .await?;
         return Ok(());
     }
     // Renewal runs beside training, so a long epoch cannot starve the lease.
@@ -151,12 +161,21 @@ async fn judge(
     epochs: i64,
 ) -> Result<Verdict, StoreError> {
     let mut verdict = Verdict::default();
-    if let Some(rule) = spec.early_terminate.as_ref().filter(|_| report.epoch < epochs) {
-        let curves = store.curves(claim.sweep_id, &spec.metric.name, report.epoch).await?;
+    if let Some(rule) = spec
+        .early_terminate
+        .as_ref()
+        .filter(|_| report.epoch < epochs)
+    {
+        let curves = store
+            .curves(claim.sweep_id, &spec.metric.name, report.epoch)
+            .await?;
         let others: Vec<Curve> = curves
             .iter()
             .filter(|(trial, _)| *trial != claim.trial_id)
-            .map(|(trial, values)| Curve { trial: *trial, values })
+            .map(|(trial, values)| Curve {
+                trial: *trial,
+                values,
+            })
             .collect();
         let this = Curve {
             trial: claim.trial_id,

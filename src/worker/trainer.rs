@@ -3,8 +3,8 @@
 use crate::data::catalog::Catalog;
 use crate::data::tensors::{Dataset, Split};
 use crate::report::{BatchLoss, EpochReport};
-use crate::store::Claim;
 use crate::spec::TrialParams;
+use crate::store::Claim;
 use crate::train::{self, Control, Job, Outcome, TestSet};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -100,7 +100,11 @@ fn train_one(
     let classes = dataset.info.classes as i64;
     train::train(&job, split, &test, classes, |report, samples| {
         let (answer, answered) = mpsc::sync_channel(1);
-        if request.progress.send(Progress::Epoch(report, samples, answer)).is_err() {
+        if request
+            .progress
+            .send(Progress::Epoch(report, samples, answer))
+            .is_err()
+        {
             return Control::Stop;
         }
         // No answer means the worker gave the trial up.
