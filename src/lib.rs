@@ -13,11 +13,13 @@
 //! - [`worker`]: the worker process: claim, train, report, renew the lease.
 //! - [`api`]: the HTTP routes (axum).
 //! - [`server`]: wires store, worker processes and API together.
+//! - [`cli`]: the command-line client: submit, watch, best, trials, cancel (reqwest, indicatif).
 //! - [`config`]: settings from defaults, `config.toml`, environment and flags.
 //!
 //! Dependencies point down this list's pure part and into the store; only
 //! `api` knows axum, only `store` knows sqlx, only `data` and `train` know tch.
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod report;

@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API and run trials in worker processes.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Client(hypersweep::cli::Command),
     /// Train trials from the database (started by `serve`; not for direct use).
     #[command(hide = true)]
     Worker {
@@ -93,6 +95,9 @@ fn main() -> anyhow::Result<()> {
                 let listener = tokio::net::TcpListener::bind(config.listen).await?;
                 hypersweep::server::serve(listener, config, shutdown_signal()).await
             })
+        }
+        Command::Client(command) => {
+            std::process::exit(runtime.block_on(hypersweep::cli::run(command)))
         }
         Command::Worker { name, settings } => {
             let config: Config = serde_json::from_str(&settings)?;

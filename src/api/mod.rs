@@ -1,6 +1,9 @@
 //! The HTTP API (axum): routes, shared state, and error responses.
+mod dashboard;
 mod datasets;
 mod error;
+mod events;
+mod plot;
 mod sweeps;
 mod trials;
 
@@ -39,11 +42,16 @@ impl AppState {
 /// Every route of the API.
 pub fn router(state: AppState, config: &Config) -> Router {
     Router::new()
+        .route("/", get(dashboard::index))
+        .route("/assets/{file}", get(dashboard::asset))
         .route("/healthz", get(healthz))
         .route("/v1/datasets", get(datasets::list))
         .route("/v1/sweeps", post(sweeps::create).get(sweeps::list))
         .route("/v1/sweeps/{id}", get(sweeps::show))
         .route("/v1/sweeps/{id}/best", get(sweeps::best))
+        .route("/v1/sweeps/{id}/cancel", post(sweeps::cancel))
+        .route("/v1/sweeps/{id}/events", get(events::stream))
+        .route("/v1/sweeps/{id}/plot.svg", get(plot::svg))
         .route("/v1/sweeps/{id}/trials", get(trials::list))
         .route("/v1/trials/{id}", get(trials::show))
         .fallback(not_found)

@@ -4,7 +4,7 @@ use crate::data::DataError;
 use crate::schedule::{rung_stats, Curve, EarlyTerminate, RungStats, TrialProgress};
 use crate::search;
 use crate::spec::{AtDeadline, DatasetShape, Format, Method, SweepSpec};
-use crate::store::{NewSweep, Sweep, Trial};
+use crate::store::{Cancel, NewSweep, Sweep, Trial};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -111,6 +111,28 @@ pub async fn best(
         "test": {"loss": trial.test_loss, "accuracy": trial.test_accuracy},
         "trial": trial,
     })))
+}
+
+/// `POST /v1/sweeps/{id}/cancel`: stops queued and running trials; the sweep ends `cancelled`.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "sweep")?;
+    match state.store.cancel_sweep(id).await? {
+        Cancel::NotFound => Err(ApiError::NotFound(format!("no sweep `{id}`"))),
+        Cancel::AlreadyEnded => {
+            let sweep = sweep(&state, id).await?;
+            Err(ApiError::Conflict(format!(
+                "sweep {id} has already ended: {}",
+                sweep.state
+            )))
+        }
+        Cancel::Cancelled => {
+            let sweep = sweep(&state, id).await?;
+            Ok(Json(status(&state, sweep).await?))
+        }
+    }
 }
 
 async fn sweep(state: &AppState, id: i64) -> Result<Sweep, ApiError> {

@@ -30,7 +30,7 @@ pub struct TpeConfig {
 }
 
 impl Default for TpeConfig {
-    /// Optuna's defaults, but 8 startup trials.
+    /// Optuna's candidates and prior weight; hyperopt's gamma of 0.25, capped at [`MAX_GOOD`].
     fn default() -> Self {
         TpeConfig {
             n_startup_trials: 8,
@@ -41,8 +41,8 @@ impl Default for TpeConfig {
     }
 }
 
-/// Most observations in the good group, whatever `gamma` says (Optuna's
-/// `min(ceil(0.1 n), 25)`): a good group of hundreds would blur the model back
+/// Most observations in the good group, whatever `gamma` says (the cap of
+/// Optuna's `min(ceil(0.1 n), 25)`): a good group of hundreds would blur the model back
 /// towards random search.
 pub const MAX_GOOD: usize = 25;
 
@@ -51,9 +51,10 @@ pub const MAX_GOOD: usize = 25;
 /// Each parameter is modelled on its own, from the observations that have it
 /// (so a conditional parameter learns only from the trials where it was
 /// active): those are ranked by `goal` (NaN last), split into the best
-/// `ceil(gamma * n)` (1 to [`MAX_GOOD`]) and the rest, and `n_candidates` draws from the good density are scored by
-/// `log l(x) - log g(x)`. A parameter seen in fewer than `n_startup_trials`
-/// observations is drawn from the prior, the way random search draws it.
+/// `ceil(gamma * n)` (1 to [`MAX_GOOD`]) and the rest, and `n_candidates`
+/// draws from the good density are scored by `log l(x) - log g(x)`. A
+/// parameter seen in fewer than `n_startup_trials` observations is drawn from
+/// the prior, uniformly over its (log) range or its values' probabilities.
 pub fn sample(
     space: &BTreeMap<ParamName, ParamSpec>,
     history: &[Observation],
@@ -69,12 +70,6 @@ pub fn sample(
     let mut ranked: Vec<&Observation> = history.iter().collect();
     // Stable, so equal values keep history order and the result stays deterministic.
     ranked.sort_by(|a, b| worst_last(b.value).total_cmp(&worst_last(a.value)));
-    let split =
-        |n: usize| ((config.gamma * n as f64).ceil() as usize).clamp(1, MAX_GOOD.min(n).max(1));
-    let enough = |n: usize| n > 0 && n >= config.n_startup_trials;
-    let candidates = config.n_candidates.max(1);
-    let prior_weight = config.prior_weight.max(0.0);
-
     let mut out = BTreeMap::new();
     for (name, spec) in space {
         let seen = ranked.iter().filter_map(|o| o.params.get(name));
@@ -87,70 +82,35 @@ pub fn sample(
                 let seen: Vec<usize> = seen
                     .filter_map(|v| values.iter().position(|c| same(c, v)))
                     .collect();
-                if !enough(seen.len()) {
-                    prior(spec, rng)
-                } else {
-                    let (good, bad) = seen.split_at(split(seen.len()));
-                    // Every category starts with `prior_weight` pseudo-observations
-                    // (shaped by the user's probabilities), as Optuna's kernels
-                    // effectively do: a category that had one unlucky trial
-                    // early must still get tried again.
-                    let prior: Vec<f64> = match probabilities {
-                        Some(p) => p
-                            .iter()
-                            .map(|p| p * prior_weight * values.len() as f64)
-                            .collect(),
-                        None => vec![prior_weight; values.len()],
-                    };
-                    let counts = |group: &[usize]| {
-                        let mut w = prior.clone();
-                        group.iter().for_each(|&i| w[i] += 1.0);
-                        w
-                    };
-                    let (l, g) = (counts(good), counts(bad));
-                    let (lt, gt) = (l.iter().sum::<f64>(), g.iter().sum::<f64>());
-                    let score = |i: usize| (l[i] / lt).ln() - (g[i] / gt).ln();
-                    let best = (0..candidates).map(|_| pick(&l, lt, rng)).fold(
-                        None,
-                        |best: Option<usize>, i| match best {
-                            Some(b) if score(b) >= score(i) => Some(b),
-                            _ => Some(i),
-                        },
-                    );
-                    values[best.unwrap_or(0)].clone()
-                }
+                let i = match (config.groups(&seen), probabilities) {
+                    (Some((good, bad)), _) => {
+                        categorical(values.len(), probabilities, good, bad, config, rng)
+                    }
+                    (None, Some(p)) => pick(p, 1.0, rng),
+                    (None, None) => rng.random_range(0..values.len()),
+                };
+                values[i].clone()
             }
             ParamSpec::Distribution {
                 distribution,
                 integer,
             } => {
-                let axis = Axis::new(distribution);
+                let axis = Axis::new(distribution, *integer);
                 let seen: Vec<f64> = seen
                     .filter_map(|v| v.as_f64())
                     .filter(|x| x.is_finite() && (!axis.log || *x > 0.0))
                     .map(|x| axis.inward(x).clamp(axis.low, axis.high))
                     .collect();
-                if !enough(seen.len()) || axis.high <= axis.low {
-                    prior(spec, rng)
-                } else {
-                    let (good, bad) = seen.split_at(split(seen.len()));
-                    let l = Parzen::new(good, axis.low, axis.high, prior_weight);
-                    let g = Parzen::new(bad, axis.low, axis.high, prior_weight);
-                    let mut best = (f64::NEG_INFINITY, None);
-                    for _ in 0..candidates {
-                        // Score the value that would be returned, after rounding.
-                        let x = axis.outward(l.draw(rng));
-                        let y = axis.inward(x);
-                        let score = l.log_pdf(y) - g.log_pdf(y);
-                        if best.1.is_none() || score > best.0 {
-                            best = (score, Some(x));
-                        }
+                let x = match config.groups(&seen) {
+                    Some((good, bad)) if axis.high > axis.low => {
+                        numeric(&axis, good, bad, config, rng)
                     }
-                    let x = best.1.expect("at least one candidate");
-                    number(
-                        x,
-                        *integer || matches!(distribution, Distribution::IntUniform { .. }),
-                    )
+                    _ => axis.outward(axis.low + (axis.high - axis.low) * rng.random::<f64>()),
+                };
+                if axis.integer {
+                    Value::from(x.round() as i64)
+                } else {
+                    Value::from(x)
                 }
             }
         };
@@ -159,17 +119,86 @@ pub fn sample(
     out
 }
 
+impl TpeConfig {
+    /// The good and bad groups of observations ranked best first, or `None`
+    /// while there are too few to model.
+    fn groups<'a, T>(&self, ranked: &'a [T]) -> Option<(&'a [T], &'a [T])> {
+        let n = ranked.len();
+        if n == 0 || n < self.n_startup_trials {
+            return None;
+        }
+        let good = ((self.gamma * n as f64).ceil() as usize).clamp(1, MAX_GOOD.min(n));
+        Some(ranked.split_at(good))
+    }
+}
+
+/// The category index with the best `l/g` among candidates drawn from `l`.
+fn categorical(
+    n: usize,
+    probabilities: &Option<Vec<f64>>,
+    good: &[usize],
+    bad: &[usize],
+    config: &TpeConfig,
+    rng: &mut impl Rng,
+) -> usize {
+    // Every category starts with `prior_weight` pseudo-observations (shaped by
+    // the user's probabilities), as Optuna's kernels effectively do: a category
+    // that had one unlucky trial early must still get tried again.
+    let weight = config.prior_weight.max(0.0);
+    let prior: Vec<f64> = match probabilities {
+        Some(p) => p.iter().map(|p| p * weight * n as f64).collect(),
+        None => vec![weight; n],
+    };
+    let counts = |group: &[usize]| {
+        let mut w = prior.clone();
+        group.iter().for_each(|&i| w[i] += 1.0);
+        let total = w.iter().sum::<f64>();
+        (w, total)
+    };
+    let ((l, lt), (g, gt)) = (counts(good), counts(bad));
+    let score = |i: usize| (l[i] / lt).ln() - (g[i] / gt).ln();
+    let mut best = pick(&l, lt, rng);
+    for _ in 1..config.n_candidates {
+        let i = pick(&l, lt, rng);
+        if score(i) > score(best) {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The value, in the distribution's own units, with the best `l/g` among
+/// candidates drawn from `l`.
+fn numeric(axis: &Axis, good: &[f64], bad: &[f64], config: &TpeConfig, rng: &mut impl Rng) -> f64 {
+    let weight = config.prior_weight.max(0.0);
+    let l = Parzen::new(good, axis.low, axis.high, weight);
+    let g = Parzen::new(bad, axis.low, axis.high, weight);
+    let mut best = (f64::NEG_INFINITY, None);
+    for _ in 0..config.n_candidates.max(1) {
+        // Score the value that would be returned, after rounding.
+        let x = axis.outward(l.draw(rng));
+        let y = axis.inward(x);
+        let score = l.log_pdf(y) - g.log_pdf(y);
+        if best.1.is_none() || score > best.0 {
+            best = (score, Some(x));
+        }
+    }
+    best.1.expect("at least one candidate")
+}
+
 /// A distribution's internal axis: log or linear, widened by half a step for
 /// discrete ones so that the end values get their fair share.
 struct Axis<'a> {
     distribution: &'a Distribution,
     log: bool,
+    /// Whether values are JSON integers.
+    integer: bool,
     low: f64,
     high: f64,
 }
 
 impl<'a> Axis<'a> {
-    fn new(distribution: &'a Distribution) -> Self {
+    fn new(distribution: &'a Distribution, integer: bool) -> Self {
         let (min, max, log, step) = match *distribution {
             Distribution::Uniform { min, max } => (min, max, false, 0.0),
             Distribution::IntUniform { min, max } => (min as f64, max as f64, false, 1.0),
@@ -177,20 +206,20 @@ impl<'a> Axis<'a> {
             Distribution::QUniform { min, max, q } => (min, max, false, q),
             Distribution::QLogUniformValues { min, max, q } => (min, max, true, q),
         };
-        let mut low = min - step / 2.0;
-        if log && low <= 0.0 {
-            low = min;
-        }
-        let mut axis = Axis {
+        let low = match min - step / 2.0 {
+            low if log && low <= 0.0 => min,
+            low => low,
+        };
+        let integer = integer || matches!(distribution, Distribution::IntUniform { .. });
+        let inward = |x: f64| if log { x.ln() } else { x };
+        let (low, high) = (inward(low), inward(max + step / 2.0));
+        Axis {
             distribution,
             log,
-            low: 0.0,
-            high: 0.0,
-        };
-        if min < max {
-            (axis.low, axis.high) = (axis.inward(low), axis.inward(max + step / 2.0));
+            integer,
+            low,
+            high,
         }
-        axis
     }
 
     fn inward(&self, x: f64) -> f64 {
@@ -237,27 +266,15 @@ impl Parzen {
         // counting as neighbours only for a lone point (Optuna, consider_endpoints
         // off), clipped so that many points cannot collapse it to nothing.
         let min_sigma = range / (1.0 + n as f64).min(100.0);
-        let mut sigmas: Vec<f64> = (0..n)
-            .map(|i| {
-                let left = if i == 0 {
-                    mus[0] - low
-                } else {
-                    mus[i] - mus[i - 1]
-                };
-                let right = if i + 1 == n {
-                    high - mus[i]
-                } else {
-                    mus[i + 1] - mus[i]
-                };
-                match (i, n) {
-                    (_, 1) => left.max(right),
-                    (0, _) => right,
-                    (i, n) if i + 1 == n => left,
-                    _ => left.max(right),
-                }
-                .clamp(min_sigma, range)
-            })
-            .collect();
+        let sigma = |i: usize| {
+            if n == 1 {
+                return (mus[0] - low).max(high - mus[0]);
+            }
+            let left = i.checked_sub(1).map_or(0.0, |j| mus[i] - mus[j]);
+            let right = mus.get(i + 1).map_or(0.0, |r| r - mus[i]);
+            left.max(right)
+        };
+        let mut sigmas: Vec<f64> = (0..n).map(|i| sigma(i).clamp(min_sigma, range)).collect();
         let mut weights = vec![1.0; n];
         if prior_weight > 0.0 {
             mus.push(low + range / 2.0);
@@ -350,14 +367,6 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn number(x: f64, integer: bool) -> Value {
-    if integer {
-        Value::from(x.round() as i64)
-    } else {
-        Value::from(x)
-    }
-}
-
 /// Box-Muller; rand 0.9 alone has no normal distribution.
 fn standard_normal(rng: &mut impl Rng) -> f64 {
     let u1 = 1.0 - rng.random::<f64>();
@@ -369,72 +378,23 @@ fn normal_cdf(z: f64) -> f64 {
     0.5 * erfc(-z / std::f64::consts::SQRT_2)
 }
 
-/// Complementary error function (Numerical Recipes' Chebyshev fit, relative
-/// error below 1.2e-7: ample for bandwidth normalisation).
+/// Complementary error function (Abramowitz and Stegun 7.1.26, absolute
+/// error below 1.5e-7: ample for truncated masses that are at least ~0.3).
 fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let poly = [
-        -1.265_512_23,
-        1.000_023_68,
-        0.374_091_96,
-        0.096_784_18,
-        -0.186_288_06,
-        0.278_868_07,
-        -1.135_203_98,
-        1.488_515_87,
-        -0.822_152_23,
-        0.170_872_77,
-    ]
-    .iter()
-    .rev()
-    .fold(0.0, |acc, c| c + t * acc);
-    let r = t * (-z * z + poly).exp();
+    const A: [f64; 5] = [
+        0.254829592,
+        -0.284496736,
+        1.421413741,
+        -1.453152027,
+        1.061405429,
+    ];
+    let t = 1.0 / (1.0 + 0.3275911 * x.abs());
+    let poly = A.iter().rev().fold(0.0, |acc, a| (acc + a) * t);
+    let r = poly * (-x * x).exp();
     if x >= 0.0 {
         r
     } else {
         2.0 - r
-    }
-}
-
-/// One draw from the prior, the same way as `search::sample` (random search).
-fn prior(spec: &ParamSpec, rng: &mut impl Rng) -> Value {
-    match spec {
-        ParamSpec::Value(v) => v.clone(),
-        ParamSpec::Values {
-            values,
-            probabilities,
-        } => {
-            let i = match probabilities {
-                None => rng.random_range(0..values.len()),
-                Some(p) => pick(p, 1.0, rng),
-            };
-            values[i].clone()
-        }
-        ParamSpec::Distribution {
-            distribution,
-            integer,
-        } => {
-            let u: f64 = rng.random();
-            let log_uniform = |min: f64, max: f64| (min.ln() + (max.ln() - min.ln()) * u).exp();
-            let x = match *distribution {
-                Distribution::Uniform { min, max } => min + (max - min) * u,
-                Distribution::IntUniform { min, max } => rng.random_range(min..=max) as f64,
-                Distribution::LogUniformValues { min, max } => {
-                    log_uniform(min, max).clamp(min, max)
-                }
-                Distribution::QUniform { min, max, q } => {
-                    quantize(min + (max - min) * u, min, max, q)
-                }
-                Distribution::QLogUniformValues { min, max, q } => {
-                    quantize(log_uniform(min, max), min, max, q)
-                }
-            };
-            number(
-                x,
-                *integer || matches!(distribution, Distribution::IntUniform { .. }),
-            )
-        }
     }
 }
 

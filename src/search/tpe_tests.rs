@@ -119,6 +119,22 @@ fn beats_random_search_with_a_categorical() {
     assert!(tpe > random);
 }
 
+#[test]
+fn normal_cdf_is_accurate() {
+    for (z, p) in [
+        (0.0, 0.5),
+        (1.0, 0.841_344_75),
+        (-1.96, 0.024_997_9),
+        (3.0, 0.998_650_1),
+    ] {
+        assert!(
+            (normal_cdf(z) - p).abs() < 1e-6,
+            "Phi({z}) = {}",
+            normal_cdf(z)
+        );
+    }
+}
+
 fn every_kind() -> Space {
     let probabilities = Some(vec![0.5, 0.3, 0.2]);
     BTreeMap::from([
@@ -370,73 +386,5 @@ fn timing() {
             );
         }
         println!("{n} observations: {:?} per sample", start.elapsed() / calls);
-    }
-}
-
-#[test]
-fn zz_debug() {
-    let mut space = lr_space();
-    let optimizers = ["sgd", "adam", "adamw", "rmsprop", "adagrad"];
-    space.insert(
-        ParamName::Optimizer,
-        choice(optimizers.iter().map(|&o| json!(o)).collect()),
-    );
-    let obj2 = |p: &BTreeMap<ParamName, Value>| {
-        let penalty = match p[&ParamName::Optimizer].as_str().unwrap() {
-            "adam" => 0.0,
-            "adamw" => 0.5,
-            "rmsprop" => 1.0,
-            _ => 2.0,
-        };
-        1.0 - (lr(p).log10() + 3.0).powi(2) - penalty
-    };
-    let obj1 = |p: &BTreeMap<ParamName, Value>| (lr(p).log10() + 2.5).powi(2);
-    let random = TpeConfig {
-        n_startup_trials: usize::MAX,
-        ..TpeConfig::default()
-    };
-    let n = 300u64;
-    for trials in [20usize, 30, 50] {
-        let r1: Vec<f64> = (0..n)
-            .map(|s| optimise(&lr_space(), Goal::Minimize, &random, s + 5000, trials, obj1))
-            .collect();
-        let r2: Vec<f64> = (0..n)
-            .map(|s| optimise(&space, Goal::Maximize, &random, s + 5000, trials, obj2))
-            .collect();
-        for (name, cfg) in [
-            ("g.1", TpeConfig::default()),
-            (
-                "g.25",
-                TpeConfig {
-                    gamma: 0.25,
-                    ..TpeConfig::default()
-                },
-            ),
-            (
-                "g.15",
-                TpeConfig {
-                    gamma: 0.15,
-                    ..TpeConfig::default()
-                },
-            ),
-        ] {
-            let (mut w1, mut w2) = (0, 0);
-            let mut m1 = Vec::new();
-            for seed in 0..n {
-                let a = optimise(&lr_space(), Goal::Minimize, &cfg, seed, trials, obj1);
-                w1 += usize::from(a < r1[seed as usize]);
-                m1.push(a);
-                let v = optimise(&space, Goal::Maximize, &cfg, seed, trials, obj2);
-                w2 += usize::from(v > r2[seed as usize]);
-            }
-            m1.sort_by(f64::total_cmp);
-            let mut rr = r1.clone();
-            rr.sort_by(f64::total_cmp);
-            println!(
-                "{trials} {name}: 1-D wins {w1}/{n} median {:.5} vs {:.5}; 2-D wins {w2}/{n}",
-                m1[n as usize / 2],
-                rr[n as usize / 2]
-            );
-        }
     }
 }

@@ -2,11 +2,13 @@
 //! All SQL lives here, one file per aggregate; the rest of the crate sees
 //! domain types only.
 mod events;
+mod lifecycle;
 mod queue;
 mod sweeps;
 mod trials;
 
 pub use events::Event;
+pub use lifecycle::Cancel;
 pub use queue::{Claim, Finish, LeaseLost, Verdict};
 pub use sweeps::{NewSweep, Sweep, TrialCounts};
 pub use trials::Finished;

@@ -1,6 +1,7 @@
 //! The trial queue as workers use it: claim a queued trial under a lease,
 //! renew it, report epochs, finish. Every write checks that the lease is still
 //! the caller's, so a worker whose trial was taken back cannot count it twice.
+use super::lifecycle::{complete_sweep_if_done, emit_best_if_changed, end_sweep};
 use super::{events, json, now_ms, BatchLoss, EpochReport, Store, StoreError, NOW};
 use crate::spec::TrialParams;
 use serde_json::json;
@@ -248,6 +249,7 @@ impl Store {
                 json!({"number": claim.number, "epoch": report.epoch, "reason": reason}),
             )
             .await?;
+            emit_best_if_changed(&mut tx, claim.sweep_id, claim.trial_id).await?;
             complete_sweep_if_done(&mut tx, claim.sweep_id).await?;
         } else if verdict.target_reached {
             end_sweep(
@@ -261,24 +263,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(Ok(()))
-    }
-
-    /// Ends the budget of every running sweep past its `max_minutes`: queued
-    /// trials are cancelled, running ones too if the sweep says so.
-    pub async fn enforce_deadlines(&self) -> Result<usize, StoreError> {
-        let mut tx = self.write().await?;
-        let sweeps: Vec<(i64, bool)> = sqlx::query_as(
-            "SELECT id, stop_at_deadline FROM sweeps
-             WHERE state = 'running' AND ended_by IS NULL AND deadline_ms IS NOT NULL AND deadline_ms <= ?",
-        )
-        .bind(now_ms())
-        .fetch_all(&mut *tx)
-        .await?;
-        for (sweep_id, stop_running) in &sweeps {
-            end_sweep(&mut tx, *sweep_id, "max_minutes", *stop_running, None).await?;
-        }
-        tx.commit().await?;
-        Ok(sweeps.len())
     }
 
     /// Ends a claimed trial; completes the sweep when it was its last.
@@ -319,7 +303,35 @@ impl Store {
             json!({"number": claim.number, "error": error}),
         )
         .await?;
+        if state == "completed" {
+            emit_best_if_changed(&mut tx, claim.sweep_id, claim.trial_id).await?;
+        }
         complete_sweep_if_done(&mut tx, claim.sweep_id).await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Tells watchers how far a claimed trial is within its epoch (an event,
+    /// not stored elsewhere); also how a worker learns early that its trial
+    /// was cancelled.
+    pub async fn report_progress(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        data: serde_json::Value,
+    ) -> Result<Result<(), LeaseLost>, StoreError> {
+        let mut tx = self.write().await?;
+        if let Err(lost) = hold(&mut tx, claim, worker).await? {
+            return Ok(Err(lost));
+        }
+        events::append(
+            &mut tx,
+            claim.sweep_id,
+            Some(claim.trial_id),
+            "trial_progress",
+            data,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Ok(()))
     }
@@ -385,84 +397,4 @@ async fn hold(
     .fetch_optional(&mut **tx)
     .await?;
     Ok(held.map(|_| ()).ok_or(LeaseLost))
-}
-
-/// Ends a sweep's budget: no trial starts any more; queued trials are
-/// cancelled, and running ones except `keep` too if `stop_running`. The
-/// sweep completes once nothing runs.
-async fn end_sweep(
-    tx: &mut Transaction<'_, Sqlite>,
-    sweep_id: i64,
-    ended_by: &str,
-    stop_running: bool,
-    keep: Option<i64>,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sweeps SET ended_by = COALESCE(ended_by, ?) WHERE id = ?")
-        .bind(ended_by)
-        .bind(sweep_id)
-        .execute(&mut **tx)
-        .await?;
-    let states = if stop_running {
-        "('queued', 'running')"
-    } else {
-        "('queued')"
-    };
-    let cancelled: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "UPDATE trials SET state = 'cancelled', error = ?, finished_at = {NOW}, lease_expires_ms = NULL
-         WHERE sweep_id = ? AND state IN {states} AND id IS NOT ? RETURNING id, number"
-    ))
-    .bind(format!("the sweep ended: {ended_by}"))
-    .bind(sweep_id)
-    .bind(keep)
-    .fetch_all(&mut **tx)
-    .await?;
-    for (id, number) in cancelled {
-        events::append(
-            tx,
-            sweep_id,
-            Some(id),
-            "trial_cancelled",
-            json!({"number": number, "error": ended_by}),
-        )
-        .await?;
-    }
-    complete_sweep_if_done(tx, sweep_id).await
-}
-
-async fn complete_sweep_if_done(
-    tx: &mut Transaction<'_, Sqlite>,
-    sweep_id: i64,
-) -> Result<(), StoreError> {
-    let open: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND state IN ('queued', 'running')",
-    )
-    .bind(sweep_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    if open > 0 {
-        return Ok(());
-    }
-    let changed = sqlx::query(&format!(
-        "UPDATE sweeps SET state = 'completed', finished_at = {NOW}, ended_by = COALESCE(ended_by, 'max_trials')
-         WHERE id = ? AND state = 'running'"
-    ))
-    .bind(sweep_id)
-    .execute(&mut **tx)
-    .await?;
-    if changed.rows_affected() == 1 {
-        let ended_by: Option<String> =
-            sqlx::query_scalar("SELECT ended_by FROM sweeps WHERE id = ?")
-                .bind(sweep_id)
-                .fetch_one(&mut **tx)
-                .await?;
-        events::append(
-            tx,
-            sweep_id,
-            None,
-            "sweep_completed",
-            json!({"ended_by": ended_by}),
-        )
-        .await?;
-    }
-    Ok(())
 }

@@ -139,6 +139,14 @@ impl Store {
         Ok(Some(sweep_from_row(&row, counts)?))
     }
 
+    /// Just the sweep's state (`running`, `completed`, `cancelled`), or None.
+    pub async fn sweep_state(&self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT state FROM sweeps WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// Every sweep, newest first, with trial counts.
     pub async fn sweeps(&self) -> Result<Vec<Sweep>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM sweeps ORDER BY id DESC"))

@@ -43,6 +43,14 @@ pub enum Control {
     Finish,
 }
 
+/// Who hears of a trial's progress while it trains.
+pub trait Listener {
+    /// A training-loss sample, taken after `batch` of the epoch's `batches`.
+    fn on_sample(&mut self, sample: &BatchLoss, batch: i64, batches: i64);
+    /// An epoch ended; the answer decides whether training goes on.
+    fn on_epoch(&mut self, report: EpochReport, samples: Vec<BatchLoss>) -> Control;
+}
+
 /// How a training run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -54,15 +62,15 @@ pub enum Outcome {
     Stopped,
 }
 
-/// Trains a fresh network on `split`, calling `on_epoch` after each epoch with
-/// its report and the training-loss samples taken during it; its answer
-/// decides whether training goes on.
+/// Trains a fresh network on `split`, telling `listener` of each training-loss
+/// sample and, after each epoch, of its report; the listener's answer decides
+/// whether training goes on.
 pub fn train(
     job: &Job,
     split: &Split,
     test: &TestSet,
     classes: i64,
-    mut on_epoch: impl FnMut(EpochReport, Vec<BatchLoss>) -> Control,
+    listener: &mut impl Listener,
 ) -> Result<Outcome, tch::TchError> {
     tch::manual_seed(job.seed as i64);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -73,6 +81,7 @@ pub fn train(
     let n = split.train_x.size()[0];
     let batch = i64::from(job.params.batch_size).min(n);
     let every = i64::from(job.batch_loss_every);
+    let batches = (n + batch - 1) / batch;
     let mut step = 0i64;
     let (mut window_sum, mut window_len) = (0.0, 0i64);
     for epoch in 1..=i64::from(job.params.epochs) {
@@ -100,11 +109,13 @@ pub fn train(
             (window_sum, window_len) = (window_sum + loss, window_len + 1);
             step += 1;
             if step % every == 0 {
-                samples.push(BatchLoss {
+                let sample = BatchLoss {
                     step,
                     epoch,
                     loss: window_sum / window_len as f64,
-                });
+                };
+                listener.on_sample(&sample, (start + len + batch - 1) / batch, batches);
+                samples.push(sample);
                 (window_sum, window_len) = (0.0, 0);
             }
             start += len;
@@ -120,7 +131,7 @@ pub fn train(
             val_accuracy,
             seconds: started.elapsed().as_secs_f64(),
         };
-        match on_epoch(report, samples) {
+        match listener.on_epoch(report, samples) {
             Control::Continue => {}
             Control::Stop => return Ok(Outcome::Stopped),
             Control::Finish => break,

@@ -10,6 +10,7 @@ use crate::search;
 use crate::spec::SweepSpec;
 use crate::store::{Claim, Finish, LeaseLost, Store, StoreError, Verdict};
 use crate::train::{Control, Outcome};
+use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,6 +111,18 @@ async fn run_trial(
     loop {
         tokio::select! {
             update = updates.recv() => match update {
+                Some(Progress::Sample { sample, batch, batches }) => {
+                    if held {
+                        let data = json!({
+                            "number": claim.number, "epoch": sample.epoch, "epochs": epochs,
+                            "step": sample.step, "batch": batch, "batches": batches, "loss": sample.loss,
+                        });
+                        if store.report_progress(claim, worker, data).await?.is_err() {
+                            held = false;
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
                 Some(Progress::Epoch(report, samples, answer)) => {
                     let control = if held {
                         curve.push(metric_of(&report, &spec.metric.name));

@@ -5,7 +5,7 @@ use crate::data::tensors::{Dataset, Split};
 use crate::report::{BatchLoss, EpochReport};
 use crate::spec::TrialParams;
 use crate::store::Claim;
-use crate::train::{self, Control, Job, Outcome, TestSet};
+use crate::train::{self, Control, Job, Listener, Outcome, TestSet};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
@@ -15,6 +15,12 @@ use tokio::sync::mpsc::UnboundedSender;
 /// What the training thread tells the worker about a trial, in order.
 #[derive(Debug)]
 pub enum Progress {
+    /// A training-loss sample, after `batch` of the epoch's `batches`.
+    Sample {
+        sample: BatchLoss,
+        batch: i64,
+        batches: i64,
+    },
     /// An epoch's report; training waits for the answer on the sender.
     Epoch(EpochReport, Vec<BatchLoss>, mpsc::SyncSender<Control>),
     /// The trial ended; `Err` holds why it could not train.
@@ -98,10 +104,26 @@ fn train_one(
         y: &dataset.test_y,
     };
     let classes = dataset.info.classes as i64;
-    train::train(&job, split, &test, classes, |report, samples| {
+    let mut listener = Relay(&request.progress);
+    train::train(&job, split, &test, classes, &mut listener).map_err(|e| format!("libtorch: {e}"))
+}
+
+/// Passes training progress to the worker's async side.
+struct Relay<'a>(&'a UnboundedSender<Progress>);
+
+impl Listener for Relay<'_> {
+    fn on_sample(&mut self, sample: &BatchLoss, batch: i64, batches: i64) {
+        let _ = self.0.send(Progress::Sample {
+            sample: sample.clone(),
+            batch,
+            batches,
+        });
+    }
+
+    fn on_epoch(&mut self, report: EpochReport, samples: Vec<BatchLoss>) -> Control {
         let (answer, answered) = mpsc::sync_channel(1);
-        if request
-            .progress
+        if self
+            .0
             .send(Progress::Epoch(report, samples, answer))
             .is_err()
         {
@@ -109,8 +131,7 @@ fn train_one(
         }
         // No answer means the worker gave the trial up.
         answered.recv().unwrap_or(Control::Stop)
-    })
-    .map_err(|e| format!("libtorch: {e}"))
+    }
 }
 
 /// Datasets read once per worker process, and the last validation split made.

@@ -1,0 +1,109 @@
+//! `GET /v1/sweeps/{id}/events`: the sweep's event log as Server-Sent Events.
+//! The stream is a tail of the events table, so a client that reconnects
+//! with `Last-Event-ID` gets every event it missed and none twice.
+use super::{parse_id, ApiError, AppState};
+use crate::store::Store;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// How often the table is looked at while nothing new is there.
+const POLL: Duration = Duration::from_millis(200);
+/// Rows read at a time.
+const PAGE: i64 = 500;
+
+/// Streams the sweep's events after `Last-Event-ID` (or from the start), and
+/// ends once the sweep has ended and every event is sent.
+pub async fn stream(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id = parse_id(&id, "sweep")?;
+    if state.store.sweep_state(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no sweep `{id}`")));
+    }
+    let after = match headers.get("last-event-id") {
+        None => 0,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|v| *v >= 0)
+            .ok_or_else(|| {
+                ApiError::BadRequest("Last-Event-ID must be an event id (an integer)".into())
+            })?,
+    };
+    let tail = Tail {
+        store: state.store.clone(),
+        sweep_id: id,
+        after,
+        pending: VecDeque::new(),
+        ended: false,
+    };
+    let events = stream::unfold(tail, |mut tail| async move {
+        let event = tail.next().await?;
+        Some((Ok(event), tail))
+    });
+    Ok(Sse::new(events).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text("keep-alive"),
+    ))
+}
+
+/// Where a stream stands in the event log.
+struct Tail {
+    store: Store,
+    sweep_id: i64,
+    after: i64,
+    pending: VecDeque<crate::store::Event>,
+    /// The sweep had ended when the last page was read.
+    ended: bool,
+}
+
+impl Tail {
+    /// The next event, waiting for one; None when the stream is over.
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                self.after = event.id;
+                return Some(
+                    Event::default()
+                        .id(event.id.to_string())
+                        .event(event.kind.clone())
+                        .json_data(&event)
+                        .unwrap_or_else(|_| Event::default().comment("unserializable event")),
+                );
+            }
+            if self.ended {
+                return None;
+            }
+            // Read whether the sweep has ended before reading the page, so
+            // that an event written as it ended is still sent.
+            let ended = match self.store.sweep_state(self.sweep_id).await {
+                Ok(Some(state)) => state != "running",
+                Ok(None) => true,
+                Err(e) => {
+                    tracing::warn!("event stream: {e}");
+                    false
+                }
+            };
+            match self.store.events(self.sweep_id, self.after, PAGE).await {
+                Ok(page) => {
+                    let full = page.len() as i64 == PAGE;
+                    self.pending.extend(page);
+                    self.ended = ended && !full;
+                }
+                Err(e) => tracing::warn!("event stream: {e}"),
+            }
+            if self.pending.is_empty() && !self.ended {
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! How sweeps end: all trials done, a budget spent (`max_minutes`, `target`),
+//! or cancelled; and the `best_changed` event when a trial takes the lead.
+use super::{events, metric_column, now_ms, Store, StoreError, NOW};
+use serde_json::json;
+use sqlx::{Sqlite, Transaction};
+
+/// Whether a cancel request found the sweep running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    Cancelled,
+    NotFound,
+    /// The sweep had already ended, in this state.
+    AlreadyEnded,
+}
+
+impl Store {
+    /// Ends the budget of every running sweep past its `max_minutes`: queued
+    /// trials are cancelled, running ones too if the sweep says so.
+    pub async fn enforce_deadlines(&self) -> Result<usize, StoreError> {
+        let mut tx = self.write().await?;
+        let sweeps: Vec<(i64, bool)> = sqlx::query_as(
+            "SELECT id, stop_at_deadline FROM sweeps
+             WHERE state = 'running' AND ended_by IS NULL AND deadline_ms IS NOT NULL AND deadline_ms <= ?",
+        )
+        .bind(now_ms())
+        .fetch_all(&mut *tx)
+        .await?;
+        for (sweep_id, stop_running) in &sweeps {
+            end_sweep(&mut tx, *sweep_id, "max_minutes", *stop_running, None).await?;
+        }
+        tx.commit().await?;
+        Ok(sweeps.len())
+    }
+
+    /// Cancels a running sweep: queued and running trials end `cancelled`
+    /// (running ones at their worker's next write, within one epoch).
+    pub async fn cancel_sweep(&self, sweep_id: i64) -> Result<Cancel, StoreError> {
+        let mut tx = self.write().await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM sweeps WHERE id = ?")
+            .bind(sweep_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match state.as_deref() {
+            None => return Ok(Cancel::NotFound),
+            Some("running") => {}
+            Some(_) => return Ok(Cancel::AlreadyEnded),
+        }
+        sqlx::query(&format!(
+            "UPDATE sweeps SET state = 'cancelled', ended_by = 'cancelled', finished_at = {NOW} WHERE id = ?"
+        ))
+        .bind(sweep_id)
+        .execute(&mut *tx)
+        .await?;
+        cancel_trials(&mut tx, sweep_id, "cancelled", true, None).await?;
+        events::append(&mut tx, sweep_id, None, "sweep_cancelled", json!({})).await?;
+        tx.commit().await?;
+        Ok(Cancel::Cancelled)
+    }
+}
+
+/// Appends `best_changed` if `trial_id` is now the sweep's best trial.
+pub(super) async fn emit_best_if_changed(
+    tx: &mut Transaction<'_, Sqlite>,
+    sweep_id: i64,
+    trial_id: i64,
+) -> Result<(), StoreError> {
+    let (metric, goal): (String, String) =
+        sqlx::query_as("SELECT metric_name, metric_goal FROM sweeps WHERE id = ?")
+            .bind(sweep_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let column = metric_column(&metric);
+    let order = if goal == "minimize" { "ASC" } else { "DESC" };
+    let best: Option<(i64, i64, f64)> = sqlx::query_as(&format!(
+        "SELECT id, number, {column} FROM trials
+         WHERE sweep_id = ? AND state IN ('completed', 'pruned') AND {column} IS NOT NULL
+         ORDER BY {column} {order}, number ASC LIMIT 1"
+    ))
+    .bind(sweep_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some((id, number, value)) = best.filter(|b| b.0 == trial_id) {
+        events::append(
+            tx,
+            sweep_id,
+            Some(id),
+            "best_changed",
+            json!({"trial_id": id, "number": number, "value": value, "metric": metric}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Ends a sweep's budget: no trial starts any more; queued trials are
+/// cancelled, and running ones except `keep` too if `stop_running`. The
+/// sweep completes once nothing runs.
+pub(super) async fn end_sweep(
+    tx: &mut Transaction<'_, Sqlite>,
+    sweep_id: i64,
+    ended_by: &str,
+    stop_running: bool,
+    keep: Option<i64>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sweeps SET ended_by = COALESCE(ended_by, ?) WHERE id = ?")
+        .bind(ended_by)
+        .bind(sweep_id)
+        .execute(&mut **tx)
+        .await?;
+    cancel_trials(tx, sweep_id, ended_by, stop_running, keep).await?;
+    complete_sweep_if_done(tx, sweep_id).await
+}
+
+/// Cancels the sweep's queued trials, and its running ones except `keep`
+/// too if `stop_running`; their workers find out at their next write.
+async fn cancel_trials(
+    tx: &mut Transaction<'_, Sqlite>,
+    sweep_id: i64,
+    ended_by: &str,
+    stop_running: bool,
+    keep: Option<i64>,
+) -> Result<(), StoreError> {
+    let states = if stop_running {
+        "('queued', 'running')"
+    } else {
+        "('queued')"
+    };
+    let cancelled: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "UPDATE trials SET state = 'cancelled', error = ?, finished_at = {NOW}, lease_expires_ms = NULL
+         WHERE sweep_id = ? AND state IN {states} AND id IS NOT ? RETURNING id, number"
+    ))
+    .bind(format!("the sweep ended: {ended_by}"))
+    .bind(sweep_id)
+    .bind(keep)
+    .fetch_all(&mut **tx)
+    .await?;
+    for (id, number) in cancelled {
+        events::append(
+            tx,
+            sweep_id,
+            Some(id),
+            "trial_cancelled",
+            json!({"number": number, "error": ended_by}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn complete_sweep_if_done(
+    tx: &mut Transaction<'_, Sqlite>,
+    sweep_id: i64,
+) -> Result<(), StoreError> {
+    let open: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND state IN ('queued', 'running')",
+    )
+    .bind(sweep_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    if open > 0 {
+        return Ok(());
+    }
+    let changed = sqlx::query(&format!(
+        "UPDATE sweeps SET state = 'completed', finished_at = {NOW}, ended_by = COALESCE(ended_by, 'max_trials')
+         WHERE id = ? AND state = 'running'"
+    ))
+    .bind(sweep_id)
+    .execute(&mut **tx)
+    .await?;
+    if changed.rows_affected() == 1 {
+        let ended_by: Option<String> =
+            sqlx::query_scalar("SELECT ended_by FROM sweeps WHERE id = ?")
+                .bind(sweep_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        events::append(
+            tx,
+            sweep_id,
+            None,
+            "sweep_completed",
+            json!({"ended_by": ended_by}),
+        )
+        .await?;
+    }
+    Ok(())
+}
