@@ -22,13 +22,14 @@ function el(tag, attrs = {}, text) {
 
 /** About `n` round tick values covering [lo, hi]. */
 export function ticks(lo, hi, n = 5) {
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [];
   if (!(hi > lo)) { const pad = Math.abs(lo) * 0.1 || 1; lo -= pad; hi += pad; }
   const raw = (hi - lo) / n;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const f = raw / mag;
   const step = mag * (f >= 7.5 ? 10 : f >= 3.5 ? 5 : f >= 1.5 ? 2 : 1);
   const out = [];
-  for (let i = Math.floor(lo / step); ; i++) {
+  for (let i = Math.floor(lo / step); out.length < 4 * n; i++) {
     out.push(Number((i * step).toPrecision(12)));
     if (i * step >= hi - step * 1e-9) break;
   }
@@ -105,7 +106,8 @@ export function lineChart(svg, { series, xLabel, yLabel, integerX = false, empty
 
 /** How an axis places values: a log scale when they span decades, categories for text. */
 function scaleFor(values) {
-  const present = values.filter((v) => v !== null && v !== undefined);
+  const present = values.filter((v) => v !== null && v !== undefined && !Number.isNaN(v));
+  if (present.length === 0) return { at: () => 0.5, ticks: [] };
   if (present.some((v) => typeof v !== 'number')) {
     const cats = [...new Set(present.map(String))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
     const at = (v) => (cats.length === 1 ? 0.5 : cats.indexOf(String(v)) / (cats.length - 1));

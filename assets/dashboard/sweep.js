@@ -180,9 +180,15 @@ export class SweepView {
 
   render() {
     if (this.closed) return;
-    this.renderHead();
-    this.renderTable();
-    this.renderCharts();
+    try {
+      this.renderHead();
+      this.renderTable();
+      this.renderCharts();
+    } catch (e) {
+      // A drawing bug shows on the page and keeps the live stream going.
+      console.error(e);
+      this.showError(`cannot draw the sweep: ${e.message}`);
+    }
   }
 
   renderHead() {
