@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is needed and runs the whole test suite: unit tests of the
 # pure parts, and end-to-end tests with a real server, real worker processes
-# and real training on the data in ../shared/data.
+# and real training on the data in ../shared/data, and the dashboard in a
+# real headless browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/browser.sh   # headless Chromium for the dashboard's browser test
 cargo test --locked "$@"

@@ -29,7 +29,7 @@ function sweepItem(s) {
   return h('li', { 'data-sweep-id': s.id }, h('a', { href: `#/sweeps/${s.id}` },
     h('span', { class: 'name' }, s.name, h('span', { class: 'muted' }, ` #${s.id}`)),
     h('span', { class: 'meta' }, h('span', { class: `state state-${s.state}` }, s.state),
-      ` ${t.completed + t.pruned}/${t.total} · ${s.dataset} · ${s.method}`)));
+      ` ${t.completed + t.pruned}/${t.total} done · ${s.method}`)));
 }
 
 function markActive() {

@@ -1,9 +1,9 @@
 // SVG charts drawn by hand: line charts with ticked axes, and parallel
-// coordinates. Every chart draws into a viewBox of 640 x 300.
+// coordinates. Every chart draws into a viewBox of 640 x 250.
 const NS = 'http://www.w3.org/2000/svg';
 const W = 640;
-const H = 300;
-const M = { left: 58, right: 18, top: 14, bottom: 42 };
+const H = 250;
+const M = { left: 58, right: 18, top: 12, bottom: 40 };
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
   '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -162,10 +162,12 @@ export function parallelChart(svg, { axes, lines, empty = 'no trial has paramete
   axes.forEach((a, i) => {
     axesG.append(el('line', { x1: xs[i], x2: xs[i], y1: top, y2: bottom }));
     axesG.append(el('text', { x: xs[i], y: H - 12, 'text-anchor': 'middle', class: 'label' }, a.name));
+    // The last axis (the metric) is labelled on its right, in the margin.
+    const side = i === axes.length - 1 ? 1 : -1;
     for (const [at, text] of scales[i].ticks) {
       const ty = bottom - at * (bottom - top);
-      axesG.append(el('line', { x1: xs[i] - 4, x2: xs[i], y1: ty, y2: ty }));
-      axesG.append(el('text', { x: xs[i] - 7, y: ty + 4, 'text-anchor': 'end', class: 'tick' }, text));
+      axesG.append(el('line', { x1: xs[i] + 4 * side, x2: xs[i], y1: ty, y2: ty }));
+      axesG.append(el('text', { x: xs[i] + 7 * side, y: ty + 4, 'text-anchor': side > 0 ? 'start' : 'end', class: 'tick' }, text));
     }
   });
   svg.append(drawn, axesG);

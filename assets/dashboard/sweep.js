@@ -60,6 +60,8 @@ export class SweepView {
       this.showError(null);
     } catch (e) {
       this.showError(e.message);
+      this.missing = this.sweep === null;
+      this.render();
       return false;
     }
     this.autoSelect();
@@ -193,9 +195,10 @@ export class SweepView {
 
   renderHead() {
     const s = this.sweep;
-    $('#sweep-name').textContent = s ? s.name : 'loading…';
+    $('#sweep').classList.toggle('missing', !s && this.missing === true);
+    $('#sweep-name').textContent = s ? s.name : this.missing ? 'Sweep' : 'loading…';
     $('#sweep-id').textContent = `#${this.id}`;
-    $('#sweep-state').textContent = s ? s.state + (s.ended_by ? ` (${s.ended_by})` : '') : '';
+    $('#sweep-state').textContent = s ? s.state + (s.ended_by && s.ended_by !== s.state ? ` (${s.ended_by})` : '') : '';
     $('#sweep-state').className = `state state-${s?.state || 'none'}`;
     $('#cancel').disabled = !s || s.state !== 'running';
     $('#parallel-metric').textContent = s ? s.metric.name : 'metric';
@@ -203,7 +206,12 @@ export class SweepView {
     $('#sweep-meta').textContent = [s.dataset, s.method, `${s.metric.goal} ${s.metric.name}`,
       s.max_parallel ? `${s.max_parallel} at a time` : null, `created ${s.created_at}`]
       .filter(Boolean).join(' · ');
-    const t = s.trials;
+    // Counted from the table's rows, which events keep more current than a fetch.
+    const t = { ...s.trials };
+    if (this.trials.size > 0) {
+      for (const k of ['queued', 'running', 'completed', 'pruned', 'failed', 'cancelled']) t[k] = 0;
+      for (const trial of this.trials.values()) t[trial.state] = (t[trial.state] || 0) + 1;
+    }
     const chips = ['queued', 'running', 'completed', 'pruned', 'failed', 'cancelled']
       .filter((k) => t[k] > 0 || k === 'running' || k === 'completed')
       .map((k) => h('span', { class: `chip state-${k}` }, `${t[k]} ${k}`));

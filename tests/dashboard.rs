@@ -1,0 +1,411 @@
+//! The dashboard in a real browser: headless Chromium, driven over the W3C
+//! WebDriver protocol by chromedriver (`scripts/browser.sh` installs both),
+//! watches a real sweep train and cancels it.
+mod common;
+
+use common::spawn_app;
+use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The key under which WebDriver names an element.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_a_sweep_training_live_and_cancels_it() {
+    assert!(
+        Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
+        "this test drives {CHROMIUM} through {CHROMEDRIVER}, and one is missing: \
+         run `bash scripts/browser.sh` (as root) to install chromium and chromium-driver"
+    );
+    let app = spawn_app(2, |_| {}).await;
+    let id = app
+        .submit(
+            "name: dashboard\ndataset: mnist-10k\nmethod: grid\nmax_parallel: 2\nparameters:\n  \
+             learning_rate: {values: [0.1, 0.05, 0.02, 0.01, 0.005, 0.002]}\n  epochs: {value: 30}\n",
+        )
+        .await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/#/sweeps/{id}", app.url)).await;
+
+    let minute = Duration::from_secs(60);
+    browser
+        .wait_for(
+            "return document.querySelectorAll('#trials tbody tr').length === 6 \
+             && document.querySelector('#trials tbody tr.state-running') !== null",
+            minute,
+            "six trial rows, one of them running",
+        )
+        .await;
+    // A line needs two epochs: "M x,y L x,y".
+    browser
+        .wait_for(
+            "return [...document.querySelectorAll('svg#accuracy-chart path')].some(p => p.getAttribute('d').includes('L'))",
+            2 * minute,
+            "a validation accuracy line on the chart",
+        )
+        .await;
+
+    // Clicking a running trial plots its training loss every 100 batches.
+    let row = browser
+        .find("#trials tbody tr.state-running")
+        .await
+        .expect("a running row");
+    let trial = browser.attribute(&row, "data-trial-id").await;
+    browser.click(&row).await;
+    browser
+        .wait_for(
+            &format!(
+                "return document.querySelector('#trials tbody tr.selected')?.dataset.trialId === '{trial}' \
+                 && [...document.querySelectorAll('svg#batch-loss-chart path')].some(p => p.getAttribute('d').includes('L'))"
+            ),
+            minute,
+            "the training-loss line of the clicked trial",
+        )
+        .await;
+    // Clicking a header sorts by it, best accuracy first.
+    let header = browser
+        .find("#trials th[data-key=val_accuracy]")
+        .await
+        .unwrap();
+    browser.click(&header).await;
+    assert_eq!(browser.script("return document.querySelector('#trials th[data-key=val_accuracy]').getAttribute('aria-sort')").await, "descending");
+    assert_eq!(
+        browser
+            .script("return document.querySelector('#error').textContent")
+            .await,
+        "",
+        "the page shows an error"
+    );
+
+    // Once a trial has completed, the best one is marked, in the table and on the charts.
+    browser
+        .wait_for(
+            "return document.querySelector('#trials tbody tr.best') !== null \
+             && document.querySelector('#best').textContent.includes('best: trial #') \
+             && document.querySelector('svg#accuracy-chart .series.best path') !== null",
+            2 * minute,
+            "the best trial marked",
+        )
+        .await;
+    let artifacts = artifacts_dir();
+    // Tall enough for the whole page: a screenshot holds only the viewport.
+    browser.resize(1400, 1300).await;
+    std::fs::write(artifacts.join("dashboard.png"), browser.screenshot().await).unwrap();
+
+    let cancel = browser.find("#cancel").await.expect("a cancel button");
+    browser.click(&cancel).await;
+    let sweep = app.wait_for_sweep(id, minute).await;
+    assert_eq!(sweep["state"], "cancelled", "{sweep}");
+    let deadline = Instant::now() + minute;
+    loop {
+        let state = browser
+            .text(&browser.find("#sweep-state").await.unwrap())
+            .await;
+        if state.contains("cancelled") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page still says the sweep is `{state}`"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    browser
+        .wait_for(
+            "return document.querySelector('#trials tbody tr.state-running') === null \
+             && document.querySelector('#cancel').disabled \
+             && document.querySelector('#live').textContent === 'ended'",
+            minute,
+            "no running trial, a disabled cancel button and the live stream ended",
+        )
+        .await;
+    std::fs::write(
+        artifacts.join("dashboard-cancelled.png"),
+        browser.screenshot().await,
+    )
+    .unwrap();
+
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// `target/test-artifacts`, where the screenshots go for people to look at.
+fn artifacts_dir() -> PathBuf {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/test-artifacts"
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// chromedriver and one headless Chromium session; both end when dropped.
+struct Browser {
+    client: reqwest::Client,
+    port: u16,
+    /// `http://127.0.0.1:PORT/session/ID`, until the session is deleted.
+    session: Option<String>,
+    driver: Child,
+    profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver does not start");
+        let mut browser = Browser {
+            client: reqwest::Client::new(),
+            port,
+            session: None,
+            driver,
+            profile: tempfile::tempdir().unwrap(),
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = match browser.client.get(format!("{base}/status")).send().await {
+                Ok(response) => response
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .is_some_and(|s| s["value"]["ready"] == true),
+                Err(_) => false,
+            };
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver is not ready after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = format!("--user-data-dir={}", browser.profile.path().display());
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            profile.as_str(),
+            "--window-size=1400,1000",
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"binary": CHROMIUM, "args": args}}}});
+        let created = browser
+            .call(
+                reqwest::Method::POST,
+                &format!("{base}/session"),
+                Some(capabilities),
+            )
+            .await;
+        let id = created["sessionId"]
+            .as_str()
+            .expect("a session id")
+            .to_string();
+        browser.session = Some(format!("{base}/session/{id}"));
+        browser
+    }
+
+    /// One WebDriver command; its `value`. A WebDriver error fails the test.
+    async fn call(&self, method: reqwest::Method, url: &str, body: Option<Value>) -> Value {
+        let mut request = self.client.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("chromedriver answers");
+        let status = response.status();
+        let body: Value = response.json().await.expect("chromedriver answers JSON");
+        assert!(
+            status.is_success(),
+            "WebDriver {url}: {status} {}",
+            body["value"]
+        );
+        body["value"].clone()
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let session = self.session.as_ref().expect("a live session");
+        self.call(method, &format!("{session}{path}"), body).await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    /// The first element matching a CSS selector, if any.
+    async fn find(&self, css: &str) -> Option<String> {
+        let session = self.session.as_ref().expect("a live session");
+        let response = self
+            .client
+            .post(format!("{session}/element"))
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .await
+            .expect("chromedriver answers");
+        let found = response.status().is_success();
+        let body: Value = response.json().await.unwrap();
+        match body["value"][ELEMENT].as_str() {
+            Some(id) if found => Some(id.to_string()),
+            _ if body["value"]["error"] == "no such element" => None,
+            _ => panic!("WebDriver find `{css}`: {}", body["value"]),
+        }
+    }
+
+    async fn attribute(&self, element: &str, name: &str) -> String {
+        let value = self
+            .command(
+                reqwest::Method::GET,
+                &format!("/element/{element}/attribute/{name}"),
+                None,
+            )
+            .await;
+        value.as_str().expect("the attribute is set").to_string()
+    }
+
+    async fn text(&self, element: &str) -> String {
+        let text = self
+            .command(
+                reqwest::Method::GET,
+                &format!("/element/{element}/text"),
+                None,
+            )
+            .await;
+        text.as_str().unwrap_or_default().trim().to_string()
+    }
+
+    async fn click(&self, element: &str) {
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Polls a script until it returns true; fails the test after `timeout`.
+    async fn wait_for(&self, script: &str, timeout: Duration, what: &str) {
+        let deadline = Instant::now() + timeout;
+        while self.script(script).await != true {
+            if Instant::now() > deadline {
+                // What the page showed instead, as a screenshot and as text.
+                let shot = artifacts_dir().join("dashboard-failure.png");
+                std::fs::write(&shot, self.screenshot().await).unwrap();
+                let text = self
+                    .script("return document.querySelector('main').innerText")
+                    .await;
+                panic!(
+                    "the page did not show {what} within {timeout:?} (see {}); it showed:\n{}",
+                    shot.display(),
+                    text.as_str().unwrap_or_default()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn resize(&self, width: u32, height: u32) {
+        let rect = json!({"width": width, "height": height});
+        self.command(reqwest::Method::POST, "/window/rect", Some(rect))
+            .await;
+    }
+
+    /// The viewport as PNG.
+    async fn screenshot(&self) -> Vec<u8> {
+        let encoded = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
+        let png = base64_decode(encoded.as_str().expect("base64 text"));
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+        png
+    }
+
+    /// Ends the session (Chromium exits) and chromedriver.
+    async fn quit(mut self) {
+        if let Some(session) = self.session.take() {
+            self.call(reqwest::Method::DELETE, &session, None).await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // A test that failed still ends Chromium: Drop cannot await, so this
+        // DELETE is plain blocking HTTP.
+        if let Some(session) = self.session.take() {
+            let path = session
+                .split_once(&format!(":{}", self.port))
+                .map_or("", |(_, p)| p)
+                .to_string();
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let request = format!(
+                    "DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    self.port
+                );
+                if stream.write_all(request.as_bytes()).is_ok() {
+                    let _ = stream.read_to_end(&mut Vec::new());
+                }
+            }
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Standard base64 (WebDriver screenshots) to bytes.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let digit = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {:?}", c as char),
+        }
+    };
+    let digits: Vec<u32> = text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+        .map(digit)
+        .collect();
+    digits
+        .chunks(4)
+        .flat_map(|chunk| {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, d)| n | (d << (18 - 6 * i)));
+            // Four digits carry three bytes, three carry two, two carry one.
+            n.to_be_bytes()[1..chunk.len()].to_vec()
+        })
+        .collect()
+}
