@@ -192,7 +192,7 @@ fn draw(distribution: &Distribution, rng: &mut impl Rng) -> f64 {
 }
 
 /// Rounds to a multiple of `q`, stepping back inside [min, max] when rounding left it.
-fn quantize(x: f64, min: f64, max: f64, q: f64) -> f64 {
+pub(crate) fn quantize(x: f64, min: f64, max: f64, q: f64) -> f64 {
     let mut y = (x / q).round() * q;
     if y > max {
         y -= q;

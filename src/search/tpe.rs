@@ -1,6 +1,7 @@
 //! Tree-structured Parzen Estimator (method `bayes`): proposes the next
 //! configuration from the finished trials, as Optuna's default independent TPE
 //! does. Pure: a function of the search space, the history and a seeded RNG.
+use super::quantize;
 use crate::spec::{Distribution, Goal, ParamName, ParamSpec};
 use rand::Rng;
 use serde_json::Value;
@@ -395,23 +396,6 @@ fn erfc(x: f64) -> f64 {
         r
     } else {
         2.0 - r
-    }
-}
-
-/// Rounds to a multiple of `q`, stepping back inside [min, max] when rounding
-/// left it (the rule of `search::quantize`).
-fn quantize(x: f64, min: f64, max: f64, q: f64) -> f64 {
-    let mut y = (x / q).round() * q;
-    if y > max {
-        y -= q;
-    }
-    if y < min {
-        y += q;
-    }
-    if y < min || y > max {
-        x.clamp(min, max)
-    } else {
-        y
     }
 }
 
