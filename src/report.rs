@@ -14,6 +14,17 @@ pub struct EpochReport {
     pub seconds: f64,
 }
 
+impl EpochReport {
+    /// The value of a metric a spec can name (`spec::METRICS`).
+    pub fn metric(&self, name: &str) -> f64 {
+        match name {
+            "val_loss" => self.val_loss,
+            "train_loss" => self.train_loss,
+            _ => self.val_accuracy,
+        }
+    }
+}
+
 /// The mean training loss of the batches since the previous sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchLoss {

@@ -125,7 +125,7 @@ async fn run_trial(
                 }
                 Some(Progress::Epoch(report, samples, answer)) => {
                     let control = if held {
-                        curve.push(metric_of(&report, &spec.metric.name));
+                        curve.push(report.metric(&spec.metric.name));
                         let verdict = judge(store, &spec, claim, &curve, &report, epochs).await?;
                         match store.report_epoch(claim, worker, lease_ms, &report, &samples, &verdict).await? {
                             Err(LeaseLost) => Control::Stop,
@@ -200,18 +200,9 @@ async fn judge(
     }
     let pruned = matches!(verdict.decision, Some((true, _)));
     if let Some(target) = spec.target.as_ref().filter(|_| !pruned) {
-        verdict.target_reached = target.reached(metric_of(report, &target.metric));
+        verdict.target_reached = target.reached(report.metric(&target.metric));
     }
     Ok(verdict)
-}
-
-/// The value of a metric named in a spec in an epoch report.
-fn metric_of(report: &EpochReport, metric: &str) -> f64 {
-    match metric {
-        "val_loss" => report.val_loss,
-        "train_loss" => report.train_loss,
-        _ => report.val_accuracy,
-    }
 }
 
 /// The final state of a trial from how its training ended; None when it was
