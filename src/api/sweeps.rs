@@ -4,7 +4,7 @@ use crate::data::DataError;
 use crate::schedule::{rung_stats, Curve, EarlyTerminate, RungStats, TrialProgress};
 use crate::search;
 use crate::spec::{AtDeadline, DatasetShape, Format, Method, SweepSpec};
-use crate::store::{Cancel, NewSweep, Sweep, Trial};
+use crate::store::{Cancel, NewSweep, Sweep};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -106,7 +106,7 @@ pub async fn best(
     })?;
     Ok(Json(json!({
         "sweep_id": sweep.id,
-        "metric": {"name": sweep.metric.name, "goal": sweep.metric.goal, "value": metric_value(&sweep, &trial)},
+        "metric": {"name": sweep.metric.name, "goal": sweep.metric.goal, "value": trial.metric(&sweep.metric.name)},
         "params": trial.params,
         "test": {"loss": trial.test_loss, "accuracy": trial.test_accuracy},
         "trial": trial,
@@ -145,10 +145,9 @@ async fn sweep(state: &AppState, id: i64) -> Result<Sweep, ApiError> {
 
 /// The sweep as JSON with a summary of its best trial so far.
 async fn status(state: &AppState, sweep: Sweep) -> Result<Value, ApiError> {
-    let best =
-        state.store.best_trial(&sweep).await?.map(
-            |t| json!({"trial_id": t.id, "number": t.number, "value": metric_value(&sweep, &t)}),
-        );
+    let best = state.store.best_trial(&sweep).await?.map(
+        |t| json!({"trial_id": t.id, "number": t.number, "value": t.metric(&sweep.metric.name)}),
+    );
     let rungs = rungs(state, &sweep).await?;
     let mut value = json!(sweep);
     value["best"] = best.unwrap_or(Value::Null);
@@ -191,14 +190,6 @@ async fn rungs(state: &AppState, sweep: &Sweep) -> Result<Option<Vec<RungStats>>
         })
         .collect();
     Ok(Some(rung_stats(&rule, &progress)))
-}
-
-fn metric_value(sweep: &Sweep, trial: &Trial) -> Option<f64> {
-    match sweep.metric.name.as_str() {
-        "val_loss" => trial.val_loss,
-        "train_loss" => trial.train_loss,
-        _ => trial.val_accuracy,
-    }
 }
 
 /// JSON or YAML from the content type; without one, JSON if it looks like JSON.

@@ -1,6 +1,6 @@
 //! How sweeps end: all trials done, a budget spent (`max_minutes`, `target`),
 //! or cancelled; and the `best_changed` event when a trial takes the lead.
-use super::{events, metric_column, now_ms, Store, StoreError, NOW};
+use super::{best_trial_sql, events, metric_column, now_ms, Store, StoreError, NOW};
 use serde_json::json;
 use sqlx::{Sqlite, Transaction};
 
@@ -69,12 +69,10 @@ pub(super) async fn emit_best_if_changed(
             .bind(sweep_id)
             .fetch_one(&mut **tx)
             .await?;
-    let column = metric_column(&metric);
-    let order = if goal == "minimize" { "ASC" } else { "DESC" };
-    let best: Option<(i64, i64, f64)> = sqlx::query_as(&format!(
-        "SELECT id, number, {column} FROM trials
-         WHERE sweep_id = ? AND state IN ('completed', 'pruned') AND {column} IS NOT NULL
-         ORDER BY {column} {order}, number ASC LIMIT 1"
+    let best: Option<(i64, i64, f64)> = sqlx::query_as(&best_trial_sql(
+        &format!("id, number, {}", metric_column(&metric)),
+        &metric,
+        goal == "minimize",
     ))
     .bind(sweep_id)
     .fetch_optional(&mut **tx)

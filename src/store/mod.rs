@@ -88,6 +88,19 @@ pub(crate) fn metric_column(metric: &str) -> &'static str {
     }
 }
 
+/// SQL selecting `columns` of the sweep's best trial (bind the sweep id):
+/// the best final value of the metric among completed and pruned trials,
+/// ties to the earlier trial. The one definition of "best".
+pub(crate) fn best_trial_sql(columns: &str, metric: &str, minimize: bool) -> String {
+    let column = metric_column(metric);
+    let order = if minimize { "ASC" } else { "DESC" };
+    format!(
+        "SELECT {columns} FROM trials
+         WHERE sweep_id = ? AND state IN ('completed', 'pruned') AND {column} IS NOT NULL
+         ORDER BY {column} {order}, number ASC LIMIT 1"
+    )
+}
+
 /// Milliseconds since the Unix epoch, for lease expiries.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()

@@ -1,5 +1,5 @@
 //! Sweeps: creation with their queued trials, status and counts.
-use super::{events, json, metric_column, now_ms, Store, StoreError, Trial, NOW};
+use super::{best_trial_sql, events, json, now_ms, Store, StoreError, Trial, NOW};
 use crate::spec::{Goal, Metric};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -187,15 +187,7 @@ impl Store {
     /// The finished trial with the best final value of the sweep's metric;
     /// ties go to the earlier trial.
     pub async fn best_trial(&self, sweep: &Sweep) -> Result<Option<Trial>, StoreError> {
-        let column = metric_column(&sweep.metric.name);
-        let order = match sweep.metric.goal {
-            Goal::Maximize => "DESC",
-            Goal::Minimize => "ASC",
-        };
-        let sql = format!(
-            "SELECT * FROM trials WHERE sweep_id = ? AND state IN ('completed', 'pruned') AND {column} IS NOT NULL
-             ORDER BY {column} {order}, number ASC LIMIT 1"
-        );
+        let sql = best_trial_sql("*", &sweep.metric.name, sweep.metric.goal == Goal::Minimize);
         let row = sqlx::query(&sql)
             .bind(sweep.id)
             .fetch_optional(&self.pool)

@@ -56,6 +56,15 @@ pub struct TrialDetail {
 }
 
 impl Trial {
+    /// The latest value of a metric a spec can name (`spec::METRICS`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        match name {
+            "val_loss" => self.val_loss,
+            "train_loss" => self.train_loss,
+            _ => self.val_accuracy,
+        }
+    }
+
     pub(crate) fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Trial, StoreError> {
         Ok(Trial {
             id: row.get("id"),
