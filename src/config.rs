@@ -29,6 +29,11 @@ pub struct Config {
     pub max_attempts: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Folder of the trials' checkpoints; None for `<database file>.checkpoints`.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// At shutdown, how long running trials get to reach their next
+    /// checkpoint before their workers are killed.
+    pub shutdown_grace_seconds: u64,
     /// Caps on what a sweep may ask for.
     pub limits: Limits,
     /// Program run as a worker process; None for this very executable.
@@ -48,10 +53,13 @@ impl Default for Config {
             lease_seconds: 30,
             max_attempts: 3,
             max_body_bytes: 1 << 20,
+            checkpoint_dir: None,
+            shutdown_grace_seconds: 60,
             limits: Limits {
                 max_parameters: 20_000_000,
                 max_epochs: 200,
                 max_trials: 10_000,
+                max_trial_minutes: Limits::DEFAULT_MAX_TRIAL_MINUTES,
             },
             worker_program: None,
         }
@@ -129,7 +137,23 @@ impl Config {
         if self.max_attempts == 0 {
             return bad("max_attempts must be at least 1");
         }
+        if self.limits.max_trial_minutes == 0 {
+            return bad("limits.max_trial_minutes must be at least 1");
+        }
         Ok(())
+    }
+
+    /// The folder of the trials' checkpoints.
+    pub fn checkpoints(&self) -> PathBuf {
+        if let Some(dir) = &self.checkpoint_dir {
+            return dir.clone();
+        }
+        let file = self
+            .database
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let file = file.split('?').next().unwrap_or(file);
+        PathBuf::from(format!("{file}.checkpoints"))
     }
 }
 

@@ -6,6 +6,7 @@ fn spec(yaml: &str) -> SweepSpec {
         max_parameters: 10_000_000,
         max_epochs: 100,
         max_trials: 1000,
+        max_trial_minutes: 60,
     };
     let shape = |_: &str| {
         Ok(DatasetShape {

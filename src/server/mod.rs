@@ -5,10 +5,14 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::data::catalog::Catalog;
 use crate::store::Store;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Serves the API on `listener` until `shutdown` resolves, then stops the workers.
+/// Serves the API on `listener` until `shutdown` resolves. Then workers take
+/// no new trial and hand running ones back at their next checkpoint (the API
+/// answers meanwhile); once they have stopped, the API stops, giving open
+/// connections (event streams) a few seconds.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -16,16 +20,39 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     config.validate()?;
     let store = Store::open(&config.database, true).await?;
+    // No worker of this server runs yet: running trials are a stopped server's.
+    let orphans = store.take_back_orphans(config.max_attempts).await?;
+    if orphans > 0 {
+        tracing::warn!("took back {orphans} trial(s) left running by a stopped server");
+    }
     let catalog = Catalog::new(config.data_dir.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = supervisor::start(&config, store.clone(), stopped)?;
     let state = AppState::new(store.clone(), catalog, &config);
     tracing::info!(addr = %listener.local_addr()?, workers = config.workers, "hypersweep serving");
-    let served = axum::serve(listener, api::router(state, &config))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    let _ = stop.send(true);
-    while tasks.join_next().await.is_some() {}
+    let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = axum::serve(listener, api::router(state, &config))
+        .with_graceful_shutdown(async {
+            let _ = api_stopped.await;
+        })
+        .into_future();
+    tokio::pin!(api);
+    let drained = async move {
+        shutdown.await;
+        tracing::info!("shutting down: waiting for running trials to reach a checkpoint");
+        let _ = stop.send(true);
+        while tasks.join_next().await.is_some() {}
+    };
+    let served = tokio::select! {
+        served = &mut api => served,
+        _ = drained => {
+            let _ = api_stop.send(());
+            tokio::time::timeout(API_GRACE, api).await.unwrap_or(Ok(()))
+        }
+    };
     store.close().await;
     Ok(served?)
 }
+
+/// How long open connections get once the API stops.
+const API_GRACE: Duration = Duration::from_secs(3);

@@ -1,8 +1,9 @@
-//! Keeps the configured number of worker processes alive, and takes back
-//! trials whose worker stopped renewing its lease.
+//! Keeps the configured number of worker processes alive, takes back the
+//! trials of workers that die or stop renewing their lease, and at shutdown
+//! lets running trials reach their next checkpoint.
 use crate::config::Config;
 use crate::store::Store;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::watch;
@@ -22,34 +23,51 @@ pub fn start(
     let settings = serde_json::to_string(config).expect("config serializes");
     let mut tasks = JoinSet::new();
     for i in 0..config.workers {
-        let name = format!("w{i}");
         tasks.spawn(keep_alive(
-            program.clone(),
-            settings.clone(),
-            name,
+            Worker {
+                program: program.clone(),
+                settings: settings.clone(),
+                name: format!("w{i}"),
+                store: store.clone(),
+                max_attempts: config.max_attempts,
+                grace: Duration::from_secs(config.shutdown_grace_seconds),
+            },
             shutdown.clone(),
         ));
     }
     let every = Duration::from_millis((config.lease_seconds * 1000 / 4).clamp(500, 2000));
-    tasks.spawn(reap(store, config.max_attempts, every, shutdown));
+    let reaper = Reaper {
+        store,
+        max_attempts: config.max_attempts,
+        checkpoints: config.checkpoints(),
+    };
+    tasks.spawn(reap(reaper, every, shutdown));
     Ok(tasks)
 }
 
-/// Runs one worker process, starting it again whenever it exits.
-async fn keep_alive(
+/// One worker slot: how to start its process and what to do when it dies.
+struct Worker {
     program: PathBuf,
     settings: String,
     name: String,
-    mut shutdown: watch::Receiver<bool>,
-) {
+    store: Store,
+    max_attempts: u32,
+    /// How long a running trial gets to reach its checkpoint at shutdown.
+    grace: Duration,
+}
+
+/// Runs one worker process, starting it again whenever it exits; the
+/// trials it held are taken back at once. At shutdown the worker gets
+/// SIGTERM and `grace` to hand its trial back at a checkpoint, then SIGKILL.
+async fn keep_alive(w: Worker, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
-        let mut command = Command::new(&program);
+        let mut command = Command::new(&w.program);
         command
             .arg("worker")
             .arg("--name")
-            .arg(&name)
+            .arg(&w.name)
             .arg("--settings")
-            .arg(&settings);
+            .arg(&w.settings);
         command.kill_on_drop(true);
         // SAFETY: prctl is async-signal-safe; it asks the kernel to kill the
         // worker if the server dies, so no worker outlives its server.
@@ -62,44 +80,93 @@ async fn keep_alive(
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
-                tracing::error!(worker = %name, "cannot start worker {}: {e}", program.display());
+                tracing::error!(worker = %w.name, "cannot start worker {}: {e}", w.program.display());
                 wait_or_shutdown(&mut shutdown, Duration::from_secs(5)).await;
                 continue;
             }
         };
+        let id = format!("{}-{}", w.name, child.id().unwrap_or(0));
         tokio::select! {
             status = child.wait() => {
-                tracing::warn!(worker = %name, ?status, "worker exited; starting it again");
-                wait_or_shutdown(&mut shutdown, Duration::from_secs(1)).await;
+                tracing::warn!(worker = %id, ?status, "worker exited; starting it again");
+                take_back(&w, &id).await;
+                wait_or_shutdown(&mut shutdown, Duration::from_millis(500)).await;
             }
             _ = shutdown.changed() => {
-                let _ = child.kill().await;
+                if let Some(pid) = child.id() {
+                    // SAFETY: signals the worker process this task started.
+                    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                }
+                if tokio::time::timeout(w.grace, child.wait()).await.is_err() {
+                    tracing::warn!(worker = %id, "no checkpoint within the grace period; killing it");
+                    let _ = child.kill().await;
+                }
+                take_back(&w, &id).await;
                 return;
             }
         }
     }
 }
 
-/// Re-queues (or fails) trials whose lease expired and ends sweeps past
-/// their `max_minutes`, every `every`.
-async fn reap(
+/// Takes back what the worker `id` held when it stopped.
+async fn take_back(w: &Worker, id: &str) {
+    match w.store.take_back_from(id, w.max_attempts).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(worker = %id, "took back {n} trial(s) of the stopped worker"),
+        Err(e) => tracing::error!(worker = %id, "taking back its trials: {e}"),
+    }
+}
+
+/// What the periodic sweep over the store needs.
+struct Reaper {
     store: Store,
     max_attempts: u32,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+    checkpoints: PathBuf,
+}
+
+/// Every `every`: re-queues (or fails) trials whose lease expired, fails
+/// trials over their time limit, ends sweeps past their `max_minutes`, and
+/// deletes the checkpoints of sweeps that have ended.
+async fn reap(r: Reaper, every: Duration, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
-        match store.reap_expired_leases(max_attempts).await {
+        match r.store.reap_expired_leases(r.max_attempts).await {
             Ok(0) => {}
             Ok(n) => tracing::warn!("took back {n} trial(s) whose lease expired"),
             Err(e) => tracing::warn!("reaping expired leases: {e}"),
         }
-        match store.enforce_deadlines().await {
+        match r.store.enforce_trial_timeouts().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!("{n} trial(s) ran past trial_timeout_minutes"),
+            Err(e) => tracing::warn!("enforcing trial_timeout_minutes: {e}"),
+        }
+        match r.store.enforce_deadlines().await {
             Ok(0) => {}
             Ok(n) => tracing::info!("{n} sweep(s) reached max_minutes"),
             Err(e) => tracing::warn!("enforcing max_minutes: {e}"),
         }
+        remove_ended_checkpoints(&r.store, &r.checkpoints).await;
         wait_or_shutdown(&mut shutdown, every).await;
+    }
+}
+
+/// Deletes the checkpoint folders of sweeps that are no longer running.
+async fn remove_ended_checkpoints(store: &Store, checkpoints: &Path) {
+    let Ok(entries) = std::fs::read_dir(checkpoints) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        if let Ok(Some(state)) = store.sweep_state(id).await {
+            if state != "running" {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 }
 

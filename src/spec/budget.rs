@@ -1,7 +1,7 @@
 //! Budgets beyond `max_trials` and early stopping: `max_minutes`, `target`,
 //! `early_terminate`.
 use super::params::describe;
-use super::{SpecError, METRICS};
+use super::{Limits, SpecError, METRICS};
 use crate::schedule::EarlyTerminate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -32,6 +32,28 @@ pub enum AtDeadline {
     Finish,
     /// They are stopped and end `cancelled`.
     Stop,
+}
+
+/// `trial_timeout_minutes`: how long one attempt of a trial may train; the
+/// server's cap when not given, and never over it.
+pub(super) fn parse_trial_timeout(
+    map: &Map<String, Value>,
+    limits: &Limits,
+) -> Result<f64, SpecError> {
+    let cap = f64::from(limits.max_trial_minutes);
+    match map.get("trial_timeout_minutes") {
+        None => Ok(cap),
+        Some(v) => match v.as_f64() {
+            Some(m) if m > 0.0 && m <= cap => Ok(m),
+            _ => Err(SpecError::new(
+                "trial_timeout_minutes",
+                format!(
+                    "must be a number of minutes above 0 and at most this server's cap of {cap}, got {}",
+                    describe(v)
+                ),
+            )),
+        },
+    }
 }
 
 /// `max_minutes`: minutes after submission past which no trial starts, and what running ones do.

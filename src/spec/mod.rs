@@ -85,6 +85,19 @@ pub struct Limits {
     pub max_epochs: u32,
     /// Most trials one sweep may run.
     pub max_trials: u32,
+    /// Most minutes one attempt of a trial may train (`trial_timeout_minutes`
+    /// is at most this, and this when a spec gives none).
+    #[serde(default = "Limits::default_max_trial_minutes")]
+    pub max_trial_minutes: u32,
+}
+
+impl Limits {
+    /// A day.
+    pub const DEFAULT_MAX_TRIAL_MINUTES: u32 = 24 * 60;
+
+    fn default_max_trial_minutes() -> u32 {
+        Self::DEFAULT_MAX_TRIAL_MINUTES
+    }
 }
 
 /// The shape of a dataset, which bounds the network's size.
@@ -120,6 +133,8 @@ pub struct SweepSpec {
     pub target: Option<Target>,
     /// Bayes draws at random until this many trials have finished.
     pub n_startup_trials: u32,
+    /// Minutes one attempt of a trial may train before it fails `timeout`.
+    pub trial_timeout_minutes: f64,
     /// The spec as a JSON document with defaults filled in, as stored.
     pub document: Value,
 }
@@ -146,6 +161,7 @@ const KEYS: &[&str] = &[
     "at_max_minutes",
     "target",
     "n_startup_trials",
+    "trial_timeout_minutes",
 ];
 /// The dataset of a spec that names none.
 pub const DEFAULT_DATASET: &str = "mnist-10k";
@@ -177,6 +193,7 @@ impl SweepSpec {
             max_parameters: u64::MAX,
             max_epochs: u32::MAX,
             max_trials: u32::MAX,
+            max_trial_minutes: u32::MAX,
         };
         let any = |_: &str| {
             Ok(DatasetShape {
@@ -259,6 +276,7 @@ impl SweepSpec {
         let early_terminate = budget::parse_early_terminate(map.get("early_terminate"))?;
         let (max_minutes, at_max_minutes) = budget::parse_max_minutes(map)?;
         let target = budget::parse_target(map.get("target"))?;
+        let trial_timeout_minutes = budget::parse_trial_timeout(map, limits)?;
         let n_startup_trials =
             optional_int(map, "n_startup_trials", 1, 10_000)?.unwrap_or(8) as u32;
         if map.contains_key("n_startup_trials") && method != Method::Bayes {
@@ -329,6 +347,7 @@ impl SweepSpec {
         );
         map.insert("max_trials".into(), max_trials.into());
         map.insert("seed".into(), seed.into());
+        map.insert("trial_timeout_minutes".into(), trial_timeout_minutes.into());
         Ok(SweepSpec {
             name,
             dataset: dataset_name,
@@ -345,6 +364,7 @@ impl SweepSpec {
             at_max_minutes,
             target,
             n_startup_trials,
+            trial_timeout_minutes,
             document,
         })
     }

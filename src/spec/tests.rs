@@ -5,6 +5,7 @@ const LIMITS: Limits = Limits {
     max_parameters: 2_000_000,
     max_epochs: 50,
     max_trials: 500,
+    max_trial_minutes: 60,
 };
 
 fn shape(name: &str) -> Result<DatasetShape, String> {

@@ -4,6 +4,7 @@
 mod events;
 mod lifecycle;
 mod queue;
+mod recovery;
 mod sweeps;
 mod trials;
 

@@ -14,6 +14,9 @@ pub struct Claim {
     pub sweep_id: i64,
     pub number: i64,
     pub attempt: i64,
+    /// Epochs the trial has reports of, from earlier attempts: a checkpoint
+    /// up to this epoch may be resumed from.
+    pub epochs_done: i64,
     /// None for methods that sample when the trial is claimed (see `assign_params`).
     pub params: Option<TrialParams>,
     pub seed: u64,
@@ -56,7 +59,7 @@ impl Store {
     pub async fn claim(&self, worker: &str, lease_ms: i64) -> Result<Option<Claim>, StoreError> {
         let mut tx = self.write().await?;
         let row = sqlx::query(
-            "SELECT t.id, t.sweep_id, t.number, t.params, t.seed, s.dataset, s.seed AS sweep_seed, s.spec
+            "SELECT t.id, t.sweep_id, t.number, t.params, t.seed, t.epochs_done, s.dataset, s.seed AS sweep_seed, s.spec
              FROM trials t JOIN sweeps s ON s.id = t.sweep_id
              WHERE t.state = 'queued' AND s.state = 'running'
                AND (s.deadline_ms IS NULL OR s.deadline_ms > ?)
@@ -70,26 +73,19 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let trial_id: i64 = row.get("id");
         let sweep_id: i64 = row.get("sweep_id");
+        // Reports of earlier attempts stay: the worker rewinds them to the
+        // checkpoint it resumes from (`Store::rewind`).
         let attempt: i64 = sqlx::query_scalar(&format!(
             "UPDATE trials SET state = 'running', attempt = attempt + 1, worker = ?,
-                lease_expires_ms = ?, started_at = {NOW}, epochs_done = 0,
-                train_loss = NULL, val_loss = NULL, val_accuracy = NULL
+                lease_expires_ms = ?, started_at = {NOW}, started_ms = ?
              WHERE id = ? RETURNING attempt"
         ))
         .bind(worker)
         .bind(now_ms() + lease_ms)
+        .bind(now_ms())
         .bind(trial_id)
         .fetch_one(&mut *tx)
         .await?;
-        // A new attempt trains from the start: reports of an abandoned attempt go.
-        sqlx::query("DELETE FROM epoch_reports WHERE trial_id = ?")
-            .bind(trial_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM batch_losses WHERE trial_id = ?")
-            .bind(trial_id)
-            .execute(&mut *tx)
-            .await?;
         events::append(
             &mut tx,
             sweep_id,
@@ -104,6 +100,7 @@ impl Store {
             sweep_id,
             number: row.get("number"),
             attempt,
+            epochs_done: row.get("epochs_done"),
             params: match row.get::<Option<&str>, _>("params") {
                 Some(text) => Some(json("params", text)?),
                 None => None,
@@ -335,55 +332,10 @@ impl Store {
         tx.commit().await?;
         Ok(Ok(()))
     }
-
-    /// Takes back every running trial whose lease has expired: queued again
-    /// for another attempt, or failed after `max_attempts`. Returns how many.
-    pub async fn reap_expired_leases(&self, max_attempts: u32) -> Result<usize, StoreError> {
-        let mut tx = self.write().await?;
-        let rows = sqlx::query(
-            "SELECT id, sweep_id, number, attempt, worker FROM trials
-             WHERE state = 'running' AND lease_expires_ms < ?",
-        )
-        .bind(now_ms())
-        .fetch_all(&mut *tx)
-        .await?;
-        for row in &rows {
-            let (id, sweep_id): (i64, i64) = (row.get("id"), row.get("sweep_id"));
-            let attempt: i64 = row.get("attempt");
-            let data = json!({"number": row.get::<i64, _>("number"), "attempt": attempt, "worker": row.get::<Option<String>, _>("worker")});
-            if attempt >= i64::from(max_attempts) {
-                let reason = format!("lease expired on attempt {attempt} of {max_attempts}");
-                sqlx::query(&format!(
-                    "UPDATE trials SET state = 'failed', error = ?, finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
-                ))
-                .bind(&reason)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                events::append(
-                    &mut tx,
-                    sweep_id,
-                    Some(id),
-                    "trial_failed",
-                    json!({"number": data["number"], "error": reason}),
-                )
-                .await?;
-                complete_sweep_if_done(&mut tx, sweep_id).await?;
-            } else {
-                sqlx::query("UPDATE trials SET state = 'queued', worker = NULL, lease_expires_ms = NULL WHERE id = ?")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                events::append(&mut tx, sweep_id, Some(id), "trial_requeued", data).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(rows.len())
-    }
 }
 
 /// Whether the caller still holds the trial's lease, checked inside the write.
-async fn hold(
+pub(super) async fn hold(
     tx: &mut Transaction<'_, Sqlite>,
     claim: &Claim,
     worker: &str,

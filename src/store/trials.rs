@@ -175,6 +175,14 @@ impl Store {
         row.map(|r| Trial::from_row(&r)).transpose()
     }
 
+    /// The state of a trial, if it exists.
+    pub async fn trial_state(&self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT state FROM trials WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// One trial with its epoch reports and training-loss samples, or None.
     pub async fn trial_detail(&self, id: i64) -> Result<Option<TrialDetail>, StoreError> {
         let Some(trial) = self.trial(id).await? else {

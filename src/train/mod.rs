@@ -1,6 +1,7 @@
 //! Training one trial with libtorch: the model, the optimizers, and the loop
 //! that reports each epoch. Runs on a plain thread that owns its tensors;
 //! never on the async executor.
+pub mod checkpoint;
 mod model;
 mod optim;
 
@@ -10,6 +11,7 @@ pub use optim::Optimizer;
 use crate::data::tensors::Split;
 use crate::report::{BatchLoss, EpochReport};
 use crate::spec::TrialParams;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tch::nn::{self, ModuleT};
@@ -24,6 +26,11 @@ pub struct Job<'a> {
     pub batch_loss_every: u32,
     /// Set from outside to stop the trial at the next batch.
     pub stop: &'a AtomicBool,
+    /// Where the state is saved after each epoch, and resumed from.
+    pub checkpoint: Option<&'a Path>,
+    /// The last epoch the caller has a report of: a checkpoint past it is
+    /// not resumed from (the caller's record is the truth).
+    pub resume_upto: i64,
 }
 
 /// The held-out test images, evaluated once when a trial completes.
@@ -41,10 +48,15 @@ pub enum Control {
     Stop,
     /// Stop training and finish: evaluate the test set and complete.
     Finish,
+    /// Save the checkpoint, then stop: another attempt resumes from it.
+    Suspend,
 }
 
 /// Who hears of a trial's progress while it trains.
 pub trait Listener {
+    /// Training starts after `epoch` (0: from scratch, else resumed from
+    /// its checkpoint); `Stop` ends it before any batch.
+    fn on_start(&mut self, epoch: i64) -> Control;
     /// A training-loss sample, taken after `batch` of the epoch's `batches`.
     fn on_sample(&mut self, sample: &BatchLoss, batch: i64, batches: i64);
     /// An epoch ended; the answer decides whether training goes on.
@@ -58,34 +70,42 @@ pub enum Outcome {
     Completed { test_loss: f64, test_accuracy: f64 },
     /// The loss became NaN or infinite in this epoch.
     Diverged { epoch: i64 },
-    /// `Job::stop` was set.
+    /// `Job::stop` was set, or the listener said stop.
     Stopped,
+    /// Stopped after saving a checkpoint, to be resumed.
+    Suspended,
 }
 
-/// Trains a fresh network on `split`, telling `listener` of each training-loss
-/// sample and, after each epoch, of its report; the listener's answer decides
-/// whether training goes on.
+/// Trains a network on `split` (fresh, or resumed from the job's checkpoint),
+/// telling `listener` of each training-loss sample and, after each epoch, of
+/// its report; the listener's answer decides whether training goes on. Each
+/// epoch's shuffling and dropout are seeded by the trial's seed and the
+/// epoch, so a resumed trial trains exactly as an uninterrupted one would.
 pub fn train(
     job: &Job,
     split: &Split,
     test: &TestSet,
     classes: i64,
     listener: &mut impl Listener,
-) -> Result<Outcome, tch::TchError> {
+) -> Result<Outcome, String> {
     tch::manual_seed(job.seed as i64);
-    let vs = nn::VarStore::new(Device::Cpu);
+    let mut vs = nn::VarStore::new(Device::Cpu);
     let features = split.train_x.size()[1];
     let net = Mlp::new(&vs.root(), job.params, features, classes);
-    let mut optimizer = Optimizer::new(&vs, job.params)?;
+    let mut optimizer = Optimizer::new(&vs, job.params);
+    let (first, mut step) = resume(job, &mut vs, &mut optimizer);
+    if listener.on_start(first) == Control::Stop {
+        return Ok(Outcome::Stopped);
+    }
 
     let n = split.train_x.size()[0];
     let batch = i64::from(job.params.batch_size).min(n);
     let every = i64::from(job.batch_loss_every);
     let batches = (n + batch - 1) / batch;
-    let mut step = 0i64;
     let (mut window_sum, mut window_len) = (0.0, 0i64);
-    for epoch in 1..=i64::from(job.params.epochs) {
+    for epoch in first + 1..=i64::from(job.params.epochs) {
         let started = Instant::now();
+        tch::manual_seed(epoch_seed(job.seed, epoch));
         let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
         let xs = split.train_x.index_select(0, &order);
         let ys = split.train_y.index_select(0, &order);
@@ -131,9 +151,19 @@ pub fn train(
             val_accuracy,
             seconds: started.elapsed().as_secs_f64(),
         };
-        match listener.on_epoch(report, samples) {
+        let control = listener.on_epoch(report, samples);
+        if matches!(control, Control::Continue | Control::Suspend) {
+            if let Some(path) = job.checkpoint {
+                // Without a checkpoint a crash costs more epochs; training goes on.
+                if let Err(e) = checkpoint::save(path, epoch, step, &vs, &optimizer) {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+        match control {
             Control::Continue => {}
             Control::Stop => return Ok(Outcome::Stopped),
+            Control::Suspend => return Ok(Outcome::Suspended),
             Control::Finish => break,
         }
     }
@@ -142,6 +172,34 @@ pub fn train(
         test_loss,
         test_accuracy,
     })
+}
+
+/// The epoch and step to start after: the job's checkpoint when it can be
+/// read, fits the network and is not past `resume_upto`; else (0, 0).
+fn resume(job: &Job, vs: &mut nn::VarStore, optimizer: &mut Optimizer) -> (i64, i64) {
+    let Some(path) = job.checkpoint.filter(|_| job.resume_upto > 0) else {
+        return (0, 0);
+    };
+    let restored = checkpoint::load(path).and_then(|c| match c {
+        Some(c) if c.epoch <= job.resume_upto => c.restore(vs, optimizer).map(|_| Some(c)),
+        _ => Ok(None),
+    });
+    match restored {
+        Ok(Some(c)) => (c.epoch, c.step),
+        Ok(None) => (0, 0),
+        Err(e) => {
+            tracing::warn!("not resuming: {e}");
+            // A failed restore may have half-filled the weights: start afresh.
+            tch::manual_seed(job.seed as i64);
+            *optimizer = Optimizer::new(vs, job.params);
+            (0, 0)
+        }
+    }
+}
+
+/// The seed of one epoch's shuffling and dropout.
+fn epoch_seed(seed: u64, epoch: i64) -> i64 {
+    (seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) as i64
 }
 
 /// Mean loss and accuracy of `net` on `(x, y)`, in inference mode.

@@ -7,25 +7,31 @@ use crate::data::catalog::Catalog;
 use crate::report::EpochReport;
 use crate::schedule::Curve;
 use crate::search;
-use crate::spec::SweepSpec;
+use crate::spec::{SweepSpec, TrialParams};
 use crate::store::{Claim, Finish, LeaseLost, Store, StoreError, Verdict};
 use crate::train::{Control, Outcome};
 use serde_json::json;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use trainer::{Progress, Request, Settings, Trainer};
 
 /// How long an idle worker waits before looking for a queued trial again.
 const POLL: Duration = Duration::from_millis(200);
 
-/// Runs a worker until the process is killed.
+/// Runs a worker until the process is killed, or until SIGTERM or SIGINT:
+/// then it takes no new trial, lets the running one reach its next
+/// checkpoint, hands it back to the queue and returns.
 pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
     // Training yields the CPU to the API server when both want it.
     // SAFETY: nice() only changes this process's scheduling priority.
     unsafe {
         libc::nice(5);
     }
+    let draining = Arc::new(AtomicBool::new(false));
+    let mut drain = drain_on_signal(draining.clone())?;
     let store = Store::open(&config.database, false).await?;
     let worker = format!("{name}-{}", std::process::id());
     let trainer = Trainer::spawn(Settings {
@@ -35,131 +41,308 @@ pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
         batch_loss_every: config.batch_loss_every,
     })?;
     let lease_ms = config.lease_seconds as i64 * 1000;
+    let checkpoints = config.checkpoints();
     tracing::info!(%worker, "worker ready");
-    loop {
+    while !draining.load(Ordering::Relaxed) {
         match store.claim(&worker, lease_ms).await {
             Ok(Some(claim)) => {
                 tracing::info!(%worker, trial = claim.trial_id, attempt = claim.attempt, "training");
-                if let Err(e) = run_trial(&store, &trainer, &claim, &worker, lease_ms).await {
+                let job = TrialRun {
+                    store: &store,
+                    trainer: &trainer,
+                    claim: &claim,
+                    worker: &worker,
+                    lease_ms,
+                    checkpoint: checkpoint_path(&checkpoints, &claim),
+                    draining: &draining,
+                };
+                if let Err(e) = job.run().await {
                     // The lease runs out and the trial is queued again.
                     tracing::error!(%worker, trial = claim.trial_id, "giving up the trial: {e}");
                 }
             }
-            Ok(None) => tokio::time::sleep(POLL).await,
+            Ok(None) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = drain.changed() => {}
+                }
+            }
             Err(e) => {
                 tracing::warn!(%worker, "claiming a trial: {e}");
                 tokio::time::sleep(POLL * 5).await;
             }
         }
     }
+    tracing::info!(%worker, "worker stopped");
+    store.close().await;
+    Ok(())
 }
 
-/// Trains one claimed trial to its end, or until it is pruned, the sweep
-/// ends, or the lease is lost.
-async fn run_trial(
-    store: &Store,
-    trainer: &Trainer,
-    claim: &Claim,
-    worker: &str,
+/// Sets `draining` on SIGTERM or SIGINT; the receiver hears of it.
+fn drain_on_signal(draining: Arc<AtomicBool>) -> std::io::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!(
+            "shutting down: no new trials; the running one stops at its next checkpoint"
+        );
+        draining.store(true, Ordering::Relaxed);
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+/// Where a trial's checkpoint lives: one folder per sweep.
+pub fn checkpoint_path(checkpoints: &Path, claim: &Claim) -> PathBuf {
+    checkpoints
+        .join(claim.sweep_id.to_string())
+        .join(format!("{}.ckpt", claim.trial_id))
+}
+
+/// One claimed trial being trained by this worker.
+struct TrialRun<'a> {
+    store: &'a Store,
+    trainer: &'a Trainer,
+    claim: &'a Claim,
+    worker: &'a str,
     lease_ms: i64,
-) -> Result<(), StoreError> {
-    let spec = match SweepSpec::from_stored(&claim.spec) {
-        Ok(spec) => spec,
-        Err(e) => {
-            let reason = format!("the stored spec is invalid: {e}");
+    checkpoint: PathBuf,
+    draining: &'a AtomicBool,
+}
+
+impl TrialRun<'_> {
+    /// Trains the trial to its end, or until it is pruned, the sweep ends,
+    /// the lease is lost, or the worker shuts down.
+    async fn run(&self) -> Result<(), StoreError> {
+        let (store, claim, worker) = (self.store, self.claim, self.worker);
+        let spec = match SweepSpec::from_stored(&claim.spec) {
+            Ok(spec) => spec,
+            Err(e) => {
+                let reason = format!("the stored spec is invalid: {e}");
+                let _ = store
+                    .finish(claim, worker, &Finish::Failed { reason })
+                    .await?;
+                return Ok(());
+            }
+        };
+        let Some(params) = self.params(&spec).await? else {
+            return Ok(());
+        };
+        let epochs = i64::from(params.epochs);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
+        let submitted = self.trainer.submit(Request {
+            claim: claim.clone(),
+            params,
+            stop: stop.clone(),
+            progress,
+            checkpoint: self.checkpoint.clone(),
+        });
+        if let Err(reason) = submitted {
             let _ = store
                 .finish(claim, worker, &Finish::Failed { reason })
                 .await?;
             return Ok(());
         }
-    };
-    let params = match &claim.params {
-        Some(params) => params.clone(),
-        None => {
-            let finished: Vec<_> = store
-                .history(claim.sweep_id, &spec.metric.name)
-                .await?
-                .into_iter()
-                .map(|f| (f.params, f.value))
-                .collect();
-            let params = search::suggest(&spec, &finished, claim.seed);
-            if store.assign_params(claim, worker, &params).await?.is_err() {
-                return Ok(());
-            }
-            params
-        }
-    };
-    let epochs = i64::from(params.epochs);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
-    let submitted = trainer.submit(Request {
-        claim: claim.clone(),
-        params,
-        stop: stop.clone(),
-        progress,
-    });
-    if let Err(reason) = submitted {
-        let _ = store
-            .finish(claim, worker, &Finish::Failed { reason })
-            .await?;
-        return Ok(());
-    }
-    // Renewal runs beside training, so a long epoch cannot starve the lease.
-    let mut renew = tokio::time::interval(Duration::from_millis(lease_ms as u64 / 3));
-    let mut held = true;
-    let mut curve = Vec::new();
-    loop {
-        tokio::select! {
-            update = updates.recv() => match update {
-                Some(Progress::Sample { sample, batch, batches }) => {
-                    if held {
+        // Renewal runs in its own task, so neither a long epoch nor a slow
+        // write of this loop can starve the lease.
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewal = tokio::spawn(renew(
+            store.clone(),
+            claim.clone(),
+            worker.to_string(),
+            self.lease_ms,
+            stop.clone(),
+            lost.clone(),
+        ));
+        let _stop_renewing = AbortOnDrop(renewal);
+        let mut curve = Vec::new();
+        let held = |lost: &AtomicBool| !lost.load(Ordering::Relaxed);
+        while let Some(update) = updates.recv().await {
+            match update {
+                Progress::Start(epoch, answer) => {
+                    let control = match store.rewind(claim, worker, epoch).await? {
+                        Ok(kept) if held(&lost) => {
+                            curve = kept.iter().map(|r| r.metric(&spec.metric.name)).collect();
+                            Control::Continue
+                        }
+                        _ => Control::Stop,
+                    };
+                    if epoch > 0 {
+                        tracing::info!(
+                            trial = claim.trial_id,
+                            epoch,
+                            "resumed from the checkpoint"
+                        );
+                    }
+                    let _ = answer.send(control);
+                }
+                Progress::Sample {
+                    sample,
+                    batch,
+                    batches,
+                } => {
+                    if held(&lost) {
                         let data = json!({
                             "number": claim.number, "epoch": sample.epoch, "epochs": epochs,
                             "step": sample.step, "batch": batch, "batches": batches, "loss": sample.loss,
                         });
                         if store.report_progress(claim, worker, data).await?.is_err() {
-                            held = false;
+                            lost.store(true, Ordering::Relaxed);
                             stop.store(true, Ordering::Relaxed);
                         }
                     }
                 }
-                Some(Progress::Epoch(report, samples, answer)) => {
-                    let control = if held {
+                Progress::Epoch(report, samples, answer) => {
+                    let control = if held(&lost) {
                         curve.push(report.metric(&spec.metric.name));
                         let verdict = judge(store, &spec, claim, &curve, &report, epochs).await?;
-                        match store.report_epoch(claim, worker, lease_ms, &report, &samples, &verdict).await? {
+                        let reported = store
+                            .report_epoch(claim, worker, self.lease_ms, &report, &samples, &verdict)
+                            .await?;
+                        match reported {
                             Err(LeaseLost) => Control::Stop,
                             Ok(()) if matches!(verdict.decision, Some((true, _))) => Control::Stop,
                             Ok(()) if verdict.target_reached => Control::Finish,
+                            Ok(())
+                                if report.epoch < epochs
+                                    && self.draining.load(Ordering::Relaxed) =>
+                            {
+                                Control::Suspend
+                            }
                             Ok(()) => Control::Continue,
                         }
                     } else {
                         Control::Stop
                     };
-                    held &= control != Control::Stop;
+                    if control == Control::Stop {
+                        lost.store(true, Ordering::Relaxed);
+                    }
                     let _ = answer.send(control);
                 }
-                Some(Progress::Done(result)) => {
-                    if held {
-                        if let Some(finish) = finish_of(result) {
-                            let _ = store.finish(claim, worker, &finish).await?;
-                        }
+                Progress::Done(result) => {
+                    if held(&lost) {
+                        self.done(result).await?;
+                    } else {
+                        self.forget_if_ended().await?;
                     }
                     return Ok(());
                 }
-                None => {
-                    let reason = "the training thread stopped".to_string();
-                    let _ = store.finish(claim, worker, &Finish::Failed { reason }).await?;
-                    return Ok(());
-                }
-            },
-            _ = renew.tick(), if held => {
-                if store.renew_lease(claim, worker, lease_ms).await?.is_err() {
-                    held = false;
-                    stop.store(true, Ordering::Relaxed);
-                }
             }
         }
+        let reason = "the training thread stopped".to_string();
+        let _ = store
+            .finish(claim, worker, &Finish::Failed { reason })
+            .await?;
+        Ok(())
+    }
+
+    /// The trial's configuration: the claim's, or sampled now from the
+    /// sweep's history (None when the lease was lost meanwhile).
+    async fn params(&self, spec: &SweepSpec) -> Result<Option<TrialParams>, StoreError> {
+        if let Some(params) = &self.claim.params {
+            return Ok(Some(params.clone()));
+        }
+        let finished: Vec<_> = self
+            .store
+            .history(self.claim.sweep_id, &spec.metric.name)
+            .await?
+            .into_iter()
+            .map(|f| (f.params, f.value))
+            .collect();
+        let params = search::suggest(spec, &finished, self.claim.seed);
+        let assigned = self
+            .store
+            .assign_params(self.claim, self.worker, &params)
+            .await?;
+        Ok(assigned.ok().map(|_| params))
+    }
+
+    /// Records how training ended while the lease was held.
+    async fn done(&self, result: Result<Outcome, String>) -> Result<(), StoreError> {
+        let (store, claim, worker) = (self.store, self.claim, self.worker);
+        match result {
+            Ok(Outcome::Suspended) => {
+                let _ = store.hand_back(claim, worker).await?;
+                tracing::info!(trial = claim.trial_id, "handed back at its checkpoint");
+                return Ok(());
+            }
+            Ok(Outcome::Stopped) => {}
+            Ok(Outcome::Completed {
+                test_loss,
+                test_accuracy,
+            }) => {
+                let finish = Finish::Completed {
+                    test_loss,
+                    test_accuracy,
+                };
+                let _ = store.finish(claim, worker, &finish).await?;
+            }
+            Ok(Outcome::Diverged { epoch }) => {
+                tracing::info!(epoch, "the loss became NaN or infinite");
+                let reason = "diverged".to_string();
+                let _ = store
+                    .finish(claim, worker, &Finish::Failed { reason })
+                    .await?;
+            }
+            Err(reason) => {
+                let _ = store
+                    .finish(claim, worker, &Finish::Failed { reason })
+                    .await?;
+            }
+        }
+        self.forget_if_ended().await
+    }
+
+    /// Deletes the checkpoint once the trial has ended: no attempt will
+    /// resume from it. A trial taken back keeps it for the next attempt.
+    async fn forget_if_ended(&self) -> Result<(), StoreError> {
+        let state = self.store.trial_state(self.claim.trial_id).await?;
+        if !matches!(state.as_deref(), Some("queued" | "running")) {
+            let _ = std::fs::remove_file(&self.checkpoint);
+        }
+        Ok(())
+    }
+}
+
+/// Renews the lease every third of its length until aborted; when it is
+/// lost (taken back, the trial ended elsewhere), stops the training.
+async fn renew(
+    store: Store,
+    claim: Claim,
+    worker: String,
+    lease_ms: i64,
+    stop: Arc<AtomicBool>,
+    lost: Arc<AtomicBool>,
+) {
+    let mut every = tokio::time::interval(Duration::from_millis(lease_ms as u64 / 3));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        match store.renew_lease(&claim, &worker, lease_ms).await {
+            Ok(Ok(())) => {}
+            Ok(Err(LeaseLost)) => {
+                lost.store(true, Ordering::Relaxed);
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => tracing::warn!(trial = claim.trial_id, "renewing the lease: {e}"),
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -203,26 +386,4 @@ async fn judge(
         verdict.target_reached = target.reached(report.metric(&target.metric));
     }
     Ok(verdict)
-}
-
-/// The final state of a trial from how its training ended; None when it was
-/// stopped and someone else decides its state.
-fn finish_of(result: Result<Outcome, String>) -> Option<Finish> {
-    match result {
-        Ok(Outcome::Completed {
-            test_loss,
-            test_accuracy,
-        }) => Some(Finish::Completed {
-            test_loss,
-            test_accuracy,
-        }),
-        Ok(Outcome::Diverged { epoch }) => {
-            tracing::info!(epoch, "the loss became NaN or infinite");
-            Some(Finish::Failed {
-                reason: "diverged".into(),
-            })
-        }
-        Ok(Outcome::Stopped) => None,
-        Err(reason) => Some(Finish::Failed { reason }),
-    }
 }

@@ -8,6 +8,7 @@ use crate::store::Claim;
 use crate::train::{self, Control, Job, Listener, Outcome, TestSet};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
 use tokio::sync::mpsc::UnboundedSender;
@@ -15,6 +16,9 @@ use tokio::sync::mpsc::UnboundedSender;
 /// What the training thread tells the worker about a trial, in order.
 #[derive(Debug)]
 pub enum Progress {
+    /// Training starts after this epoch (0: from scratch, else resumed from
+    /// the checkpoint); it waits for the answer on the sender.
+    Start(i64, mpsc::SyncSender<Control>),
     /// A training-loss sample, after `batch` of the epoch's `batches`.
     Sample {
         sample: BatchLoss,
@@ -34,6 +38,8 @@ pub struct Request {
     pub params: TrialParams,
     pub stop: Arc<AtomicBool>,
     pub progress: UnboundedSender<Progress>,
+    /// The trial's checkpoint file.
+    pub checkpoint: PathBuf,
 }
 
 /// Settings of the training thread.
@@ -98,6 +104,8 @@ fn train_one(
         seed: claim.seed,
         batch_loss_every: settings.batch_loss_every,
         stop: &request.stop,
+        checkpoint: Some(&request.checkpoint),
+        resume_upto: claim.epochs_done,
     };
     let test = TestSet {
         x: &dataset.test_x,
@@ -105,13 +113,29 @@ fn train_one(
     };
     let classes = dataset.info.classes as i64;
     let mut listener = Relay(&request.progress);
-    train::train(&job, split, &test, classes, &mut listener).map_err(|e| format!("libtorch: {e}"))
+    train::train(&job, split, &test, classes, &mut listener)
 }
 
 /// Passes training progress to the worker's async side.
 struct Relay<'a>(&'a UnboundedSender<Progress>);
 
+impl Relay<'_> {
+    /// Sends what `wrap` makes of an answer channel and waits for the answer;
+    /// no answer means the worker gave the trial up.
+    fn ask(&self, wrap: impl FnOnce(mpsc::SyncSender<Control>) -> Progress) -> Control {
+        let (answer, answered) = mpsc::sync_channel(1);
+        if self.0.send(wrap(answer)).is_err() {
+            return Control::Stop;
+        }
+        answered.recv().unwrap_or(Control::Stop)
+    }
+}
+
 impl Listener for Relay<'_> {
+    fn on_start(&mut self, epoch: i64) -> Control {
+        self.ask(|answer| Progress::Start(epoch, answer))
+    }
+
     fn on_sample(&mut self, sample: &BatchLoss, batch: i64, batches: i64) {
         let _ = self.0.send(Progress::Sample {
             sample: sample.clone(),
@@ -121,16 +145,7 @@ impl Listener for Relay<'_> {
     }
 
     fn on_epoch(&mut self, report: EpochReport, samples: Vec<BatchLoss>) -> Control {
-        let (answer, answered) = mpsc::sync_channel(1);
-        if self
-            .0
-            .send(Progress::Epoch(report, samples, answer))
-            .is_err()
-        {
-            return Control::Stop;
-        }
-        // No answer means the worker gave the trial up.
-        answered.recv().unwrap_or(Control::Stop)
+        self.ask(|answer| Progress::Epoch(report, samples, answer))
     }
 }
 
