@@ -238,3 +238,6 @@ pub fn flush_denormals() {
         std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,200 @@
+use super::*;
+use crate::data::catalog::Catalog;
+use crate::data::tensors::Dataset;
+use tch::nn::OptimizerConfig;
+
+/// libtorch's random generator is global to the process: tests that seed
+/// it take turns.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn params(optimizer: &str, epochs: u32) -> TrialParams {
+    TrialParams {
+        optimizer: optimizer.into(),
+        epochs,
+        learning_rate: 0.01,
+        weight_decay: 1e-4,
+        dropout: 0.2,
+        ..TrialParams::default()
+    }
+}
+
+/// Our update rules match libtorch's own optimizers step for step.
+#[test]
+fn optimizers_match_libtorchs_own() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    type Build = fn(&TrialParams) -> Box<dyn Fn(&nn::VarStore) -> nn::Optimizer>;
+    let theirs: [(&str, Build); 4] = [
+        ("sgd", |p| {
+            let (m, wd, lr) = (p.momentum, p.weight_decay, p.learning_rate);
+            Box::new(move |vs| nn::sgd(m, 0.0, wd, false).build(vs, lr).unwrap())
+        }),
+        ("adam", |p| {
+            let (wd, lr) = (p.weight_decay, p.learning_rate);
+            Box::new(move |vs| nn::adam(0.9, 0.999, wd).build(vs, lr).unwrap())
+        }),
+        ("adamw", |p| {
+            let (wd, lr) = (p.weight_decay, p.learning_rate);
+            Box::new(move |vs| nn::adamw(0.9, 0.999, wd).build(vs, lr).unwrap())
+        }),
+        ("rmsprop", |p| {
+            let (m, wd, lr) = (p.momentum, p.weight_decay, p.learning_rate);
+            Box::new(move |vs| {
+                nn::rms_prop(0.99, 1e-8, wd, m, false)
+                    .build(vs, lr)
+                    .unwrap()
+            })
+        }),
+    ];
+    for (name, build) in theirs {
+        let p = params(name, 1);
+        let make = || {
+            tch::manual_seed(7);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Mlp::new(
+                &vs.root(),
+                &TrialParams {
+                    dropout: 0.0,
+                    ..p.clone()
+                },
+                20,
+                3,
+            );
+            (vs, net)
+        };
+        let (ours_vs, ours_net) = make();
+        let (their_vs, their_net) = make();
+        let mut ours = Optimizer::new(&ours_vs, &p);
+        let mut theirs = build(&p)(&their_vs);
+        tch::manual_seed(3);
+        for _ in 0..20 {
+            let x = Tensor::randn([16, 20], (Kind::Float, Device::Cpu));
+            let y = Tensor::randint(3, [16], (Kind::Int64, Device::Cpu));
+            ours.backward_step(&ours_net.forward_t(&x, true).nll_loss(&y));
+            theirs.backward_step(&their_net.forward_t(&x, true).nll_loss(&y));
+        }
+        let a = ours_vs.variables();
+        for (var, theirs) in their_vs.variables() {
+            let diff = (&a[&var] - &theirs).abs().max().double_value(&[]);
+            // Float rounding differs in the order of operations only.
+            assert!(diff < 1e-4, "{name}: {var} differs by {diff}");
+        }
+    }
+}
+
+/// Records reports; suspends after `suspend_after` epochs if set.
+struct Recorder {
+    started: Vec<i64>,
+    reports: Vec<EpochReport>,
+    suspend_after: Option<i64>,
+}
+
+impl Listener for Recorder {
+    fn on_start(&mut self, epoch: i64) -> Control {
+        self.started.push(epoch);
+        Control::Continue
+    }
+    fn on_sample(&mut self, _: &BatchLoss, _: i64, _: i64) {}
+    fn on_epoch(&mut self, report: EpochReport, _: Vec<BatchLoss>) -> Control {
+        let epoch = report.epoch;
+        self.reports.push(report);
+        if Some(epoch) == self.suspend_after {
+            Control::Suspend
+        } else {
+            Control::Continue
+        }
+    }
+}
+
+/// A trial suspended at a checkpoint and resumed trains exactly as one that
+/// never stopped, for every optimizer; a checkpoint past `resume_upto`, or
+/// of another network, is not resumed from.
+#[test]
+fn a_resumed_trial_trains_exactly_as_an_uninterrupted_one() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    tch::set_num_threads(1);
+    let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
+    let split = dataset.split(1, 0.1);
+    let small = |t: &Tensor| t.narrow(0, 0, 2000);
+    let split = crate::data::tensors::Split {
+        train_x: small(&split.train_x),
+        train_y: small(&split.train_y),
+        val_x: split.val_x,
+        val_y: split.val_y,
+    };
+    let test = TestSet {
+        x: &dataset.test_x,
+        y: &dataset.test_y,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let stop = AtomicBool::new(false);
+    for optimizer in ["sgd", "adam", "adamw", "rmsprop", "adagrad"] {
+        let p = params(optimizer, 3);
+        let path = dir.path().join(format!("{optimizer}.ckpt"));
+        let job = |resume_upto| Job {
+            params: &p,
+            seed: 11,
+            batch_loss_every: 10,
+            stop: &stop,
+            checkpoint: Some(&path),
+            resume_upto,
+        };
+        let run = |resume_upto, suspend_after| {
+            let mut r = Recorder {
+                started: vec![],
+                reports: vec![],
+                suspend_after,
+            };
+            let outcome = train(&job(resume_upto), &split, &test, 10, &mut r).unwrap();
+            (outcome, r)
+        };
+        let (whole, straight) = run(0, None);
+        std::fs::remove_file(&path).unwrap();
+        let (suspended, first) = run(0, Some(1));
+        assert_eq!(suspended, Outcome::Suspended);
+        let (resumed, rest) = run(1, None);
+        assert_eq!(rest.started, vec![1], "{optimizer}");
+        assert_eq!(resumed, whole, "{optimizer}");
+        let mut joined = first.reports.clone();
+        joined.extend(rest.reports.clone());
+        assert_eq!(joined.len(), 3);
+        for (a, b) in joined.iter().zip(&straight.reports) {
+            assert_eq!(
+                (a.epoch, a.train_loss, a.val_loss),
+                (b.epoch, b.train_loss, b.val_loss),
+                "{optimizer}"
+            );
+        }
+        // The file now holds epoch 3: not resumed when the caller knows of epoch 1 only.
+        let (_, fresh) = run(1, Some(1));
+        assert_eq!(fresh.started, vec![0], "{optimizer}");
+        let (_, ahead) = run(0, Some(1));
+        assert_eq!(ahead.started, vec![0], "resume_upto 0 trains from scratch");
+    }
+    // A checkpoint of another network is ignored: training starts afresh.
+    let path = dir.path().join("sgd.ckpt");
+    let wide = TrialParams {
+        hidden_layers: vec![32],
+        ..params("sgd", 2)
+    };
+    let mut r = Recorder {
+        started: vec![],
+        reports: vec![],
+        suspend_after: None,
+    };
+    let job = Job {
+        params: &wide,
+        seed: 11,
+        batch_loss_every: 10,
+        stop: &stop,
+        checkpoint: Some(&path),
+        resume_upto: 5,
+    };
+    assert!(matches!(
+        train(&job, &split, &test, 10, &mut r).unwrap(),
+        Outcome::Completed { .. }
+    ));
+    assert_eq!(r.started, vec![0]);
+    // A torn file is not a checkpoint either.
+    std::fs::write(&path, b"not a checkpoint").unwrap();
+    assert!(checkpoint::load(&path).is_err());
+}
