@@ -1,6 +1,7 @@
 //! A real server on a free port with a fresh SQLite file and real worker
 //! processes, for tests that go through the HTTP API.
 #![allow(dead_code)]
+pub mod process;
 use hypersweep::config::Config;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -10,6 +11,18 @@ use tokio::sync::oneshot;
 /// The shared real datasets (MNIST 10k subset, Fashion-MNIST).
 pub fn shared_data() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
+}
+
+/// The events of a Server-Sent Events body, as JSON (each event's `data`).
+pub fn parse_sse(text: &str) -> Vec<Value> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix("data:"))
+                .and_then(|d| serde_json::from_str(d.trim()).ok())
+        })
+        .collect()
 }
 
 /// A running server, stopped when dropped.
@@ -121,6 +134,20 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The events of an ended sweep, read from its stream to the end.
+    pub async fn events(&self, sweep: i64) -> Vec<Value> {
+        let text = self
+            .client
+            .get(format!("{}/v1/sweeps/{sweep}/events", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        parse_sse(&text)
     }
 
     /// Stops the server and waits for it and its workers to end.

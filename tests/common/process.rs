@@ -1,0 +1,198 @@
+//! The real `hypersweep serve` as a child process, for tests that kill it:
+//! a config file, a database and checkpoints in a temp folder, a fixed port
+//! so that a restarted server answers where the old one did.
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server's home: its config, database and port, across restarts.
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub url: String,
+    pub client: reqwest::Client,
+}
+
+/// A running server process.
+pub struct Server {
+    pub child: Child,
+}
+
+impl Site {
+    /// A site whose config.toml has `workers` and `extra` TOML lines.
+    pub fn new(workers: usize, extra: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "listen = \"127.0.0.1:{port}\"\ndatabase = \"sqlite://{db}\"\ndata_dir = \"{data}\"\nworkers = {workers}\n{extra}\n",
+            db = dir.path().join("site.db").display(),
+            data = super::shared_data().display(),
+        );
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        Site {
+            dir,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// The SQLite file.
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("site.db")
+    }
+
+    /// Starts the server and waits until it answers.
+    pub async fn start(&self) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_hypersweep"))
+            .args(["serve", "--config"])
+            .arg(self.dir.path().join("config.toml"))
+            .current_dir(self.dir.path())
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").map_or("error".into(), |_| "info".to_string()),
+            )
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = Server { child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/healthz", self.url))
+                .send()
+                .await
+            {
+                if r.status() == 200 {
+                    return server;
+                }
+            }
+            assert!(
+                server.child.try_wait().unwrap().is_none(),
+                "the server exited at start-up"
+            );
+            assert!(Instant::now() < deadline, "the server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// GET a path; None when the server does not answer.
+    pub async fn get(&self, path: &str) -> Option<Value> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.ok()
+    }
+
+    /// Submits a YAML spec; the sweep's id.
+    pub async fn submit(&self, yaml: &str) -> i64 {
+        let r = self
+            .client
+            .post(format!("{}/v1/sweeps", self.url))
+            .header("content-type", "application/yaml")
+            .body(yaml.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+
+    /// The events of an ended sweep, read from its stream to the end.
+    pub async fn events(&self, sweep: i64) -> Vec<Value> {
+        let text = self
+            .client
+            .get(format!("{}/v1/sweeps/{sweep}/events", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        super::parse_sse(&text)
+    }
+}
+
+impl Server {
+    /// The server's pid.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The pids of its worker processes.
+    pub fn workers(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        let tasks = format!("/proc/{}/task", self.pid());
+        for task in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
+            if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
+                pids.extend(
+                    children
+                        .split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+        pids
+    }
+
+    /// kill -9 of the server; its workers die with it (PR_SET_PDEATHSIG).
+    pub fn kill(mut self) {
+        let workers = self.workers();
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        // Wait until the workers are gone too, so a restart starts clean.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while workers.iter().any(|p| alive(*p)) {
+            assert!(Instant::now() < deadline, "workers outlived their server");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM; waits for the exit.
+    pub fn terminate(mut self, timeout: Duration) -> ExitStatus {
+        signal(self.pid(), libc::SIGTERM);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit within {timeout:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `sig` to `pid`.
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: signals a process this test started.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+}
