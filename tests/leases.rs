@@ -1,46 +1,168 @@
-//! A worker that dies mid-trial loses its lease; the trial is queued again
-//! and trained to the end by another worker, its reports counted once.
+//! Workers that die: killed mid-trial (SIGKILL) or aborting (SIGABRT, as
+//! libtorch does on a fatal error). The trial they held costs one attempt:
+//! it is taken back at once, resumed by another worker from its checkpoint,
+//! and counted once; the other trials and the server carry on.
 mod common;
 
-use common::spawn_app;
+use common::process::signal;
+use common::{spawn_app, TestApp};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_workers_trial_is_requeued_and_completed() {
-    let app = spawn_app(1, |c| c.lease_seconds = 2).await;
-    let id = app
-        .submit("method: grid\nparameters:\n  epochs: {value: 12}\n  batch_size: {value: 32}\n  learning_rate: {value: 0.01}\n")
-        .await;
-    let trial_url = |t: &serde_json::Value| format!("/v1/trials/{}", t["id"]);
-    // Wait until the trial has reported an epoch, then kill its worker.
+/// Waits until trial `number` of the sweep runs with at least one epoch reported.
+async fn running_with_an_epoch(app: &TestApp, id: i64, number: usize) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (trial, worker) = loop {
+    loop {
         let (_, trials) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
-        let trial = trials["trials"][0].clone();
+        let trial = trials["trials"][number].clone();
         if trial["epochs_done"].as_i64().unwrap_or(0) >= 1 && trial["state"] == "running" {
-            break (trial.clone(), trial["worker"].as_str().unwrap().to_string());
+            return trial;
         }
         assert!(
             Instant::now() < deadline,
             "the trial never started: {trial}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let pid: i32 = worker.rsplit('-').next().unwrap().parse().unwrap();
-    // SAFETY: kills the worker process the server started for this test.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    }
+}
 
-    let sweep = app.wait_for_sweep(id, Duration::from_secs(180)).await;
-    assert_eq!(sweep["trials"]["completed"], 1, "{sweep}");
-    let (_, done) = app.get(&trial_url(&trial)).await;
-    assert_eq!(done["attempt"], 2, "{done}");
-    assert_ne!(done["worker"].as_str().unwrap(), worker);
-    let epochs: Vec<i64> = done["epochs"]
+fn pid_of(trial: &Value) -> i32 {
+    trial["worker"]
+        .as_str()
+        .unwrap()
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn epochs_of(detail: &Value) -> Vec<i64> {
+    detail["epochs"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["epoch"].as_i64().unwrap())
+        .collect()
+}
+
+async fn a_dead_workers_trial_resumes_elsewhere(sig: i32) {
+    // A long lease: the trial comes back because the supervisor sees its
+    // worker die, not because the lease ran out.
+    let app = spawn_app(2, |c| c.lease_seconds = 600).await;
+    let id = app
+        .submit("method: grid\nmax_parallel: 2\nparameters:\n  epochs: {value: 8}\n  batch_size: {value: 32}\n  learning_rate: {values: [0.01, 0.02, 0.03]}\n")
+        .await;
+    let victim = running_with_an_epoch(&app, id, 0).await;
+    let bystander = running_with_an_epoch(&app, id, 1).await;
+    signal(pid_of(&victim), sig);
+
+    let sweep = app.wait_for_sweep(id, Duration::from_secs(180)).await;
+    assert_eq!(sweep["state"], "completed", "{sweep}");
+    assert_eq!(
+        sweep["trials"]["completed"], 3,
+        "exactly the sweep's trials: {sweep}"
+    );
+    assert_eq!(sweep["trials"]["total"], 3, "{sweep}");
+    let (_, done) = app.get(&format!("/v1/trials/{}", victim["id"])).await;
+    assert_eq!(done["attempt"], 2, "{done}");
+    assert_ne!(done["worker"], victim["worker"]);
+    assert_eq!(
+        epochs_of(&done),
+        (1..=8).collect::<Vec<_>>(),
+        "reports counted once"
+    );
+    let (_, other) = app.get(&format!("/v1/trials/{}", bystander["id"])).await;
+    assert_eq!(other["attempt"], 1, "the other trial carried on: {other}");
+
+    let events = app.events(id).await;
+    let of_victim = |kind: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == kind && e["trial_id"] == victim["id"])
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} event"))
+    };
+    assert_eq!(
+        of_victim("trial_requeued")["data"]["reason"],
+        "its worker died"
+    );
+    let resumed = of_victim("trial_resumed");
+    assert!(resumed["data"]["epoch"].as_i64().unwrap() >= 1, "{resumed}");
+    assert_eq!(resumed["data"]["attempt"], 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_trial_resumes_from_its_checkpoint_on_another_worker() {
+    a_dead_workers_trial_resumes_elsewhere(libc::SIGKILL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_aborts_costs_one_attempt_of_one_trial() {
+    a_dead_workers_trial_resumes_elsewhere(libc::SIGABRT).await;
+}
+
+/// A lease that is not renewed (the worker is frozen, SIGSTOP) expires: the
+/// trial is taken back and finished elsewhere; when the frozen worker wakes,
+/// its writes are refused and the trial is counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_workers_lease_expires_and_its_late_writes_are_refused() {
+    let app = spawn_app(2, |c| c.lease_seconds = 2).await;
+    let id = app
+        .submit("method: grid\nparameters:\n  epochs: {value: 6}\n  batch_size: {value: 32}\n  learning_rate: {value: 0.01}\n")
+        .await;
+    let trial = running_with_an_epoch(&app, id, 0).await;
+    signal(pid_of(&trial), libc::SIGSTOP);
+    let sweep = app.wait_for_sweep(id, Duration::from_secs(120)).await;
+    signal(pid_of(&trial), libc::SIGCONT);
+    assert_eq!(sweep["trials"]["completed"], 1, "{sweep}");
+    // Give the woken worker time to try its writes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, done) = app.get(&format!("/v1/trials/{}", trial["id"])).await;
+    assert_eq!(done["state"], "completed");
+    assert_eq!(done["attempt"], 2, "{done}");
+    assert_eq!(epochs_of(&done), (1..=6).collect::<Vec<_>>());
+    let events = app.events(id).await;
+    let requeued: Vec<_> = events
+        .iter()
+        .filter(|e| e["kind"] == "trial_requeued")
         .collect();
-    assert_eq!(epochs, (1..=12).collect::<Vec<_>>(), "reports counted once");
+    assert_eq!(requeued.len(), 1);
+    assert_eq!(requeued[0]["data"]["reason"], "the lease expired");
+    let completions = events
+        .iter()
+        .filter(|e| e["kind"] == "trial_completed")
+        .count();
+    assert_eq!(completions, 1, "counted once");
+    app.stop().await;
+}
+
+/// A trial that keeps losing its worker ends `failed` after `max_attempts`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trial_that_keeps_crashing_fails_after_max_attempts() {
+    let app = spawn_app(1, |c| c.max_attempts = 2).await;
+    let id = app
+        .submit("method: grid\nparameters:\n  epochs: {value: 50}\n  batch_size: {value: 32}\n")
+        .await;
+    for _ in 0..2 {
+        let trial = running_with_an_epoch(&app, id, 0).await;
+        signal(pid_of(&trial), libc::SIGKILL);
+        // Wait for the trial to leave that worker.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, now) = app.get(&format!("/v1/trials/{}", trial["id"])).await;
+            if now["worker"] != trial["worker"] || now["state"] != "running" {
+                break;
+            }
+            assert!(Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let sweep = app.wait_for_sweep(id, Duration::from_secs(60)).await;
+    assert_eq!(sweep["trials"]["failed"], 1, "{sweep}");
+    let (_, trials) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
+    let error = trials["trials"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("2 of 2 attempts lost"), "{error}");
     app.stop().await;
 }

@@ -47,17 +47,29 @@ impl Site {
         self.dir.path().join("site.db")
     }
 
-    /// Starts the server and waits until it answers.
+    /// What the server and its workers logged (warnings and errors), across restarts.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Starts the server and waits until it answers; it and its workers
+    /// log to `server.log` in the site's folder.
     pub async fn start(&self) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_hypersweep"))
             .args(["serve", "--config"])
             .arg(self.dir.path().join("config.toml"))
             .current_dir(self.dir.path())
             .env(
                 "RUST_LOG",
-                std::env::var("TEST_LOG").map_or("error".into(), |_| "info".to_string()),
+                std::env::var("TEST_LOG").map_or("warn".into(), |_| "info".to_string()),
             )
             .stdout(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         let mut server = Server { child };
