@@ -89,10 +89,11 @@ impl Optimizer {
         let (rule, lr, wd, steps) = (self.rule, self.lr, self.weight_decay, self.steps);
         tch::no_grad(|| {
             for (v, buffers) in self.variables.iter_mut().zip(&mut self.buffers) {
-                let mut g = v.grad();
-                if wd != 0.0 && rule != (Rule::Adam { decoupled: true }) {
-                    g = g + &*v * wd;
-                }
+                let g = if wd != 0.0 && rule != (Rule::Adam { decoupled: true }) {
+                    v.grad() + &*v * wd
+                } else {
+                    v.grad()
+                };
                 step(rule, lr, wd, steps, v, &g, buffers);
             }
         });
