@@ -23,21 +23,31 @@ parameters:
 const TRIALS: usize = 6;
 const EPOCHS: i64 = 6;
 
+/// A trial as stored: (state, epochs_done, val_accuracy, test_accuracy).
+type Stored = (String, i64, Option<f64>, Option<f64>);
+
 /// Trial states and metrics read straight from the SQLite file while no
-/// server runs: number -> (state, epochs_done, val_accuracy, test_accuracy).
-async fn db_trials(site: &Site) -> BTreeMap<i64, (String, i64, Option<f64>, Option<f64>)> {
+/// server runs, by trial number.
+async fn db_trials(site: &Site) -> BTreeMap<i64, Stored> {
     let url = format!("sqlite://{}", site.db().display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let rows: Vec<(i64, String, i64, Option<f64>, Option<f64>)> = sqlx::query_as(
-        "SELECT number, state, epochs_done, val_accuracy, test_accuracy FROM trials ORDER BY number",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, number FROM trials ORDER BY number")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let mut trials = BTreeMap::new();
+    for (id, number) in rows {
+        let stored: Stored = sqlx::query_as(
+            "SELECT state, epochs_done, val_accuracy, test_accuracy FROM trials WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        trials.insert(number, stored);
+    }
     pool.close().await;
-    rows.into_iter()
-        .map(|(n, s, e, v, t)| (n, (s, e, v, t)))
-        .collect()
+    trials
 }
 
 /// Waits until the sweep has ended; None if the server stops answering.
@@ -73,11 +83,7 @@ async fn wait_for_progress(site: &Site, id: i64, epochs: i64) {
 /// The invariants of an ended sweep: completed with exactly its trials,
 /// numbers 0..n once each, every epoch reported once, no (trial, attempt)
 /// started twice, and the trials finished before a crash unchanged.
-async fn check_ended(
-    site: &Site,
-    id: i64,
-    finished_before: &BTreeMap<i64, (String, i64, Option<f64>, Option<f64>)>,
-) -> Vec<Value> {
+async fn check_ended(site: &Site, id: i64, finished_before: &BTreeMap<i64, Stored>) -> Vec<Value> {
     let sweep = wait_until_ended(site, id, Duration::from_secs(300))
         .await
         .unwrap();
