@@ -31,6 +31,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Folder of the trials' checkpoints; None for `<database file>.checkpoints`.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Most memory (MiB) one worker process may allocate (RLIMIT_DATA); a
+    /// trial needing more loses that attempt and the worker restarts. None: no cap.
+    pub worker_memory_mb: Option<u64>,
     /// At shutdown, how long running trials get to reach their next
     /// checkpoint before their workers are killed.
     pub shutdown_grace_seconds: u64,
@@ -54,6 +57,7 @@ impl Default for Config {
             max_attempts: 3,
             max_body_bytes: 1 << 20,
             checkpoint_dir: None,
+            worker_memory_mb: None,
             shutdown_grace_seconds: 60,
             limits: Limits {
                 max_parameters: 20_000_000,
@@ -136,6 +140,9 @@ impl Config {
         }
         if self.max_attempts == 0 {
             return bad("max_attempts must be at least 1");
+        }
+        if self.worker_memory_mb.is_some_and(|mb| mb < 256) {
+            return bad("worker_memory_mb must be at least 256 (libtorch alone needs about 100)");
         }
         if self.limits.max_trial_minutes == 0 {
             return bad("limits.max_trial_minutes must be at least 1");

@@ -166,3 +166,38 @@ async fn a_trial_that_keeps_crashing_fails_after_max_attempts() {
     assert!(error.contains("2 of 2 attempts lost"), "{error}");
     app.stop().await;
 }
+
+/// A trial that needs more memory than a worker may have (`worker_memory_mb`)
+/// loses its attempts, one per worker restart, and ends `failed`; a trial
+/// that fits trains to the end beside it and the server carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_out_of_memory_costs_an_attempt_and_the_rest_carries_on() {
+    let app = spawn_app(2, |c| {
+        c.worker_memory_mb = Some(600);
+        c.max_attempts = 2;
+        c.limits.max_parameters = 100_000_000;
+    })
+    .await;
+    // [8192, 8192, 8192]: about 140 M weights, 560 MB before any gradient.
+    let big = app
+        .submit("method: grid\nparameters:\n  epochs: {value: 1}\n  hidden_layers: {value: [8192, 8192]}\n  batch_size: {value: 1024}\n")
+        .await;
+    let small = app
+        .submit("method: grid\nparameters:\n  epochs: {value: 2}\n")
+        .await;
+    let sweep = app.wait_for_sweep(big, Duration::from_secs(120)).await;
+    assert_eq!(sweep["trials"]["failed"], 1, "{sweep}");
+    let (_, trials) = app.get(&format!("/v1/sweeps/{big}/trials")).await;
+    let error = trials["trials"][0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("ran out of memory"), "{error}");
+    assert!(error.contains("2 of 2 attempts lost"), "{error}");
+    let sweep = app.wait_for_sweep(small, Duration::from_secs(120)).await;
+    assert_eq!(sweep["trials"]["completed"], 1, "{sweep}");
+    let events = app.events(big).await;
+    let requeued = events
+        .iter()
+        .filter(|e| e["kind"] == "trial_requeued")
+        .count();
+    assert_eq!(requeued, 1, "one attempt lost, then failed");
+    app.stop().await;
+}

@@ -31,6 +31,7 @@ pub fn start(
                 store: store.clone(),
                 max_attempts: config.max_attempts,
                 grace: Duration::from_secs(config.shutdown_grace_seconds),
+                memory: config.worker_memory_mb.map(|mb| mb << 20),
             },
             shutdown.clone(),
         ));
@@ -54,6 +55,8 @@ struct Worker {
     max_attempts: u32,
     /// How long a running trial gets to reach its checkpoint at shutdown.
     grace: Duration,
+    /// Bytes the process may allocate, if capped.
+    memory: Option<u64>,
 }
 
 /// Runs one worker process, starting it again whenever it exits; the
@@ -69,11 +72,22 @@ async fn keep_alive(w: Worker, mut shutdown: watch::Receiver<bool>) {
             .arg("--settings")
             .arg(&w.settings);
         command.kill_on_drop(true);
-        // SAFETY: prctl is async-signal-safe; it asks the kernel to kill the
-        // worker if the server dies, so no worker outlives its server.
+        let memory = w.memory;
+        // SAFETY: prctl and setrlimit are async-signal-safe. The first asks
+        // the kernel to kill the worker if the server dies, so no worker
+        // outlives its server; the second caps the worker's memory.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(bytes) = memory {
+                    let limit = libc::rlimit {
+                        rlim_cur: bytes,
+                        rlim_max: bytes,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 Ok(())
             });
         }

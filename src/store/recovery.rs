@@ -51,6 +51,29 @@ impl Store {
         Ok(rows.len())
     }
 
+    /// Gives up a claimed trial the way a crash would (its worker ran out of
+    /// memory): queued again with a failure counted, or failed after
+    /// `max_attempts`.
+    pub async fn lose_attempt(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        max_attempts: u32,
+        why: &str,
+    ) -> Result<Result<(), LeaseLost>, StoreError> {
+        let mut tx = self.write().await?;
+        if let Err(lost) = hold(&mut tx, claim, worker).await? {
+            return Ok(Err(lost));
+        }
+        let rows = sqlx::query(&format!("{RUNNING} AND id = ?"))
+            .bind(claim.trial_id)
+            .fetch_all(&mut *tx)
+            .await?;
+        take_back(&mut tx, &rows, max_attempts, why).await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
     /// Hands a claimed trial back to the queue at a graceful shutdown, after
     /// its checkpoint: not counted as a failure.
     pub async fn hand_back(

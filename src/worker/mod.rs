@@ -55,6 +55,7 @@ pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
                     lease_ms,
                     checkpoint: checkpoint_path(&checkpoints, &claim),
                     draining: &draining,
+                    max_attempts: config.max_attempts,
                 };
                 if let Err(e) = job.run().await {
                     // The lease runs out and the trial is queued again.
@@ -114,6 +115,7 @@ struct TrialRun<'a> {
     lease_ms: i64,
     checkpoint: PathBuf,
     draining: &'a AtomicBool,
+    max_attempts: u32,
 }
 
 impl TrialRun<'_> {
@@ -291,6 +293,16 @@ impl TrialRun<'_> {
                     .finish(claim, worker, &Finish::Failed { reason })
                     .await?;
             }
+            Err(reason) if out_of_memory(&reason) => {
+                // Like a crash, this costs one attempt; the process starts
+                // afresh so that no half-freed memory stays behind.
+                let why = format!("the worker ran out of memory ({reason})");
+                let _ = store
+                    .lose_attempt(claim, worker, self.max_attempts, &why)
+                    .await?;
+                tracing::error!(trial = claim.trial_id, "{why}; restarting the worker");
+                std::process::exit(EXIT_OUT_OF_MEMORY);
+            }
             Err(reason) => {
                 let _ = store
                     .finish(claim, worker, &Finish::Failed { reason })
@@ -309,6 +321,17 @@ impl TrialRun<'_> {
         }
         Ok(())
     }
+}
+
+/// The exit status of a worker that ran out of memory (EX_TEMPFAIL).
+const EXIT_OUT_OF_MEMORY: i32 = 75;
+
+/// Whether a training error is libtorch (or the C++ runtime) failing to
+/// allocate memory.
+fn out_of_memory(reason: &str) -> bool {
+    ["can't allocate memory", "out of memory", "bad_alloc"]
+        .iter()
+        .any(|m| reason.contains(m))
 }
 
 /// Renews the lease every third of its length until aborted; when it is
