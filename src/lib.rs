@@ -8,11 +8,14 @@
 //! - [`schedule`]: early stopping: ASHA/Hyperband and the median rule (pure).
 //! - [`report`]: what a trial reports per epoch (pure types).
 //! - [`data`]: IDX datasets: the built-in one, those in `data_dir`, as tensors.
-//! - [`train`]: the network, the optimizers and the training loop (tch).
-//! - [`store`]: SQLite through sqlx: sweeps, trials, reports, events, the queue.
-//! - [`worker`]: the worker process: claim, train, report, renew the lease.
+//! - [`train`]: the network, the optimizers, checkpoints and the training loop (tch).
+//! - [`store`]: SQLite through sqlx: sweeps, trials, reports, events, the queue,
+//!   and taking trials back from workers that stopped.
+//! - [`worker`]: the worker process: claim, resume or train, report, renew the
+//!   lease, hand the trial back at a checkpoint on SIGTERM.
 //! - [`api`]: the HTTP routes (axum).
-//! - [`server`]: wires store, worker processes and API together.
+//! - [`server`]: wires store, worker processes and API together; restarts dead
+//!   workers and drains them at shutdown.
 //! - [`cli`]: the command-line client: submit, watch, best, trials, cancel (reqwest, indicatif).
 //! - [`config`]: settings from defaults, `config.toml`, environment and flags.
 //!
