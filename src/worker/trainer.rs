@@ -198,7 +198,9 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "unknown panic".into());
-    // libtorch's errors carry a C++ backtrace: the first line says it all.
+    // libtorch's errors carry a C++ backtrace (its newlines escaped when the
+    // error went through Debug): the first line says it all.
+    let text = text.split("\\n").next().unwrap_or_default();
     let text = text.lines().next().unwrap_or_default();
     format!("training failed: {text}")
 }
