@@ -1,5 +1,6 @@
 //! Catalog tests on copies of the shared datasets.
 use super::*;
+use std::path::Path;
 
 fn shared_data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
