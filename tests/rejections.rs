@@ -104,7 +104,10 @@ async fn send(request: reqwest::RequestBuilder) -> (u16, String, serde_json::Val
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rejection_is_a_json_error() {
-    let app = spawn_app(0, |_| {}).await;
+    let app = spawn_app(1, |c| c.worker_program = Some("/bin/true".into())).await;
+    // Sweep 1 exists, so that its query strings are what is wrong.
+    app.submit("method: grid\nparameters:\n  epochs: {value: 1}\n")
+        .await;
     let url = |path: &str| format!("{}{path}", app.url);
     let c = &app.client;
     let cases = [
@@ -176,7 +179,11 @@ async fn dataset_names_resolve_inside_the_data_dir_only() {
         let entry = entry.unwrap();
         std::os::unix::fs::symlink(entry.path(), half.join(entry.file_name())).unwrap();
     }
-    let app = spawn_app(0, |c| c.data_dir = Some(data.clone())).await;
+    let app = spawn_app(1, |c| {
+        c.data_dir = Some(data.clone());
+        c.worker_program = Some("/bin/true".into());
+    })
+    .await;
 
     let (status, body) = app.get("/v1/datasets").await;
     assert_eq!(status, 200);

@@ -125,7 +125,7 @@ fn valid_spec() -> impl Strategy<Value = Value> {
             Just(json!({"type": "hyperband", "min_iter": 1, "eta": 3})),
             Just(json!({"type": "median", "min_iter": 2})),
         ]),
-        proptest::option::of(1usize..300),
+        proptest::option::of(1usize..=200),
     );
     (top, params).prop_map(|((method, max_trials, seed, metric, early, name), p)| {
         let grid = method == "grid";
@@ -288,7 +288,7 @@ fn mutate(mut document: Value, mutations: &[(Index, Mutation)]) -> (Value, Strin
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn valid_specs_parse_and_round_trip(document in valid_spec()) {
@@ -330,7 +330,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn deep_nesting_is_rejected_without_overflow(depth in 1usize..20_000, flow in any::<bool>()) {
