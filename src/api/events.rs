@@ -11,11 +11,24 @@ use futures_util::stream::{self, Stream};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// How often the table is looked at while nothing new is there.
 const POLL: Duration = Duration::from_millis(200);
 /// Rows read at a time.
 const PAGE: i64 = 500;
+
+/// One Server-Sent Event of the stream, as the OpenAPI document describes it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct StreamedEvent {
+    /// The event's row in the events table.
+    id: String,
+    /// Its kind: `sweep_created`, `trial_queued`, `epoch_report`, ...
+    event: String,
+    /// The event row as JSON: id, sweep_id, trial_id, kind, data, created_at.
+    data: String,
+}
 
 /// Streams the sweep's events after `Last-Event-ID` (or from the start), and
 /// ends once the sweep has ended and every event is sent.
@@ -28,7 +41,7 @@ const PAGE: i64 = 500;
     responses(
         (status = 200, description = "Server-Sent Events: each event's `id` is its row in the \
             events table, its `event` the kind, its `data` the event as JSON.",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = StreamedEvent),
         (status = 400, description = "Last-Event-ID is not an event id.", body = ErrorBody),
         (status = 404, description = "No such sweep.", body = ErrorBody),
     ))]

@@ -28,7 +28,7 @@ use utoipa::{OpenApi, ToSchema};
         trials::list,
         trials::show,
     ),
-    components(schemas(super::error::ErrorBody))
+    components(schemas(super::error::ErrorBody, plot::PlotKind))
 )]
 pub struct ApiDoc;
 

@@ -27,7 +27,7 @@ pub struct PlotQuery {
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]
-enum PlotKind {
+pub(super) enum PlotKind {
     ValAccuracy,
     ValLoss,
     TrainLoss,
