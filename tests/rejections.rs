@@ -116,15 +116,39 @@ async fn every_rejection_is_a_json_error() {
         (c.get(url("/v1/sweeps/1/cancel")), 405, "method_not_allowed"),
         (c.post(url("/healthz")), 405, "method_not_allowed"),
         (c.get(url("/v1/sweeps/abc")), 404, "not_found"),
-        (c.get(url("/v1/sweeps/99999999999999999999")), 404, "not_found"),
+        (
+            c.get(url("/v1/sweeps/99999999999999999999")),
+            404,
+            "not_found",
+        ),
         (c.get(url("/v1/sweeps/%FF%FE")), 404, "not_found"),
         (c.get(url("/v1/trials/%C0%AF")), 404, "not_found"),
         (c.get(url("/assets/%FF")), 404, "not_found"),
-        (c.get(url("/v1/sweeps/1/plot.svg?kind=bogus")), 400, "bad_request"),
-        (c.get(url("/v1/sweeps/1/plot.svg?trial=abc")), 400, "bad_request"),
-        (c.get(url("/v1/sweeps/1/plot.svg?trial=99999999999999999999")), 400, "bad_request"),
-        (c.get(url("/v1/sweeps/1/plot.svg?colour=red")), 400, "bad_request"),
-        (c.get(url("/v1/sweeps/1/plot.svg?kind=%FF")), 400, "bad_request"),
+        (
+            c.get(url("/v1/sweeps/1/plot.svg?kind=bogus")),
+            400,
+            "bad_request",
+        ),
+        (
+            c.get(url("/v1/sweeps/1/plot.svg?trial=abc")),
+            400,
+            "bad_request",
+        ),
+        (
+            c.get(url("/v1/sweeps/1/plot.svg?trial=99999999999999999999")),
+            400,
+            "bad_request",
+        ),
+        (
+            c.get(url("/v1/sweeps/1/plot.svg?colour=red")),
+            400,
+            "bad_request",
+        ),
+        (
+            c.get(url("/v1/sweeps/1/plot.svg?kind=%FF")),
+            400,
+            "bad_request",
+        ),
         (
             c.post(url("/v1/sweeps"))
                 .header("content-type", "application/json")
@@ -157,8 +181,15 @@ async fn every_rejection_is_a_json_error() {
     for (request, status, code) in cases {
         let described = format!("{request:?}");
         let (got, content_type, body) = send(request).await;
-        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{described}: {body}");
-        assert!(content_type.starts_with("application/json"), "{described}: {content_type}");
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{described}: {body}"
+        );
+        assert!(
+            content_type.starts_with("application/json"),
+            "{described}: {content_type}"
+        );
         assert!(body["error"]["message"].is_string(), "{described}: {body}");
     }
     app.stop().await;

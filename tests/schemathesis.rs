@@ -46,8 +46,14 @@ async fn schemathesis(url: &str, extra: &[&str]) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "schemathesis {extra:?} failed:\n{report}");
-    assert!(report.contains("passed"), "no operation was tested:\n{report}");
+    assert!(
+        output.status.success(),
+        "schemathesis {extra:?} failed:\n{report}"
+    );
+    assert!(
+        report.contains("passed"),
+        "no operation was tested:\n{report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +68,9 @@ async fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
     .await;
     // An ended sweep, so that routes of sweep 1 answer 200 and its event stream ends.
     let id = app
-        .submit("method: grid\nparameters:\n  epochs: {value: 1}\n  batch_size: {values: [32, 64]}\n")
+        .submit(
+            "method: grid\nparameters:\n  epochs: {value: 1}\n  batch_size: {values: [32, 64]}\n",
+        )
         .await;
     let (status, body) = app
         .post(&format!("/v1/sweeps/{id}/cancel"), "application/json", "")

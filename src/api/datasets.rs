@@ -1,7 +1,7 @@
 //! `GET /v1/datasets`: the datasets sweeps can train on.
 use super::{ApiError, AppState};
-use axum::extract::State;
 use crate::data::catalog::DatasetInfo;
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;

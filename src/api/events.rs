@@ -1,8 +1,8 @@
 //! `GET /v1/sweeps/{id}/events`: the sweep's event log as Server-Sent Events.
 //! The stream is a tail of the events table, so a client that reconnects
 //! with `Last-Event-ID` gets every event it missed and none twice.
-use super::{parse_id, ApiError, ApiPath, AppState};
 use super::error::ErrorBody;
+use super::{parse_id, ApiError, ApiPath, AppState};
 use crate::store::Store;
 use axum::extract::State;
 use axum::http::HeaderMap;

@@ -3,7 +3,7 @@
 use super::{datasets, events, plot, sweeps, trials};
 use axum::Json;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use utoipa::{OpenApi, ToSchema};
 
@@ -42,6 +42,11 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
 /// A sweep spec as JSON: the keys of a Weights & Biases sweep config. The
 /// server validates it fully; this schema only names the keys.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "lab1",
+    "method": "grid",
+    "parameters": {"epochs": {"value": 1}, "batch_size": {"values": [32, 64]}},
+}))]
 #[allow(dead_code)]
 pub struct SpecDocument {
     /// Defaults to `sweep`.

@@ -1,14 +1,14 @@
 //! `GET /v1/sweeps/{id}/plot.svg?kind=...`: the sweep's curves drawn on the
 //! server, for reports and for people without a browser.
+use super::error::ErrorBody;
 use super::{parse_id, ApiError, ApiPath, ApiQuery, AppState};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use plotters::prelude::*;
-use super::error::ErrorBody;
 use serde::Deserialize;
-use utoipa::{IntoParams, ToSchema};
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
 /// Query of the plot route.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,10 +1,10 @@
 //! Sweep routes: submit a spec, read a sweep's status, and its best trial.
+use super::error::ErrorBody;
+use super::openapi::SpecDocument;
 use super::{parse_id, ApiError, ApiPath, AppState};
 use crate::data::DataError;
 use crate::schedule::{rung_stats, Curve, EarlyTerminate, RungStats, TrialProgress};
 use crate::search;
-use super::error::ErrorBody;
-use super::openapi::SpecDocument;
 use crate::spec::{AtDeadline, DatasetShape, Format, Goal, Method, SweepSpec};
 use crate::store::{Cancel, NewSweep, Sweep, Trial};
 use axum::body::Bytes;

@@ -1,8 +1,8 @@
 //! Trial routes: a sweep's trials, and one trial with its reports.
-use super::{parse_id, ApiError, ApiPath, AppState};
-use axum::extract::State;
 use super::error::ErrorBody;
+use super::{parse_id, ApiError, ApiPath, AppState};
 use crate::store::{Trial, TrialDetail};
+use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
