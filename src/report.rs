@@ -2,7 +2,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The metrics of one trial after one epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EpochReport {
     /// 1 for the first epoch.
     pub epoch: i64,
@@ -26,7 +26,7 @@ impl EpochReport {
 }
 
 /// The mean training loss of the batches since the previous sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BatchLoss {
     /// Batches trained so far in the trial, counted from 1.
     pub step: i64,

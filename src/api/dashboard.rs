@@ -1,8 +1,7 @@
 //! The web dashboard: one hand-written page, its scripts and its style sheet,
 //! embedded in the binary so that the server needs no files beside it and
 //! the page works offline.
-use super::ApiError;
-use axum::extract::Path;
+use super::{ApiError, ApiPath};
 use axum::http::header;
 use axum::response::IntoResponse;
 
@@ -53,7 +52,7 @@ pub async fn index() -> impl IntoResponse {
 }
 
 /// `GET /assets/{file}`: a script or style sheet of the page.
-pub async fn asset(Path(file): Path<String>) -> Result<impl IntoResponse, ApiError> {
+pub async fn asset(ApiPath(file): ApiPath<String>) -> Result<impl IntoResponse, ApiError> {
     let (_, content_type, text) = ASSETS
         .iter()
         .find(|(name, _, _)| *name == file)

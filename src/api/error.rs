@@ -1,10 +1,31 @@
 //! The API's one error type and its mapping to HTTP responses.
 use crate::spec::SpecError;
 use crate::store::StoreError;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for a program (`code`) and for a person (`message`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `invalid_spec`, `bad_request`, `not_found`, `conflict`, `method_not_allowed`,
+    /// `unsupported_media_type`, `too_large` or `internal`.
+    pub code: String,
+    pub message: String,
+    /// The offending field of a rejected spec, e.g. `parameters.batch_size.values[1]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
 
 /// Everything a route can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +42,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("the request body is over the limit of {0} bytes")]
     TooLarge(usize),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -38,6 +61,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Store(e) => {
                 tracing::error!("store: {e}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -47,11 +71,42 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        let mut error = json!({"code": code, "message": self.to_string()});
-        if let ApiError::InvalidSpec(e) = &self {
-            error["field"] = json!(e.field);
-            error["message"] = json!(format!("{}: {}", e.field, e.message));
-        }
-        (status, Json(json!({ "error": error }))).into_response()
+        let error = match &self {
+            ApiError::InvalidSpec(e) => ErrorDetail {
+                code: code.to_string(),
+                message: format!("{}: {}", e.field, e.message),
+                field: Some(e.field.clone()),
+            },
+            _ => ErrorDetail {
+                code: code.to_string(),
+                message: self.to_string(),
+                field: None,
+            },
+        };
+        (status, Json(ErrorBody { error })).into_response()
     }
 }
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        // A path that matched a route but whose parameter cannot be decoded
+        // (e.g. percent-encoded bytes that are not UTF-8) names nothing.
+        ApiError::NotFound(format!("no such resource: {}", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(format!("query string: {}", rejection.body_text()))
+    }
+}
+
+/// `Path`, with rejections as JSON errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// `Query`, with rejections as JSON errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);

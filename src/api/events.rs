@@ -1,26 +1,53 @@
 //! `GET /v1/sweeps/{id}/events`: the sweep's event log as Server-Sent Events.
 //! The stream is a tail of the events table, so a client that reconnects
 //! with `Last-Event-ID` gets every event it missed and none twice.
-use super::{parse_id, ApiError, AppState};
+use super::error::ErrorBody;
+use super::{parse_id, ApiError, ApiPath, AppState};
 use crate::store::Store;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// How often the table is looked at while nothing new is there.
 const POLL: Duration = Duration::from_millis(200);
 /// Rows read at a time.
 const PAGE: i64 = 500;
 
+/// One Server-Sent Event of the stream, as the OpenAPI document describes it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct StreamedEvent {
+    /// The event's row in the events table.
+    id: String,
+    /// Its kind: `sweep_created`, `trial_queued`, `epoch_report`, ...
+    event: String,
+    /// The event row as JSON: id, sweep_id, trial_id, kind, data, created_at.
+    data: String,
+}
+
 /// Streams the sweep's events after `Last-Event-ID` (or from the start), and
 /// ends once the sweep has ended and every event is sent.
+#[utoipa::path(get, path = "/v1/sweeps/{id}/events", tag = "sweeps",
+    params(
+        ("id" = i64, Path, description = "The sweep's id."),
+        ("Last-Event-ID" = Option<String>, Header,
+            description = "Resume after this event id (a non-negative integer)."),
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events: each event's `id` is its row in the \
+            events table, its `event` the kind, its `data` the event as JSON.",
+            content_type = "text/event-stream", body = StreamedEvent),
+        (status = 400, description = "Last-Event-ID is not an event id.", body = ErrorBody),
+        (status = 404, description = "No such sweep.", body = ErrorBody),
+    ))]
 pub async fn stream(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = parse_id(&id, "sweep")?;

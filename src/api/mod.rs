@@ -3,11 +3,12 @@ mod dashboard;
 mod datasets;
 mod error;
 mod events;
+mod openapi;
 mod plot;
 mod sweeps;
 mod trials;
 
-pub use error::ApiError;
+pub use error::{ApiError, ApiPath, ApiQuery};
 
 use crate::config::Config;
 use crate::data::catalog::Catalog;
@@ -16,7 +17,6 @@ use crate::store::Store;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{json, Value};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -45,6 +45,7 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/", get(dashboard::index))
         .route("/assets/{file}", get(dashboard::asset))
         .route("/healthz", get(healthz))
+        .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/datasets", get(datasets::list))
         .route("/v1/sweeps", post(sweeps::create).get(sweeps::list))
         .route("/v1/sweeps/{id}", get(sweeps::show))
@@ -55,16 +56,33 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/v1/sweeps/{id}/trials", get(trials::list))
         .route("/v1/trials/{id}", get(trials::show))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// The answer of `/healthz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `GET /healthz`: the server is up.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "The server is up.", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::MethodNotAllowed(format!("method {method} is not allowed on this route"))
 }
 
 /// Parses an id from the path; anything but a positive integer names nothing.

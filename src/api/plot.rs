@@ -1,33 +1,54 @@
 //! `GET /v1/sweeps/{id}/plot.svg?kind=...`: the sweep's curves drawn on the
 //! server, for reports and for people without a browser.
-use super::{parse_id, ApiError, AppState};
-use axum::extract::{Path, Query, State};
+use super::error::ErrorBody;
+use super::{parse_id, ApiError, ApiPath, ApiQuery, AppState};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use plotters::prelude::*;
 use serde::Deserialize;
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
 /// Query of the plot route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PlotQuery {
     /// `val_accuracy` (default), `val_loss`, `train_loss` per epoch for every
     /// trial, or `batch_loss`: one trial's training loss every 100 batches.
+    #[param(value_type = Option<PlotKind>)]
     kind: Option<String>,
     /// The trial of a `batch_loss` plot (default: the best trial).
     trial: Option<i64>,
 }
 
+/// What a plot draws (for the OpenAPI document; the handler checks `KINDS`).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub(super) enum PlotKind {
+    ValAccuracy,
+    ValLoss,
+    TrainLoss,
+    BatchLoss,
+}
+
 const KINDS: &[&str] = &["val_accuracy", "val_loss", "train_loss", "batch_loss"];
 
 /// Renders the plot as SVG.
+#[utoipa::path(get, path = "/v1/sweeps/{id}/plot.svg", tag = "sweeps",
+    params(("id" = i64, Path, description = "The sweep's id."), PlotQuery),
+    responses(
+        (status = 200, description = "The plot.", content_type = "image/svg+xml", body = String),
+        (status = 400, description = "A bad query string.", body = ErrorBody),
+        (status = 404, description = "No such sweep or trial.", body = ErrorBody),
+    ))]
 pub async fn svg(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    query: Result<Query<PlotQuery>, axum::extract::rejection::QueryRejection>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PlotQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let id = parse_id(&id, "sweep")?;
     let sweep = state
         .store

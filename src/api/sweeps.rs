@@ -1,24 +1,47 @@
 //! Sweep routes: submit a spec, read a sweep's status, and its best trial.
-use super::{parse_id, ApiError, AppState};
+use super::error::ErrorBody;
+use super::openapi::SpecDocument;
+use super::{parse_id, ApiError, ApiPath, AppState};
 use crate::data::DataError;
 use crate::schedule::{rung_stats, Curve, EarlyTerminate, RungStats, TrialProgress};
 use crate::search;
-use crate::spec::{AtDeadline, DatasetShape, Format, Method, SweepSpec};
-use crate::store::{Cancel, NewSweep, Sweep};
+use crate::spec::{AtDeadline, DatasetShape, Format, Goal, Method, SweepSpec};
+use crate::store::{Cancel, NewSweep, Sweep, Trial};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use utoipa::ToSchema;
 
 /// `POST /v1/sweeps`: validates the spec (JSON or YAML), queues its trials.
+#[utoipa::path(
+    post,
+    path = "/v1/sweeps",
+    tag = "sweeps",
+    request_body(
+        description = "A sweep spec (the keys of a W&B sweep config), as JSON or YAML.",
+        content(
+            (SpecDocument = "application/json"),
+            (String = "application/yaml"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "The sweep, its trials queued.", body = SweepStatus),
+        (status = 400, description = "The body is not UTF-8 text.", body = ErrorBody),
+        (status = 413, description = "The body is over `max_body_bytes`.", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor YAML.", body = ErrorBody),
+        (status = 422, description = "The spec is invalid; `field` names the culprit.", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SweepStatus>), ApiError> {
     let body = body.map_err(|r| match r.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(state.max_body_bytes),
         _ => ApiError::BadRequest(r.body_text()),
@@ -78,25 +101,73 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(status(&state, sweep).await?)))
 }
 
+/// Every sweep, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct SweepList {
+    pub sweeps: Vec<Sweep>,
+}
+
 /// `GET /v1/sweeps`: every sweep, newest first.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "sweeps": state.store.sweeps().await? })))
+#[utoipa::path(get, path = "/v1/sweeps", tag = "sweeps",
+    responses((status = 200, description = "Every sweep, newest first.", body = SweepList)))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<SweepList>, ApiError> {
+    let sweeps = state.store.sweeps().await?;
+    Ok(Json(SweepList { sweeps }))
 }
 
 /// `GET /v1/sweeps/{id}`: state, trial counts, and the best trial so far.
+#[utoipa::path(get, path = "/v1/sweeps/{id}", tag = "sweeps",
+    params(("id" = i64, Path, description = "The sweep's id.")),
+    responses(
+        (status = 200, description = "The sweep.", body = SweepStatus),
+        (status = 404, description = "No such sweep.", body = ErrorBody),
+    ))]
 pub async fn show(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<SweepStatus>, ApiError> {
     let sweep = sweep(&state, parse_id(&id, "sweep")?).await?;
     Ok(Json(status(&state, sweep).await?))
 }
 
+/// The best finished trial of a sweep.
+#[derive(Serialize, ToSchema)]
+pub struct BestTrial {
+    pub sweep_id: i64,
+    pub metric: BestMetric,
+    /// The trial's configuration.
+    pub params: Value,
+    /// Loss and accuracy on the dataset's test split.
+    pub test: TestMetrics,
+    pub trial: Trial,
+}
+
+/// The sweep's metric and the best trial's value of it.
+#[derive(Serialize, ToSchema)]
+pub struct BestMetric {
+    pub name: String,
+    pub goal: Goal,
+    pub value: Option<f64>,
+}
+
+/// Metrics on the test split, measured when the trial completed.
+#[derive(Serialize, ToSchema)]
+pub struct TestMetrics {
+    pub loss: Option<f64>,
+    pub accuracy: Option<f64>,
+}
+
 /// `GET /v1/sweeps/{id}/best`: the best finished trial and its test metrics.
+#[utoipa::path(get, path = "/v1/sweeps/{id}/best", tag = "sweeps",
+    params(("id" = i64, Path, description = "The sweep's id.")),
+    responses(
+        (status = 200, description = "The best finished trial.", body = BestTrial),
+        (status = 404, description = "No such sweep, or no trial has finished yet.", body = ErrorBody),
+    ))]
 pub async fn best(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<BestTrial>, ApiError> {
     let sweep = sweep(&state, parse_id(&id, "sweep")?).await?;
     let trial = state.store.best_trial(&sweep).await?.ok_or_else(|| {
         ApiError::NotFound(format!(
@@ -104,20 +175,34 @@ pub async fn best(
             sweep.id, sweep.trials.queued, sweep.trials.running
         ))
     })?;
-    Ok(Json(json!({
-        "sweep_id": sweep.id,
-        "metric": {"name": sweep.metric.name, "goal": sweep.metric.goal, "value": trial.metric(&sweep.metric.name)},
-        "params": trial.params,
-        "test": {"loss": trial.test_loss, "accuracy": trial.test_accuracy},
-        "trial": trial,
-    })))
+    Ok(Json(BestTrial {
+        sweep_id: sweep.id,
+        metric: BestMetric {
+            value: trial.metric(&sweep.metric.name),
+            name: sweep.metric.name,
+            goal: sweep.metric.goal,
+        },
+        params: trial.params.clone(),
+        test: TestMetrics {
+            loss: trial.test_loss,
+            accuracy: trial.test_accuracy,
+        },
+        trial,
+    }))
 }
 
 /// `POST /v1/sweeps/{id}/cancel`: stops queued and running trials; the sweep ends `cancelled`.
+#[utoipa::path(post, path = "/v1/sweeps/{id}/cancel", tag = "sweeps",
+    params(("id" = i64, Path, description = "The sweep's id.")),
+    responses(
+        (status = 200, description = "The sweep, now cancelled.", body = SweepStatus),
+        (status = 404, description = "No such sweep.", body = ErrorBody),
+        (status = 409, description = "The sweep has already ended.", body = ErrorBody),
+    ))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<SweepStatus>, ApiError> {
     let id = parse_id(&id, "sweep")?;
     match state.store.cancel_sweep(id).await? {
         Cancel::NotFound => Err(ApiError::NotFound(format!("no sweep `{id}`"))),
@@ -143,18 +228,35 @@ async fn sweep(state: &AppState, id: i64) -> Result<Sweep, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("no sweep `{id}`")))
 }
 
-/// The sweep as JSON with a summary of its best trial so far.
-async fn status(state: &AppState, sweep: Sweep) -> Result<Value, ApiError> {
-    let best = state.store.best_trial(&sweep).await?.map(
-        |t| json!({"trial_id": t.id, "number": t.number, "value": t.metric(&sweep.metric.name)}),
-    );
+/// A sweep with a summary of its best trial so far.
+#[derive(Serialize, ToSchema)]
+pub struct SweepStatus {
+    #[serde(flatten)]
+    pub sweep: Sweep,
+    /// The best finished trial so far, if any.
+    pub best: Option<BestSoFar>,
+    /// For hyperband: per rung, how many trials reached it and were promoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rungs: Option<Vec<RungStats>>,
+}
+
+/// The best finished trial so far, in short.
+#[derive(Serialize, ToSchema)]
+pub struct BestSoFar {
+    pub trial_id: i64,
+    pub number: i64,
+    pub value: Option<f64>,
+}
+
+/// The sweep with a summary of its best trial so far.
+async fn status(state: &AppState, sweep: Sweep) -> Result<SweepStatus, ApiError> {
+    let best = state.store.best_trial(&sweep).await?.map(|t| BestSoFar {
+        trial_id: t.id,
+        number: t.number,
+        value: t.metric(&sweep.metric.name),
+    });
     let rungs = rungs(state, &sweep).await?;
-    let mut value = json!(sweep);
-    value["best"] = best.unwrap_or(Value::Null);
-    if let Some(rungs) = rungs {
-        value["rungs"] = json!(rungs);
-    }
-    Ok(value)
+    Ok(SweepStatus { sweep, best, rungs })
 }
 
 /// For hyperband: per rung, how many trials reached it and were promoted.

@@ -46,7 +46,7 @@ pub struct TrialProgress<'a> {
 }
 
 /// How many trials were judged at one rung and how many of them went on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RungStats {
     /// The rung's epoch.
     pub epoch: u32,

@@ -49,7 +49,7 @@ pub enum Method {
 }
 
 /// Whether a bigger metric is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Goal {
     Maximize,
@@ -60,7 +60,7 @@ pub enum Goal {
 pub const METRICS: &[&str] = &["val_accuracy", "val_loss", "train_loss"];
 
 /// The metric a sweep optimises, and in which direction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Metric {
     pub name: String,
     pub goal: Goal,

@@ -28,7 +28,7 @@ pub struct NewSweep<'a> {
 }
 
 /// How many of a sweep's trials are in each state.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TrialCounts {
     pub queued: i64,
     pub running: i64,
@@ -40,7 +40,7 @@ pub struct TrialCounts {
 }
 
 /// A sweep and where it stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Sweep {
     pub id: i64,
     pub name: String,

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 /// A trial and its latest metrics.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Trial {
     pub id: i64,
     pub sweep_id: i64,
@@ -35,7 +35,7 @@ pub struct Trial {
 }
 
 /// An epoch report as stored, with the early-stopping decision made on it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredReport {
     #[serde(flatten)]
     pub report: EpochReport,
@@ -47,7 +47,7 @@ pub struct StoredReport {
 }
 
 /// A trial with all of its reports.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TrialDetail {
     #[serde(flatten)]
     pub trial: Trial,

@@ -1,0 +1,74 @@
+//! The OpenAPI document of the API, generated from the handlers'
+//! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
+use super::{datasets, events, plot, sweeps, trials};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use utoipa::{OpenApi, ToSchema};
+
+/// Every route of the API, described.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hypersweep",
+        description = "Hyperparameter search over HTTP: submit a sweep, watch its trials, ask for the best configuration. Every error is `{\"error\": {\"code\", \"message\", \"field\"?}}`."
+    ),
+    paths(
+        super::healthz,
+        document,
+        datasets::list,
+        sweeps::create,
+        sweeps::list,
+        sweeps::show,
+        sweeps::best,
+        sweeps::cancel,
+        events::stream,
+        plot::svg,
+        trials::list,
+        trials::show,
+    ),
+    components(schemas(super::error::ErrorBody, plot::PlotKind))
+)]
+pub struct ApiDoc;
+
+/// `GET /v1/openapi.json`: this document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API.", body = Object)))]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// A sweep spec as JSON: the keys of a Weights & Biases sweep config. The
+/// server validates it fully; this schema only names the keys.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({
+    "name": "lab1",
+    "method": "grid",
+    "parameters": {"epochs": {"value": 1}, "batch_size": {"values": [32, 64]}},
+}))]
+#[allow(dead_code)]
+pub struct SpecDocument {
+    /// Defaults to `sweep`.
+    name: Option<String>,
+    description: Option<String>,
+    /// A dataset of `GET /v1/datasets`; defaults to `mnist-10k`.
+    dataset: Option<String>,
+    /// `grid`, `random` or `bayes`.
+    method: String,
+    /// `{name: val_accuracy | val_loss | train_loss, goal: maximize | minimize}`.
+    metric: Option<Value>,
+    max_trials: Option<u32>,
+    max_parallel: Option<u32>,
+    seed: Option<u64>,
+    /// Per parameter name: `{value}`, `{values}` or `{distribution, min, max}`.
+    parameters: Option<BTreeMap<String, Value>>,
+    /// `{type: hyperband, min_iter, eta}` or `{type: median, min_iter}`.
+    early_terminate: Option<Value>,
+    max_minutes: Option<f64>,
+    /// `finish` or `stop`.
+    at_max_minutes: Option<String>,
+    /// `{metric name: value}`: the sweep completes when a trial reaches it.
+    target: Option<Value>,
+    n_startup_trials: Option<u32>,
+}
