@@ -81,7 +81,17 @@ async fn schemathesis_finds_no_server_errors_and_no_schema_violations() {
 
     // Every operation but submitting; then submitting alone, since the event
     // stream of a sweep left running would not end.
-    schemathesis(&app.url, app.dir.path(), &["--exclude-name", "POST /v1/sweeps"]).await;
-    schemathesis(&app.url, app.dir.path(), &["--include-name", "POST /v1/sweeps"]).await;
+    schemathesis(
+        &app.url,
+        app.dir.path(),
+        &["--exclude-name", "POST /v1/sweeps"],
+    )
+    .await;
+    schemathesis(
+        &app.url,
+        app.dir.path(),
+        &["--include-name", "POST /v1/sweeps"],
+    )
+    .await;
     app.stop().await;
 }
