@@ -3,7 +3,7 @@
 use super::{datasets, events, plot, sweeps, trials};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use utoipa::{OpenApi, ToSchema};
 
