@@ -10,6 +10,7 @@ const LIMITS: Limits = Limits {
     max_parameters: 2_000_000,
     max_epochs: 50,
     max_trials: 500,
+    max_trial_minutes: 60,
 };
 
 fn shape(name: &str) -> Result<DatasetShape, String> {
@@ -68,6 +69,7 @@ const WORDS: &[&str] = &[
     "at_max_minutes",
     "target",
     "n_startup_trials",
+    "trial_timeout_minutes",
     "grid",
     "random",
     "bayes",

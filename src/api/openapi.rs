@@ -71,4 +71,7 @@ pub struct SpecDocument {
     /// `{metric name: value}`: the sweep completes when a trial reaches it.
     target: Option<Value>,
     n_startup_trials: Option<u32>,
+    /// Minutes one attempt of a trial may train; at most, and by default,
+    /// the server's `max_trial_minutes`.
+    trial_timeout_minutes: Option<f64>,
 }
