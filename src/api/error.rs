@@ -13,6 +13,12 @@ pub enum ApiError {
     InvalidSpec(#[from] SpecError),
     #[error("{0}")]
     BadRequest(String),
+    /// A query parameter out of bounds or unreadable, naming it.
+    #[error("{field}: {message}")]
+    BadParameter {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -31,7 +37,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::InvalidSpec(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_spec"),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::BadRequest(_) | ApiError::BadParameter { .. } => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::UnsupportedMediaType(_) => {
@@ -51,6 +59,9 @@ impl IntoResponse for ApiError {
         if let ApiError::InvalidSpec(e) = &self {
             error["field"] = json!(e.field);
             error["message"] = json!(format!("{}: {}", e.field, e.message));
+        }
+        if let ApiError::BadParameter { field, .. } = &self {
+            error["field"] = json!(field);
         }
         (status, Json(json!({ "error": error }))).into_response()
     }
