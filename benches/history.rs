@@ -145,7 +145,11 @@ async fn time_get(client: &reqwest::Client, url: &str, reps: usize) -> (f64, f64
     for _ in 0..=reps {
         let started = Instant::now();
         let response = client.get(url).send().await.expect("GET");
-        assert!(response.status().is_success(), "{url}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
         size = response.bytes().await.expect("body").len();
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
@@ -188,7 +192,10 @@ async fn main() -> anyhow::Result<()> {
     let hyperband = fill(
         &store,
         &url,
-        &spec("early_terminate: {type: hyperband, min_iter: 1, eta: 3}\n", trials),
+        &spec(
+            "early_terminate: {type: hyperband, min_iter: 1, eta: 3}\n",
+            trials,
+        ),
     )
     .await?;
     println!(
@@ -226,7 +233,10 @@ async fn main() -> anyhow::Result<()> {
             format!("/v1/sweeps/{id}/trials?limit=1000&after=50000"),
         ] {
             let (median, max, size) = time_get(&client, &format!("{base}{path}"), reps).await;
-            println!("{:<46} {median:>10.1} {max:>9.1} {size:>10}", format!("{path} ({what})"));
+            println!(
+                "{:<46} {median:>10.1} {max:>9.1} {size:>10}",
+                format!("{path} ({what})")
+            );
         }
     }
     let _ = stop.send(());

@@ -32,7 +32,11 @@ fn list(name: &str, default: &str) -> Vec<i64> {
     arg(name)
         .unwrap_or_else(|| default.into())
         .split(',')
-        .map(|s| s.trim().parse().expect("a comma-separated list of integers"))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("a comma-separated list of integers")
+        })
         .collect()
 }
 
@@ -177,6 +181,9 @@ fn main() {
                 100.0 * rate * flops / (peak * 1e9)
             );
         }
-        println!("{:>7} sgemm peak (1024^3 f32 matmul): {peak:.1} GFLOP/s", "");
+        println!(
+            "{:>7} sgemm peak (1024^3 f32 matmul): {peak:.1} GFLOP/s",
+            ""
+        );
     }
 }

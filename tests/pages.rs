@@ -28,7 +28,10 @@ parameters:
     let (status, all) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
     assert_eq!(status, 200, "{all}");
     assert_eq!(all["trials"].as_array().unwrap().len(), 25, "{all}");
-    assert!(all["next"].is_null(), "one default page holds 25: {all}");
+    assert!(
+        all["next"].is_null(),
+        "one default page (100) holds 25: {all}"
+    );
 
     let mut numbers = Vec::new();
     let mut pages = 0;

@@ -5,12 +5,12 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// Trials per page when the request names no `limit`.
-pub const DEFAULT_PAGE: i64 = 500;
+pub const DEFAULT_PAGE: i64 = 100;
 /// The largest `limit` a request may ask for.
 pub const MAX_PAGE: i64 = 1000;
 
 /// `GET /v1/sweeps/{id}/trials?limit=N&after=K`: the sweep's trials with
-/// numbers above `K` (default: from the first), at most `N` (default 500, at
+/// numbers above `K` (default: from the first), at most `N` (default 100, at
 /// most 1000), in number order, with params, state and latest metrics.
 /// `next` is the `after` of the following page, null on the last.
 pub async fn list(
@@ -31,7 +31,9 @@ pub async fn list(
     } else {
         None
     };
-    Ok(Json(json!({ "sweep_id": id, "trials": trials, "next": next })))
+    Ok(Json(
+        json!({ "sweep_id": id, "trials": trials, "next": next }),
+    ))
 }
 
 /// `limit` and `after` from a query string; other keys are ignored.
