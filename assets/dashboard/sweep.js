@@ -49,11 +49,22 @@ export class SweepView {
     Object.values(this.timers).forEach(clearTimeout);
   }
 
+  /** Every trial of the sweep, following /trials page by page. */
+  async allTrials() {
+    const trials = [];
+    let after = -1;
+    while (after !== null && after !== undefined) {
+      const page = await api(`/v1/sweeps/${this.id}/trials?limit=1000&after=${after}`);
+      trials.push(...page.trials);
+      after = page.next;
+    }
+    return trials;
+  }
+
   /** Fetches the sweep and its trials; false when the sweep cannot be read. */
   async refresh() {
     try {
-      const [sweep, { trials }] = await Promise.all([
-        api(`/v1/sweeps/${this.id}`), api(`/v1/sweeps/${this.id}/trials`)]);
+      const [sweep, trials] = await Promise.all([api(`/v1/sweeps/${this.id}`), this.allTrials()]);
       if (this.closed) return false;
       this.sweep = sweep;
       this.trials = new Map(trials.map((t) => [t.id, t]));

@@ -34,6 +34,12 @@ pub enum ApiError {
     InvalidSpec(#[from] SpecError),
     #[error("{0}")]
     BadRequest(String),
+    /// A query parameter out of bounds or unreadable, naming it.
+    #[error("{field}: {message}")]
+    BadParameter {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -54,7 +60,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::InvalidSpec(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_spec"),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::BadRequest(_) | ApiError::BadParameter { .. } => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::UnsupportedMediaType(_) => {
@@ -76,6 +84,11 @@ impl IntoResponse for ApiError {
                 code: code.to_string(),
                 message: format!("{}: {}", e.field, e.message),
                 field: Some(e.field.clone()),
+            },
+            ApiError::BadParameter { field, .. } => ErrorDetail {
+                code: code.to_string(),
+                message: self.to_string(),
+                field: Some(field.to_string()),
             },
             _ => ErrorDetail {
                 code: code.to_string(),

@@ -1,39 +1,100 @@
-//! Trial routes: a sweep's trials, and one trial with its reports.
+//! Trial routes: a sweep's trials, page by page, and one trial with its reports.
 use super::error::ErrorBody;
 use super::{parse_id, ApiError, ApiPath, AppState};
 use crate::store::{Trial, TrialDetail};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// A sweep's trials.
+/// A page of a sweep's trials.
 #[derive(Serialize, ToSchema)]
 pub struct TrialList {
     pub sweep_id: i64,
     pub trials: Vec<Trial>,
+    /// The `after` of the next page; null on the last.
+    pub next: Option<i64>,
 }
 
-/// `GET /v1/sweeps/{id}/trials`: every trial with params, state and latest metrics.
+/// Trials per page when the request names no `limit`.
+pub const DEFAULT_PAGE: i64 = 100;
+/// The largest `limit` a request may ask for.
+pub const MAX_PAGE: i64 = 1000;
+
+/// `GET /v1/sweeps/{id}/trials?limit=N&after=K`: the sweep's trials with
+/// numbers above `K` (default: from the first), at most `N` (default 100, at
+/// most 1000), in number order, with params, state and latest metrics.
+/// `next` is the `after` of the following page, null on the last.
 #[utoipa::path(get, path = "/v1/sweeps/{id}/trials", tag = "trials",
-    params(("id" = i64, Path, description = "The sweep's id.")),
+    params(
+        ("id" = i64, Path, description = "The sweep's id."),
+        ("limit" = Option<i64>, Query, description = "Trials per page, 1 to 1000 (default 100)."),
+        ("after" = Option<i64>, Query, description = "Only trials numbered above this (a page's `next`)."),
+    ),
     responses(
-        (status = 200, description = "Every trial of the sweep.", body = TrialList),
+        (status = 200, description = "A page of the sweep's trials.", body = TrialList),
+        (status = 400, description = "A bad `limit` or `after`.", body = ErrorBody),
         (status = 404, description = "No such sweep.", body = ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<TrialList>, ApiError> {
     let id = parse_id(&id, "sweep")?;
+    let (limit, after) = page(query.as_deref().unwrap_or(""))?;
     if state.store.sweep(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no sweep `{id}`")));
     }
-    let trials = state.store.trials(id).await?;
+    // One more than asked tells whether a next page exists.
+    let mut trials = state.store.trials_page(id, after, limit + 1).await?;
+    let next = if trials.len() as i64 > limit {
+        trials.truncate(limit as usize);
+        trials.last().map(|t| t.number)
+    } else {
+        None
+    };
     Ok(Json(TrialList {
         sweep_id: id,
         trials,
+        next,
     }))
+}
+
+/// `limit` and `after` from a query string; other keys are ignored.
+fn page(query: &str) -> Result<(i64, i64), ApiError> {
+    let (mut limit, mut after) = (DEFAULT_PAGE, -1);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = |field: &'static str| {
+            value.parse::<i64>().map_err(|_| ApiError::BadParameter {
+                field,
+                message: format!("`{value}` is not an integer"),
+            })
+        };
+        match key {
+            "limit" => {
+                limit = number("limit")?;
+                if !(1..=MAX_PAGE).contains(&limit) {
+                    return Err(ApiError::BadParameter {
+                        field: "limit",
+                        message: format!("must be between 1 and {MAX_PAGE}, got {limit}"),
+                    });
+                }
+            }
+            "after" => {
+                after = number("after")?;
+                if after < -1 {
+                    return Err(ApiError::BadParameter {
+                        field: "after",
+                        message: format!("must be a trial number (0 or more), got {after}"),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((limit, after))
 }
 
 /// `GET /v1/trials/{id}`: one trial with its epoch reports and training-loss samples.

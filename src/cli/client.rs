@@ -115,7 +115,23 @@ impl Client {
 
     /// `GET /v1/sweeps/{id}/trials`: the sweep's trials.
     pub async fn trials(&self, id: i64) -> Result<Value, ClientError> {
-        self.get(&format!("/v1/sweeps/{id}/trials")).await
+        let mut trials = Vec::new();
+        let mut after = -1;
+        loop {
+            let mut page = self
+                .get(&format!("/v1/sweeps/{id}/trials?limit=1000&after={after}"))
+                .await?;
+            if let Some(list) = page["trials"].as_array_mut() {
+                trials.append(list);
+            }
+            match page["next"].as_i64() {
+                Some(next) => after = next,
+                None => {
+                    page["trials"] = Value::Array(trials);
+                    return Ok(page);
+                }
+            }
+        }
     }
 
     /// `POST /v1/sweeps/{id}/cancel`: the sweep after the request.

@@ -166,6 +166,25 @@ impl Store {
         rows.iter().map(Trial::from_row).collect()
     }
 
+    /// Up to `limit` of the sweep's trials with numbers above `after`, in
+    /// trial-number order: one page, read through the `(sweep_id, number)` key.
+    pub async fn trials_page(
+        &self,
+        sweep_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Trial>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM trials WHERE sweep_id = ? AND number > ? ORDER BY number LIMIT ?",
+        )
+        .bind(sweep_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Trial::from_row).collect()
+    }
+
     /// One trial, or None.
     pub async fn trial(&self, id: i64) -> Result<Option<Trial>, StoreError> {
         let row = sqlx::query("SELECT * FROM trials WHERE id = ?")

@@ -1,0 +1,250 @@
+//! Scale of history: a sweep with 100,000 finished trials of 10 epoch reports
+//! each (inserted here, in one transaction, into a real SQLite file), read
+//! through a real server: `GET /v1/sweeps/<id>`, `/best`, the first page of
+//! `/trials`. Also TPE's time to sample one configuration at 1,000 and
+//! 10,000 finished trials.
+//!
+//! `cargo bench --bench history -- [--trials 100000] [--reps 20]`
+use hypersweep::config::Config;
+use hypersweep::search;
+use hypersweep::spec::{DatasetShape, Format, Limits, SweepSpec, TrialParams};
+use hypersweep::store::{NewSweep, Store};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// The bench's search space: the lab's, as benches/search.rs has it.
+const SPEC: &str = "
+method: random
+dataset: fashion-mnist
+metric: {name: val_accuracy, goal: maximize}
+parameters:
+  learning_rate: {distribution: log_uniform_values, min: 0.0001, max: 0.1}
+  batch_size: {values: [32, 64, 128, 256]}
+  epochs: {value: 10}
+  hidden_layers: {values: [[32], [64], [128], [256], [512], [128, 64], [256, 128], [512, 256]]}
+  dropout: {distribution: uniform, min: 0.0, max: 0.5}
+  weight_decay: {distribution: log_uniform_values, min: 0.000001, max: 0.01}
+  optimizer: {values: [sgd, adam, adagrad]}
+  momentum: {value: 0.9, when: {optimizer: sgd}}
+";
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn spec(extra: &str, trials: u32) -> SweepSpec {
+    let limits = Limits {
+        max_parameters: 20_000_000,
+        max_epochs: 200,
+        max_trials: trials.max(10_000),
+    };
+    let shape = |_: &str| {
+        Ok(DatasetShape {
+            features: 784,
+            classes: 10,
+        })
+    };
+    let text = format!("{SPEC}max_trials: {trials}\nseed: 1\n{extra}");
+    SweepSpec::parse(&text, Format::Yaml, &limits, &shape, 1).expect("the bench's spec")
+}
+
+/// A made-up but smooth final accuracy: best near lr 0.01 and wide layers.
+fn accuracy(params: &TrialParams, epoch: i64) -> f64 {
+    let lr = (params.learning_rate.log10() + 2.0).abs();
+    let width = params.hidden_layers.iter().sum::<u32>() as f64 / 1000.0;
+    (0.9 - 0.1 * lr + 0.02 * width - 0.02 / epoch as f64).clamp(0.05, 0.99)
+}
+
+/// Creates the sweep through the store (as POST /v1/sweeps does), then marks
+/// every trial completed with 10 epoch reports, in one transaction.
+async fn fill(store: &Store, url: &str, spec: &SweepSpec) -> anyhow::Result<i64> {
+    let configurations = search::configurations(spec);
+    let trials = configurations
+        .iter()
+        .enumerate()
+        .map(|(n, p)| {
+            let p = p.as_ref().map(|p| serde_json::to_value(p).expect("params"));
+            (p, search::trial_seed(spec.seed, n as u32))
+        })
+        .collect();
+    let id = store
+        .create_sweep(NewSweep {
+            name: &spec.name,
+            dataset: &spec.dataset,
+            method: "random",
+            metric: &spec.metric,
+            max_parallel: None,
+            seed: spec.seed,
+            spec: &spec.document,
+            early_terminate: spec
+                .early_terminate
+                .as_ref()
+                .map(|r| serde_json::to_value(r).expect("rule")),
+            max_minutes: None,
+            stop_at_deadline: false,
+            target: None,
+            trials,
+        })
+        .await?;
+    let mut db = SqliteConnectOptions::from_str(url)?.connect().await?;
+    let mut tx = db.begin().await?;
+    let ids: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, number FROM trials WHERE sweep_id = ? ORDER BY number")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    for (trial, number) in ids {
+        let params = configurations[number as usize].as_ref().expect("random");
+        for epoch in 1..=10i64 {
+            let acc = accuracy(params, epoch);
+            sqlx::query(
+                "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy, seconds, created_at)
+                 VALUES (?, ?, 1, ?, ?, ?, 1.0, '2026-11-28T00:00:00.000Z')",
+            )
+            .bind(trial)
+            .bind(epoch)
+            .bind(1.0 - acc)
+            .bind(1.1 - acc)
+            .bind(acc)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let acc = accuracy(params, 10);
+        sqlx::query(
+            "UPDATE trials SET state = 'completed', attempt = 1, worker = 'bench',
+                started_at = queued_at, finished_at = queued_at, epochs_done = 10,
+                train_loss = ?, val_loss = ?, val_accuracy = ?, test_loss = ?, test_accuracy = ?
+             WHERE id = ?",
+        )
+        .bind(1.0 - acc)
+        .bind(1.1 - acc)
+        .bind(acc)
+        .bind(1.1 - acc)
+        .bind(acc - 0.01)
+        .bind(trial)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("UPDATE sweeps SET state = 'completed', ended_by = 'max_trials', finished_at = created_at WHERE id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Median and worst milliseconds of `reps` GETs of `path`, and the body's size.
+async fn time_get(client: &reqwest::Client, url: &str, reps: usize) -> (f64, f64, usize) {
+    let mut times = Vec::new();
+    let mut size = 0;
+    for _ in 0..=reps {
+        let started = Instant::now();
+        let response = client.get(url).send().await.expect("GET");
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        size = response.bytes().await.expect("body").len();
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.remove(0); // the first warms the page cache and the connection
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[times.len() - 1], size)
+}
+
+fn tpe_time(n: usize, reps: usize) -> f64 {
+    let spec = spec("method: bayes\n", n as u32);
+    let random = spec_random_history(n);
+    let started = Instant::now();
+    for seed in 0..reps as u64 {
+        std::hint::black_box(search::suggest(&spec, &random, seed));
+    }
+    started.elapsed().as_secs_f64() * 1000.0 / reps as f64
+}
+
+fn spec_random_history(n: usize) -> Vec<(TrialParams, Option<f64>)> {
+    search::configurations(&spec("", n as u32))
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let acc = accuracy(&p, 10);
+            (p, Some(acc))
+        })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let trials: u32 = arg("--trials").map_or(Ok(100_000), |t| t.parse())?;
+    let reps: usize = arg("--reps").map_or(Ok(20), |r| r.parse())?;
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("history.db").display());
+    let store = Store::open(&url, true).await?;
+
+    let started = Instant::now();
+    let plain = fill(&store, &url, &spec("", trials)).await?;
+    let hyperband = fill(
+        &store,
+        &url,
+        &spec(
+            "early_terminate: {type: hyperband, min_iter: 1, eta: 3}\n",
+            trials,
+        ),
+    )
+    .await?;
+    println!(
+        "2 sweeps x {trials} finished trials x 10 epoch reports inserted in {:.1} s\n",
+        started.elapsed().as_secs_f64()
+    );
+
+    std::env::set_var("RUST_LOG", "warn");
+    let config = Config {
+        database: url.clone(),
+        data_dir: None,
+        workers: 1,
+        worker_program: Some(env!("CARGO_BIN_EXE_hypersweep").into()),
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(hypersweep::server::serve(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    while client.get(format!("{base}/healthz")).send().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "{:<46} {:>10} {:>9} {:>10}",
+        "GET", "median ms", "max ms", "bytes"
+    );
+    for (id, what) in [(plain, "random"), (hyperband, "random + hyperband rungs")] {
+        for path in [
+            format!("/v1/sweeps/{id}"),
+            format!("/v1/sweeps/{id}/best"),
+            format!("/v1/sweeps/{id}/trials"),
+            format!("/v1/sweeps/{id}/trials?limit=1000&after=50000"),
+        ] {
+            let (median, max, size) = time_get(&client, &format!("{base}{path}"), reps).await;
+            println!(
+                "{:<46} {median:>10.1} {max:>9.1} {size:>10}",
+                format!("{path} ({what})")
+            );
+        }
+    }
+    let _ = stop.send(());
+    server.await??;
+
+    println!("\nTPE, one configuration of the space above:");
+    for n in [1_000, 10_000] {
+        println!("  {n:>6} finished trials: {:.1} ms", tpe_time(n, 10));
+    }
+    Ok(())
+}
