@@ -15,6 +15,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    config.check_exposure(listener.local_addr()?)?;
     let store = Store::open(&config.database, true).await?;
     let catalog = Catalog::new(config.data_dir.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
