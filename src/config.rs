@@ -2,9 +2,9 @@
 //! variables (`HYPERSWEEP_*`) and command-line flags.
 use crate::spec::Limits;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use subtle::ConstantTimeEq;
 
 /// Everything the server and its workers are configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -283,6 +283,8 @@ mod tests {
             api_token: Some(ApiToken::new("0123456789abcdef").unwrap()),
             ..Config::default()
         };
-        assert!(guarded.check_exposure("0.0.0.0:80".parse().unwrap()).is_ok());
+        assert!(guarded
+            .check_exposure("0.0.0.0:80".parse().unwrap())
+            .is_ok());
     }
 }

@@ -22,7 +22,11 @@ const SIGN_IN_PAGE: &str = include_str!("../../assets/dashboard/sign-in.html");
 
 /// Middleware: without the configured token (header or cookie), a request
 /// gets 401; with none configured, everything passes.
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(token) = &state.api_token else {
         return next.run(request).await;
     };

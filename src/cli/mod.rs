@@ -182,9 +182,7 @@ pub async fn run(command: Command) -> i32 {
         } => commands::submit(&server.client(), &file, watch, json).await,
         Command::Watch { id, json, server } => commands::watch(&server.client(), id, json).await,
         Command::Best { id, json, server } => commands::best(&server.client(), id, json).await,
-        Command::Trials { id, json, server } => {
-            commands::trials(&server.client(), id, json).await
-        }
+        Command::Trials { id, json, server } => commands::trials(&server.client(), id, json).await,
         Command::Cancel { id, server } => commands::cancel(&server.client(), id).await,
     };
     match outcome {
