@@ -4,6 +4,7 @@ use crate::spec::Limits;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use subtle::ConstantTimeEq;
 
 /// Everything the server and its workers are configured with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,10 @@ pub struct Config {
     pub limits: Limits,
     /// Program run as a worker process; None for this very executable.
     pub worker_program: Option<PathBuf>,
+    /// Token every request but `GET /healthz` must carry; None for an open
+    /// server, which may then listen on loopback only. Never sent to workers.
+    #[serde(skip_serializing)]
+    pub api_token: Option<ApiToken>,
 }
 
 impl Default for Config {
@@ -66,7 +71,71 @@ impl Default for Config {
                 max_trial_minutes: Limits::DEFAULT_MAX_TRIAL_MINUTES,
             },
             worker_program: None,
+            api_token: None,
         }
+    }
+}
+
+/// Shortest API token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// The API token: a secret that `Debug` never shows and that is compared in
+/// constant time.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    /// A token from its text; see [`ApiToken::validate`] for what is accepted.
+    pub fn new(text: impl Into<String>) -> Result<ApiToken, ConfigError> {
+        let token = ApiToken(text.into());
+        token.validate()?;
+        Ok(token)
+    }
+
+    /// Parses a token given on the command line or in the environment.
+    pub fn parse(text: &str) -> Result<ApiToken, ConfigError> {
+        ApiToken::new(text)
+    }
+
+    /// At least [`MIN_TOKEN_LEN`] characters of RFC 6750's `b64token` alphabet
+    /// (letters, digits, `-._~+/=`), so it fits a header and a cookie unquoted.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+        if self.0.chars().count() < MIN_TOKEN_LEN {
+            return Err(ConfigError::Invalid(format!(
+                "api_token must be at least {MIN_TOKEN_LEN} characters long"
+            )));
+        }
+        if !self.0.chars().all(allowed) {
+            return Err(ConfigError::Invalid(
+                "api_token may hold only letters, digits and `-._~+/=`".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `candidate` is this token; the time taken does not depend on
+    /// where they differ.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        self.0.as_bytes().ct_eq(candidate).into()
+    }
+
+    /// The secret itself, for a client to send or a cookie to carry.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken(<redacted>)")
+    }
+}
+
+impl PartialEq for ApiToken {
+    fn eq(&self, other: &ApiToken) -> bool {
+        self.matches(other.0.as_bytes())
     }
 }
 
@@ -147,6 +216,9 @@ impl Config {
         if self.limits.max_trial_minutes == 0 {
             return bad("limits.max_trial_minutes must be at least 1");
         }
+        if let Some(token) = &self.api_token {
+            token.validate()?;
+        }
         Ok(())
     }
 
@@ -161,6 +233,19 @@ impl Config {
             .trim_start_matches("sqlite:");
         let file = file.split('?').next().unwrap_or(file);
         PathBuf::from(format!("{file}.checkpoints"))
+    }
+
+    /// Refuses an address other machines can reach unless a token guards it.
+    pub fn check_exposure(&self, addr: SocketAddr) -> Result<(), ConfigError> {
+        if self.api_token.is_some() || addr.ip().is_loopback() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid(format!(
+            "refusing to listen on {addr} without an API token: only a loopback address \
+             (127.0.0.1, ::1) may serve without one. Set `api_token` in config.toml, pass \
+             --api-token, or set HYPERSWEEP_API_TOKEN (at least {MIN_TOKEN_LEN} characters, \
+             e.g. from `openssl rand -hex 32`)"
+        )))
     }
 }
 
@@ -186,5 +271,51 @@ mod tests {
         .unwrap();
         assert_eq!(c.workers, 3);
         assert_eq!(c.limits.max_epochs, 2);
+    }
+
+    #[test]
+    fn short_or_odd_tokens_are_rejected() {
+        assert!(Config::from_toml("api_token = \"\"").is_err());
+        let short = Config::from_toml("api_token = \"0123456789abcde\"").unwrap_err();
+        assert!(short.to_string().contains("at least 16"), "{short}");
+        assert!(Config::from_toml("api_token = \"0123456789 abcdef\"").is_err());
+        assert!(Config::from_toml("api_token = \"0123456789abcde;\"").is_err());
+        let c = Config::from_toml("api_token = \"0123456789abcdef\"").unwrap();
+        assert!(c.api_token.unwrap().matches(b"0123456789abcdef"));
+    }
+
+    #[test]
+    fn tokens_never_show_and_compare_exactly() {
+        let token = ApiToken::new("s3cret-s3cret-s3cret").unwrap();
+        let config = Config {
+            api_token: Some(token.clone()),
+            ..Config::default()
+        };
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert!(!serde_json::to_string(&config).unwrap().contains("s3cret"));
+        assert!(token.matches(b"s3cret-s3cret-s3cret"));
+        assert!(!token.matches(b"s3cret-s3cret-s3creT"));
+        assert!(!token.matches(b"s3cret-s3cret-s3cret-"));
+        assert!(!token.matches(b""));
+    }
+
+    #[test]
+    fn only_loopback_serves_without_a_token() {
+        let open = Config::default();
+        assert!(open.check_exposure("127.0.0.1:80".parse().unwrap()).is_ok());
+        assert!(open.check_exposure("[::1]:80".parse().unwrap()).is_ok());
+        let refused = open
+            .check_exposure("0.0.0.0:80".parse().unwrap())
+            .unwrap_err();
+        assert!(refused.to_string().contains("API token"), "{refused}");
+        assert!(open.check_exposure("[::]:80".parse().unwrap()).is_err());
+        assert!(open.check_exposure("10.1.2.3:80".parse().unwrap()).is_err());
+        let guarded = Config {
+            api_token: Some(ApiToken::new("0123456789abcdef").unwrap()),
+            ..Config::default()
+        };
+        assert!(guarded
+            .check_exposure("0.0.0.0:80".parse().unwrap())
+            .is_ok());
     }
 }

@@ -1,6 +1,6 @@
 //! The `hypersweep` command: parses the command line and calls the library.
 use clap::{Args, Parser, Subcommand};
-use hypersweep::config::Config;
+use hypersweep::config::{ApiToken, Config};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -53,6 +53,15 @@ struct ServeArgs {
     /// libtorch threads per trial.
     #[arg(long, env = "HYPERSWEEP_THREADS_PER_TRIAL")]
     threads_per_trial: Option<usize>,
+    /// Token every request but GET /healthz must carry (needed to listen beyond loopback).
+    #[arg(
+        long,
+        env = "HYPERSWEEP_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = ApiToken::parse
+    )]
+    api_token: Option<ApiToken>,
 }
 
 impl ServeArgs {
@@ -73,7 +82,11 @@ impl ServeArgs {
         if let Some(v) = self.threads_per_trial {
             config.threads_per_trial = v;
         }
+        if let Some(v) = self.api_token {
+            config.api_token = Some(v);
+        }
         config.validate()?;
+        config.check_exposure(config.listen)?;
         Ok(config)
     }
 }

@@ -13,6 +13,9 @@ export function h(tag, attrs = {}, ...children) {
 /** A JSON API call; an error response throws its message. */
 export async function api(path, options) {
   const response = await fetch(path, options);
+  // The server's API token is missing or has changed: loading the page again
+  // shows its sign-in form, which comes back here once signed in.
+  if (response.status === 401) location.reload();
   const body = await response.json().catch(() => null);
   if (!response.ok) throw new Error(body?.error?.message || `${response.status} ${response.statusText}`);
   return body;

@@ -92,8 +92,12 @@ export class SweepView {
         this.showLive('ended');
         this.refresh();
         this.onEnd();
+      } else if (source.readyState === EventSource.CLOSED) {
+        // Refused, not dropped (e.g. 401): a fetch says why, and signs in again.
+        this.showLive('offline');
+        this.refresh();
       } else {
-        this.showLive(source.readyState === EventSource.CLOSED ? 'offline' : 'reconnecting');
+        this.showLive('reconnecting');
       }
     };
     for (const kind of KINDS) {

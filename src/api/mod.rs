@@ -1,4 +1,5 @@
 //! The HTTP API (axum): routes, shared state, and error responses.
+mod auth;
 mod dashboard;
 mod datasets;
 mod error;
@@ -10,11 +11,12 @@ mod trials;
 
 pub use error::{ApiError, ApiPath, ApiQuery};
 
-use crate::config::Config;
+use crate::config::{ApiToken, Config};
 use crate::data::catalog::Catalog;
 use crate::spec::Limits;
 use crate::store::Store;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
@@ -25,6 +27,8 @@ pub struct AppState {
     pub catalog: Catalog,
     pub limits: Limits,
     pub max_body_bytes: usize,
+    /// The token every request must carry; None for an open server.
+    pub api_token: Option<ApiToken>,
 }
 
 impl AppState {
@@ -35,6 +39,7 @@ impl AppState {
             catalog,
             limits: config.limits,
             max_body_bytes: config.max_body_bytes,
+            api_token: config.api_token.clone(),
         }
     }
 }
@@ -55,8 +60,14 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/v1/sweeps/{id}/plot.svg", get(plot::svg))
         .route("/v1/sweeps/{id}/trials", get(trials::list))
         .route("/v1/trials/{id}", get(trials::show))
+        .route("/v1/session", post(auth::sign_in))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(middleware::from_fn(auth::same_origin))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! The OpenAPI document of the API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
 use super::{datasets, events, plot, sweeps, trials};
+
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
@@ -27,6 +28,7 @@ use utoipa::{OpenApi, ToSchema};
         plot::svg,
         trials::list,
         trials::show,
+        super::auth::sign_in,
     ),
     components(schemas(super::error::ErrorBody, plot::PlotKind))
 )]

@@ -1,5 +1,6 @@
 //! The HTTP calls of the command-line client, and its one error type.
 use super::{EXIT_REFUSED, EXIT_UNREACHABLE};
+use crate::config::ApiToken;
 use reqwest::{RequestBuilder, Response};
 use serde_json::Value;
 use std::time::Duration;
@@ -69,6 +70,8 @@ impl ClientError {
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer` with every request.
+    token: Option<ApiToken>,
 }
 
 impl Client {
@@ -85,7 +88,17 @@ impl Client {
             .read_timeout(READ_TIMEOUT)
             .build()
             .unwrap_or_default();
-        Client { base, http }
+        Client {
+            base,
+            http,
+            token: None,
+        }
+    }
+
+    /// The same client, sending `token` (if any) with every request.
+    pub fn with_token(mut self, token: Option<ApiToken>) -> Client {
+        self.token = token;
+        self
     }
 
     /// The server's base URL.
@@ -180,6 +193,10 @@ impl Client {
 
     /// Sends a request; an error status becomes [`ClientError::Server`].
     async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
+        };
         let response = request
             .send()
             .await

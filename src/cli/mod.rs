@@ -16,6 +16,7 @@ mod watch;
 
 pub use client::{Client, ClientError};
 
+use crate::config::ApiToken;
 use clap::{Args, Subcommand};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -116,12 +117,21 @@ pub enum Command {
     },
 }
 
-/// Which server a client command talks to.
+/// Which server a client command talks to, and the token it sends.
 #[derive(Debug, Args)]
 pub struct ServerArg {
     /// The server's URL [default: http:// + `listen` of ./config.toml, else http://127.0.0.1:8080].
     #[arg(long, env = "HYPERSWEEP_SERVER", value_name = "URL")]
     pub server: Option<String>,
+    /// The server's API token, sent as `Authorization: Bearer` [default: `api_token` of ./config.toml].
+    #[arg(
+        long,
+        env = "HYPERSWEEP_API_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = ApiToken::parse
+    )]
+    pub api_token: Option<ApiToken>,
 }
 
 impl ServerArg {
@@ -132,18 +142,26 @@ impl ServerArg {
             None => default_server(),
         }
     }
+
+    /// A client of that server, with the token given or the one of ./config.toml.
+    pub fn client(&self) -> Client {
+        let token = self.api_token.clone().or_else(|| local_config().api_token);
+        Client::new(&self.url()).with_token(token)
+    }
+}
+
+/// ./config.toml, or the defaults when it is missing or unreadable.
+fn local_config() -> crate::config::Config {
+    crate::config::Config::load(None).unwrap_or_else(|e| {
+        eprintln!("warning: ignoring config.toml: {e}");
+        crate::config::Config::default()
+    })
 }
 
 /// `http://` + the `listen` address of ./config.toml (a wildcard address
 /// becoming loopback), or `http://127.0.0.1:8080` without one.
 pub fn default_server() -> String {
-    let mut listen = match crate::config::Config::load(None) {
-        Ok(config) => config.listen,
-        Err(e) => {
-            eprintln!("warning: ignoring config.toml for the server address: {e}");
-            crate::config::Config::default().listen
-        }
-    };
+    let mut listen = local_config().listen;
     if listen.ip().is_unspecified() {
         listen.set_ip(match listen.ip() {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -161,17 +179,11 @@ pub async fn run(command: Command) -> i32 {
             watch,
             json,
             server,
-        } => commands::submit(&Client::new(&server.url()), &file, watch, json).await,
-        Command::Watch { id, json, server } => {
-            commands::watch(&Client::new(&server.url()), id, json).await
-        }
-        Command::Best { id, json, server } => {
-            commands::best(&Client::new(&server.url()), id, json).await
-        }
-        Command::Trials { id, json, server } => {
-            commands::trials(&Client::new(&server.url()), id, json).await
-        }
-        Command::Cancel { id, server } => commands::cancel(&Client::new(&server.url()), id).await,
+        } => commands::submit(&server.client(), &file, watch, json).await,
+        Command::Watch { id, json, server } => commands::watch(&server.client(), id, json).await,
+        Command::Best { id, json, server } => commands::best(&server.client(), id, json).await,
+        Command::Trials { id, json, server } => commands::trials(&server.client(), id, json).await,
+        Command::Cancel { id, server } => commands::cancel(&server.client(), id).await,
     };
     match outcome {
         Ok(code) => code,

@@ -19,6 +19,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate()?;
+    config.check_exposure(listener.local_addr()?)?;
     let store = Store::open(&config.database, true).await?;
     // No worker of this server runs yet: running trials are a stopped server's.
     let orphans = store.take_back_orphans(config.max_attempts).await?;

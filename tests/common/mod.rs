@@ -60,7 +60,7 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
     }));
     let app = TestApp {
         url,
-        client: reqwest::Client::new(),
+        client: client_for(&config),
         dir,
         config,
         stop: Some(stop),
@@ -78,6 +78,19 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     app
+}
+
+/// A client that sends the config's API token, if it has one.
+fn client_for(config: &Config) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &config.api_token {
+        let value = format!("Bearer {}", token.expose());
+        headers.insert(reqwest::header::AUTHORIZATION, value.parse().unwrap());
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl TestApp {

@@ -1,0 +1,157 @@
+//! The API token and the Origin rule, through a real server and the real binary.
+mod common;
+
+use common::spawn_app;
+use hypersweep::config::ApiToken;
+use serde_json::Value;
+
+const TOKEN: &str = "test-token-0123456789";
+
+/// Every route of the API today, one request each.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/"),
+    ("GET", "/assets/app.js"),
+    ("GET", "/v1/datasets"),
+    ("GET", "/v1/sweeps"),
+    ("POST", "/v1/sweeps"),
+    ("GET", "/v1/sweeps/1"),
+    ("GET", "/v1/sweeps/1/best"),
+    ("POST", "/v1/sweeps/1/cancel"),
+    ("GET", "/v1/sweeps/1/events"),
+    ("GET", "/v1/sweeps/1/plot.svg"),
+    ("GET", "/v1/sweeps/1/trials"),
+    ("GET", "/v1/trials/1"),
+    ("POST", "/v1/session"),
+    ("GET", "/v1/openapi.json"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_but_healthz_needs_the_token() {
+    let app = spawn_app(1, |c| c.api_token = Some(ApiToken::new(TOKEN).unwrap())).await;
+    let mut routes: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    // The OpenAPI document, where there is one, names every route.
+    let (status, doc) = app.get("/v1/openapi.json").await;
+    if status == 200 {
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if path == "/healthz" {
+                    continue; // open by design, checked below
+                }
+                let path = path.replace("{id}", "1").replace("{file}", "app.js");
+                routes.push((method.to_uppercase(), path));
+            }
+        }
+    }
+    let bare = reqwest::Client::new();
+    for (method, path) in &routes {
+        let url = format!("{}{path}", app.url);
+        let method: reqwest::Method = method.parse().unwrap();
+        let r = bare.request(method.clone(), &url).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{method} {path} without a token");
+        assert!(r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}");
+        let r = bare
+            .request(method.clone(), &url)
+            .bearer_auth("wrong-token-0123456789")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{method} {path} with a wrong token");
+    }
+    let r = bare
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for path in ["/", "/assets/app.js", "/v1/datasets", "/v1/sweeps"] {
+        let r = bare
+            .get(format!("{}{path}", app.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} with the token");
+        let r = bare
+            .get(format!("{}{path}", app.url))
+            .header("cookie", format!("hypersweep_token={TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path} with the cookie");
+    }
+    // A browser gets the sign-in page; signing in sets the cookie.
+    let r = bare
+        .get(format!("{}/", app.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("id=\"token\""));
+    let r = bare
+        .post(format!("{}/v1/session", app.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_from_another_site_is_refused_and_changes_nothing() {
+    let app = spawn_app(1, |c| c.api_token = Some(ApiToken::new(TOKEN).unwrap())).await;
+    let spec = "method: grid\nparameters:\n  epochs: {value: 1}\n  learning_rate: {value: 0.05}\n";
+    let r = app
+        .client
+        .post(format!("{}/v1/sweeps", app.url))
+        .header("content-type", "application/yaml")
+        .header("origin", "http://evil.example")
+        .body(spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden_origin");
+    let (_, sweeps) = app.get("/v1/sweeps").await;
+    assert_eq!(sweeps["sweeps"].as_array().unwrap().len(), 0, "{sweeps}");
+    let r = app
+        .client
+        .post(format!("{}/v1/sweeps", app.url))
+        .header("content-type", "application/yaml")
+        .header("origin", app.url.clone())
+        .body(spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "same origin");
+    app.stop().await;
+}
+
+#[test]
+fn the_binary_refuses_a_public_address_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hypersweep"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .current_dir(dir.path())
+        .env_remove("HYPERSWEEP_API_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("without an API token"), "{stderr}");
+}
