@@ -42,6 +42,7 @@ fn spec(extra: &str, trials: u32) -> SweepSpec {
         max_parameters: 20_000_000,
         max_epochs: 200,
         max_trials: trials.max(10_000),
+        max_trial_minutes: 60,
     };
     let shape = |_: &str| {
         Ok(DatasetShape {

@@ -73,6 +73,9 @@ fn sgemm_peak(reps: usize) -> f64 {
 struct Clock(Option<f64>);
 
 impl Listener for Clock {
+    fn on_start(&mut self, _: i64) -> Control {
+        Control::Continue
+    }
     fn on_sample(&mut self, _: &BatchLoss, _: i64, _: i64) {}
     fn on_epoch(&mut self, report: EpochReport, _: Vec<BatchLoss>) -> Control {
         self.0 = Some(report.seconds);
@@ -106,6 +109,8 @@ fn ours(data: &Dataset, batch: i64, reps: usize) -> f64 {
             seed: rep as u64,
             batch_loss_every: 100,
             stop: &stop,
+            checkpoint: None,
+            resume_upto: 0,
         };
         let mut clock = Clock(None);
         train::train(&job, &split, &test, 10, &mut clock).expect("training");

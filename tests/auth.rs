@@ -155,3 +155,79 @@ fn the_binary_refuses_a_public_address_without_a_token() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("without an API token"), "{stderr}");
 }
+
+/// With a token the binary serves on every address: /healthz is open, the
+/// rest needs the token; and the CLI, given the same token, submits, lists
+/// and reads the best trial, while without it it exits 2 saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_binary_serves_publicly_and_the_cli_gets_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_hypersweep"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+            "--workers",
+            "1",
+        ])
+        .args([
+            "--database",
+            &format!("sqlite://{}/t.db", dir.path().display()),
+        ])
+        .current_dir(dir.path())
+        .env("HYPERSWEEP_API_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while client.get(format!("{url}/healthz")).send().await.is_err() {
+        assert!(server.try_wait().unwrap().is_none(), "the server exited");
+        assert!(std::time::Instant::now() < deadline, "no answer");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let r = client.get(format!("{url}/v1/sweeps")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(&spec, "method: grid\nparameters:\n  epochs: {value: 1}\n").unwrap();
+    let cli = |args: &[&str], token: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hypersweep"));
+        command
+            .args(args)
+            .args(["--server", &url])
+            .current_dir(dir.path())
+            .env_remove("HYPERSWEEP_API_TOKEN");
+        if let Some(token) = token {
+            command.args(["--api-token", token]);
+        }
+        command.output().unwrap()
+    };
+    let spec = spec.to_str().unwrap();
+    let refused = cli(&["submit", spec], None);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("token"), "{stderr}");
+    let submitted = cli(&["submit", spec, "--watch"], Some(TOKEN));
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let best = cli(&["best", "1"], Some(TOKEN));
+    assert!(
+        best.status.success(),
+        "{}",
+        String::from_utf8_lossy(&best.stderr)
+    );
+    assert!(String::from_utf8_lossy(&best.stdout).contains("val_accuracy"));
+    // SAFETY: signals the server this test started.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    assert!(server.wait().unwrap().success());
+}

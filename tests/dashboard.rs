@@ -136,6 +136,66 @@ async fn the_dashboard_shows_a_sweep_training_live_and_cancels_it() {
 }
 
 /// `target/test-artifacts`, where the screenshots go for people to look at.
+/// With an API token, the dashboard asks for it once: a wrong one is
+/// refused on the page, the right one loads the sweeps, and a reload keeps
+/// working from the cookie without asking again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_asks_for_the_token_once_and_keeps_it() {
+    const TOKEN: &str = "dashboard-token-0123456789";
+    let app = spawn_app(1, |c| {
+        c.api_token = Some(hypersweep::config::ApiToken::new(TOKEN).unwrap())
+    })
+    .await;
+    let id = app
+        .submit(
+            "name: guarded
+method: grid
+parameters:
+  epochs: {value: 1}
+",
+        )
+        .await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", app.url)).await;
+    let minute = Duration::from_secs(60);
+    browser
+        .wait_for(
+            "return document.getElementById('token') !== null",
+            minute,
+            "the sign-in form",
+        )
+        .await;
+    let field = browser.find("#token").await.expect("a token field");
+    browser.type_text(&field, "not-the-token-0123456789").await;
+    browser.click(&browser.find("#submit").await.unwrap()).await;
+    browser
+        .wait_for(
+            "return !document.getElementById('problem').hidden",
+            minute,
+            "that the token is wrong",
+        )
+        .await;
+    browser
+        .script("document.getElementById('token').value = ''")
+        .await;
+    browser.type_text(&field, TOKEN).await;
+    browser.click(&browser.find("#submit").await.unwrap()).await;
+    let listed =
+        format!("return document.querySelector('#sweeps [data-sweep-id=\"{id}\"]') !== null");
+    browser.wait_for(&listed, minute, "the sweep list").await;
+    std::fs::write(
+        artifacts_dir().join("dashboard-signed-in.png"),
+        browser.screenshot().await,
+    )
+    .unwrap();
+    browser.goto(&format!("{}/#/sweeps/{id}", app.url)).await;
+    browser
+        .wait_for(&listed, minute, "the sweep list again, from the cookie")
+        .await;
+    browser.quit().await;
+    app.stop().await;
+}
+
 fn artifacts_dir() -> PathBuf {
     let dir = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -297,6 +357,15 @@ impl Browser {
             reqwest::Method::POST,
             &format!("/element/{element}/click"),
             Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn type_text(&self, element: &str, text: &str) {
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({"text": text})),
         )
         .await;
     }
