@@ -3,7 +3,7 @@ use super::error::ErrorBody;
 use super::openapi::SpecDocument;
 use super::{parse_id, ApiError, ApiPath, AppState};
 use crate::data::DataError;
-use crate::schedule::{rung_stats, Curve, EarlyTerminate, RungStats, TrialProgress};
+use crate::schedule::{rung_counts, EarlyTerminate, RungStats};
 use crate::search;
 use crate::spec::{AtDeadline, DatasetShape, Format, Goal, Method, SweepSpec};
 use crate::store::{Cancel, NewSweep, Sweep, Trial};
@@ -14,7 +14,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 /// `POST /v1/sweeps`: validates the spec (JSON or YAML), queues its trials.
@@ -270,28 +269,8 @@ async fn rungs(state: &AppState, sweep: &Sweep) -> Result<Option<Vec<RungStats>>
     if !matches!(rule, EarlyTerminate::Hyperband { .. }) {
         return Ok(None);
     }
-    let trials = state.store.trials(sweep.id).await?;
-    let curves: HashMap<i64, Vec<f64>> = state
-        .store
-        .curves(sweep.id, &sweep.metric.name, i64::MAX)
-        .await?
-        .into_iter()
-        .collect();
-    let progress: Vec<TrialProgress> = trials
-        .iter()
-        .filter_map(|t| {
-            let epochs = t.params.get("epochs")?.as_u64()? as u32;
-            Some(TrialProgress {
-                curve: Curve {
-                    trial: t.id,
-                    values: curves.get(&t.id).map(Vec::as_slice).unwrap_or(&[]),
-                },
-                max_epochs: epochs,
-                pruned: t.state == "pruned",
-            })
-        })
-        .collect();
-    Ok(Some(rung_stats(&rule, &progress)))
+    let groups = state.store.progress_groups(sweep.id).await?;
+    Ok(Some(rung_counts(&rule, &groups)))
 }
 
 /// JSON or YAML from the content type; without one, JSON if it looks like JSON.

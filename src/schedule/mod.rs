@@ -188,24 +188,48 @@ impl EarlyTerminate {
     }
 }
 
+/// Trials alike for rung statistics: how far they got, how far they were
+/// configured to go, whether they ended pruned, and how many there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrialGroup {
+    pub epochs_done: u32,
+    pub max_epochs: u32,
+    pub pruned: bool,
+    pub count: usize,
+}
+
 /// Per rung of `rule` (those below the largest `max_epochs`, where a decision
 /// can matter): how many trials were judged there and how many continued.
 /// A trial was judged at rung `r` when it reported epoch `r` and was configured
 /// for more than `r` epochs; it continued unless it was pruned right there.
 /// Empty for median, which has no rungs.
 pub fn rung_stats(rule: &EarlyTerminate, trials: &[TrialProgress]) -> Vec<RungStats> {
-    let longest = trials.iter().map(|t| t.max_epochs).max().unwrap_or(0);
+    let groups: Vec<TrialGroup> = trials
+        .iter()
+        .map(|t| TrialGroup {
+            epochs_done: t.curve.values.len() as u32,
+            max_epochs: t.max_epochs,
+            pruned: t.pruned,
+            count: 1,
+        })
+        .collect();
+    rung_counts(rule, &groups)
+}
+
+/// `rung_stats` over groups of alike trials, as the store counts them.
+pub fn rung_counts(rule: &EarlyTerminate, groups: &[TrialGroup]) -> Vec<RungStats> {
+    let longest = groups.iter().map(|g| g.max_epochs).max().unwrap_or(0);
     rule.rungs(longest.saturating_sub(1))
         .into_iter()
         .map(|epoch| {
-            let r = epoch as usize;
-            let judged = trials
+            let judged = groups
                 .iter()
-                .filter(|t| t.curve.values.len() >= r && t.max_epochs > epoch);
-            let reached = judged.clone().count();
+                .filter(|g| g.epochs_done >= epoch && g.max_epochs > epoch);
+            let reached = judged.clone().map(|g| g.count).sum();
             let promoted = judged
-                .filter(|t| !(t.pruned && t.curve.values.len() == r))
-                .count();
+                .filter(|g| !(g.pruned && g.epochs_done == epoch))
+                .map(|g| g.count)
+                .sum();
             RungStats {
                 epoch,
                 reached,

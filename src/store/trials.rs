@@ -1,6 +1,7 @@
 //! Trials as clients read them: state, parameters, latest metrics, reports.
 use super::{json, Store, StoreError};
 pub use crate::report::{BatchLoss, EpochReport};
+use crate::schedule::TrialGroup;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
@@ -192,6 +193,30 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| Trial::from_row(&r)).transpose()
+    }
+
+    /// The sweep's trials grouped by how far they got, how far they were
+    /// configured to go and whether they ended pruned: one pass, for rung
+    /// statistics at any number of trials.
+    pub async fn progress_groups(&self, sweep_id: i64) -> Result<Vec<TrialGroup>, StoreError> {
+        let rows: Vec<(i64, Option<i64>, bool, i64)> = sqlx::query_as(
+            "SELECT epochs_done, json_extract(params, '$.epochs') AS epochs, state = 'pruned', COUNT(*)
+             FROM trials WHERE sweep_id = ? AND params IS NOT NULL GROUP BY 1, 2, 3",
+        )
+        .bind(sweep_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(done, epochs, pruned, count)| {
+                Some(TrialGroup {
+                    epochs_done: done as u32,
+                    max_epochs: epochs? as u32,
+                    pruned,
+                    count: count as usize,
+                })
+            })
+            .collect())
     }
 
     /// The state of a trial, if it exists.
