@@ -199,20 +199,22 @@ impl Store {
     /// configured to go and whether they ended pruned: one pass, for rung
     /// statistics at any number of trials.
     pub async fn progress_groups(&self, sweep_id: i64) -> Result<Vec<TrialGroup>, StoreError> {
-        let rows: Vec<(i64, Option<i64>, bool, i64)> = sqlx::query_as(
-            "SELECT epochs_done, json_extract(params, '$.epochs') AS epochs, state = 'pruned', COUNT(*)
-             FROM trials WHERE sweep_id = ? AND params IS NOT NULL GROUP BY 1, 2, 3",
+        // Grouped in the index's order (by state, not by "pruned or not"),
+        // so that SQLite walks trials_progress without sorting.
+        let rows: Vec<(i64, Option<i64>, String, i64)> = sqlx::query_as(
+            "SELECT epochs_done, planned_epochs, state, COUNT(*) FROM trials
+             WHERE sweep_id = ? GROUP BY epochs_done, planned_epochs, state",
         )
         .bind(sweep_id)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(done, epochs, pruned, count)| {
+            .filter_map(|(done, epochs, state, count)| {
                 Some(TrialGroup {
                     epochs_done: done as u32,
                     max_epochs: epochs? as u32,
-                    pruned,
+                    pruned: state == "pruned",
                     count: count as usize,
                 })
             })
