@@ -146,7 +146,8 @@ pub enum Format {
     Yaml,
 }
 
-const KEYS: &[&str] = &[
+/// The keys a spec may have.
+pub const KEYS: &[&str] = &[
     "name",
     "description",
     "dataset",

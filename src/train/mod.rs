@@ -188,10 +188,8 @@ fn resume(job: &Job, vs: &mut nn::VarStore, optimizer: &mut Optimizer) -> (i64, 
         Ok(Some(c)) => (c.epoch, c.step),
         Ok(None) => (0, 0),
         Err(e) => {
+            // `restore` checks before it copies: the fresh state is intact.
             tracing::warn!("not resuming: {e}");
-            // A failed restore may have half-filled the weights: start afresh.
-            tch::manual_seed(job.seed as i64);
-            *optimizer = Optimizer::new(vs, job.params);
             (0, 0)
         }
     }

@@ -25,6 +25,19 @@ pub fn parse_sse(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The events of an ended sweep at the server `url`, read from its stream to the end.
+pub async fn read_events(client: &reqwest::Client, url: &str, sweep: i64) -> Vec<Value> {
+    let text = client
+        .get(format!("{url}/v1/sweeps/{sweep}/events"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    parse_sse(&text)
+}
+
 /// A running server, stopped when dropped.
 pub struct TestApp {
     pub url: String,
@@ -151,16 +164,7 @@ impl TestApp {
 
     /// The events of an ended sweep, read from its stream to the end.
     pub async fn events(&self, sweep: i64) -> Vec<Value> {
-        let text = self
-            .client
-            .get(format!("{}/v1/sweeps/{sweep}/events", self.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        parse_sse(&text)
+        read_events(&self.client, &self.url, sweep).await
     }
 
     /// Stops the server and waits for it and its workers to end.

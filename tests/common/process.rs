@@ -123,16 +123,7 @@ impl Site {
 
     /// The events of an ended sweep, read from its stream to the end.
     pub async fn events(&self, sweep: i64) -> Vec<Value> {
-        let text = self
-            .client
-            .get(format!("{}/v1/sweeps/{sweep}/events", self.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        super::parse_sse(&text)
+        super::read_events(&self.client, &self.url, sweep).await
     }
 }
 
