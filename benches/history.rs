@@ -208,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config {
         database: url.clone(),
         data_dir: None,
-        workers: 1,
+        workers: 1.into(),
         worker_program: Some(env!("CARGO_BIN_EXE_hypersweep").into()),
         ..Config::default()
     };

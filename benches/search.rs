@@ -68,7 +68,8 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::open(&config.database, false).await?;
     println!(
         "search strategies on {dataset}, {minutes} min each, {} workers x {} thread(s)\n",
-        config.workers, config.threads_per_trial
+        config.packing().workers,
+        config.packing().threads_per_trial
     );
     println!(
         "{:<16} {:>7} {:>9} {:>6} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8}",

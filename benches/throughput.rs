@@ -85,12 +85,12 @@ impl Listener for Clock {
 
 /// Samples per second of one epoch of `train::train` at `batch`, best of `reps`.
 fn ours(data: &Dataset, batch: i64, reps: usize) -> f64 {
-    let split = Split {
-        train_x: data.train_x.shallow_clone(),
-        train_y: data.train_y.shallow_clone(),
-        val_x: data.test_x.narrow(0, 0, 1),
-        val_y: data.test_y.narrow(0, 0, 1),
-    };
+    let split = Split::whole(
+        &data.train_x,
+        &data.train_y,
+        data.test_x.narrow(0, 0, 1),
+        data.test_y.narrow(0, 0, 1),
+    );
     let test = TestSet {
         x: &split.val_x,
         y: &split.val_y,

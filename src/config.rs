@@ -16,10 +16,10 @@ pub struct Config {
     pub database: String,
     /// Folder whose subfolders of IDX files become datasets; None for the built-in only.
     pub data_dir: Option<PathBuf>,
-    /// Worker processes training trials at once, server-wide.
-    pub workers: usize,
-    /// libtorch intra-op threads of each trial.
-    pub threads_per_trial: usize,
+    /// Worker processes training trials at once, server-wide; `auto`: see [`Config::packing`].
+    pub workers: Count,
+    /// libtorch intra-op threads of each trial; `auto`: see [`Config::packing`].
+    pub threads_per_trial: Count,
     /// A training-loss sample is stored every this many batches.
     pub batch_loss_every: u32,
     /// Share of the training images held out for validation.
@@ -54,8 +54,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database: "sqlite://hypersweep.db".into(),
             data_dir: Some(PathBuf::from("data")),
-            workers: 2,
-            threads_per_trial: 1,
+            workers: Count::Auto,
+            threads_per_trial: Count::Auto,
             batch_loss_every: 100,
             validation_fraction: 0.1,
             lease_seconds: 30,
@@ -74,6 +74,74 @@ impl Default for Config {
             api_token: None,
         }
     }
+}
+
+/// A number of worker processes or threads: fixed, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Count {
+    Auto,
+    Fixed(usize),
+}
+
+impl From<usize> for Count {
+    fn from(n: usize) -> Count {
+        Count::Fixed(n)
+    }
+}
+
+impl std::str::FromStr for Count {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Count, String> {
+        match text.trim() {
+            "auto" => Ok(Count::Auto),
+            n => n
+                .parse()
+                .map(Count::Fixed)
+                .map_err(|_| format!("`{n}` is neither a whole number nor \"auto\"")),
+        }
+    }
+}
+
+impl Serialize for Count {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Count::Auto => s.serialize_str("auto"),
+            Count::Fixed(n) => s.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Count, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number or \"auto\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Count, E> {
+                Ok(Count::Fixed(n as usize))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Count, E> {
+                usize::try_from(n)
+                    .map(Count::Fixed)
+                    .map_err(|_| E::custom(format!("{n} is negative")))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Count, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// How trials share the machine: worker processes, each training one trial
+/// with this many libtorch threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packing {
+    pub workers: usize,
+    pub threads_per_trial: usize,
 }
 
 /// Shortest API token accepted.
@@ -189,14 +257,41 @@ impl Config {
         Ok(config)
     }
 
+    /// Workers and threads per trial on this machine, `auto` resolved from
+    /// the cores this process may use.
+    pub fn packing(&self) -> Packing {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.packing_for(cores)
+    }
+
+    /// Workers and threads per trial on a machine of `cores` cores. `auto`
+    /// fills the cores: one single-threaded worker per core when both are
+    /// `auto`, because a sweep's trials are independent and small networks
+    /// scale far better across processes than across threads
+    /// (BENCHMARKS.md, packing); otherwise the `auto` one is the cores
+    /// divided by the other, at least 1.
+    pub fn packing_for(&self, cores: usize) -> Packing {
+        let cores = cores.max(1);
+        let (workers, threads_per_trial) = match (self.workers, self.threads_per_trial) {
+            (Count::Fixed(w), Count::Fixed(t)) => (w, t),
+            (Count::Fixed(w), Count::Auto) => (w, (cores / w.max(1)).max(1)),
+            (Count::Auto, Count::Fixed(t)) => ((cores / t.max(1)).max(1), t),
+            (Count::Auto, Count::Auto) => (cores, 1),
+        };
+        Packing {
+            workers,
+            threads_per_trial,
+        }
+    }
+
     /// Rejects settings no server could run with.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
-        if self.workers == 0 {
-            return bad("workers must be at least 1");
+        if self.workers == Count::Fixed(0) {
+            return bad("workers must be at least 1, or \"auto\"");
         }
-        if self.threads_per_trial == 0 {
-            return bad("threads_per_trial must be at least 1");
+        if self.threads_per_trial == Count::Fixed(0) {
+            return bad("threads_per_trial must be at least 1, or \"auto\"");
         }
         if self.batch_loss_every == 0 {
             return bad("batch_loss_every must be at least 1");
@@ -258,7 +353,8 @@ mod tests {
         let text = include_str!("../config.toml");
         let config = Config::from_toml(text).unwrap();
         assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
-        assert!(config.workers >= 1);
+        assert_eq!(config.workers, Count::Auto);
+        assert_eq!(config.threads_per_trial, Count::Auto);
     }
 
     #[test]
@@ -269,8 +365,56 @@ mod tests {
             "workers = 3\n[limits]\nmax_parameters = 10\nmax_epochs = 2\nmax_trials = 4",
         )
         .unwrap();
-        assert_eq!(c.workers, 3);
+        assert_eq!(c.workers, Count::Fixed(3));
+        for bad in [
+            "workers = -1",
+            "workers = \"many\"",
+            "threads_per_trial = 0",
+            "workers = 1.5",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
+        let error = Config::from_toml("workers = \"all\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("auto") && error.contains("workers"),
+            "{error}"
+        );
         assert_eq!(c.limits.max_epochs, 2);
+    }
+
+    #[test]
+    fn auto_fills_the_cores() {
+        let packing = |w: &str, t: &str, cores| {
+            let c = Config::from_toml(&format!("workers = {w}\nthreads_per_trial = {t}")).unwrap();
+            let p = c.packing_for(cores);
+            (p.workers, p.threads_per_trial)
+        };
+        assert_eq!(packing("\"auto\"", "\"auto\"", 2), (2, 1));
+        assert_eq!(packing("\"auto\"", "\"auto\"", 16), (16, 1));
+        assert_eq!(packing("\"auto\"", "4", 16), (4, 4));
+        assert_eq!(packing("\"auto\"", "4", 2), (1, 4));
+        assert_eq!(packing("3", "\"auto\"", 16), (3, 5));
+        assert_eq!(packing("32", "\"auto\"", 16), (32, 1));
+        assert_eq!(packing("2", "2", 16), (2, 2));
+        assert_eq!(
+            Config::default().packing_for(0),
+            Packing {
+                workers: 1,
+                threads_per_trial: 1
+            }
+        );
+        // Workers get their settings as JSON: `auto` and numbers round-trip.
+        let c = Config {
+            workers: Count::Fixed(3),
+            ..Config::default()
+        };
+        let back: Config = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(
+            (back.workers, back.threads_per_trial),
+            (Count::Fixed(3), Count::Auto)
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The `hypersweep` command: parses the command line and calls the library.
 use clap::{Args, Parser, Subcommand};
-use hypersweep::config::{ApiToken, Config};
+use hypersweep::config::{ApiToken, Config, Count};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -47,12 +47,12 @@ struct ServeArgs {
     /// Folder of datasets (one subfolder of IDX files each).
     #[arg(long, env = "HYPERSWEEP_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Worker processes training at once.
+    /// Worker processes training at once, or `auto` (fills the cores).
     #[arg(long, env = "HYPERSWEEP_WORKERS")]
-    workers: Option<usize>,
-    /// libtorch threads per trial.
+    workers: Option<Count>,
+    /// libtorch threads per trial, or `auto` (fills the cores).
     #[arg(long, env = "HYPERSWEEP_THREADS_PER_TRIAL")]
-    threads_per_trial: Option<usize>,
+    threads_per_trial: Option<Count>,
     /// Token every request but GET /healthz must carry (needed to listen beyond loopback).
     #[arg(
         long,

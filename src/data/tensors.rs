@@ -26,15 +26,52 @@ pub struct Dataset {
 }
 
 /// A training set cut in two: what a trial trains on and what it is scored on.
+///
+/// The training rows are not copied: they are indices into the dataset's
+/// own images, gathered batch by batch, so a worker holds its dataset once
+/// however it is split. The validation rows, a small share, are copied.
 pub struct Split {
-    /// Images to train on, `[N - V, features]`.
-    pub train_x: Tensor,
-    /// Labels to train on, `[N - V]`.
-    pub train_y: Tensor,
+    /// The images the training rows index, `[N, features]` (shared storage).
+    pub images: Tensor,
+    /// Labels of `images`, `[N]`.
+    pub labels: Tensor,
+    /// Rows of `images` to train on, `[N - V]` i64, ascending.
+    pub train_rows: Tensor,
     /// Validation images, `[V, features]`.
     pub val_x: Tensor,
     /// Validation labels, `[V]`.
     pub val_y: Tensor,
+}
+
+impl Split {
+    /// Trains on every row of `images`, validates on `val_x` and `val_y`.
+    pub fn whole(images: &Tensor, labels: &Tensor, val_x: Tensor, val_y: Tensor) -> Split {
+        Split {
+            train_rows: Tensor::arange(images.size()[0], (Kind::Int64, images.device())),
+            images: images.shallow_clone(),
+            labels: labels.shallow_clone(),
+            val_x,
+            val_y,
+        }
+    }
+
+    /// Training rows.
+    pub fn train_len(&self) -> i64 {
+        self.train_rows.size()[0]
+    }
+
+    /// Inputs per image.
+    pub fn features(&self) -> i64 {
+        self.images.size()[1]
+    }
+
+    /// Images and labels of `rows` (indices into `images`).
+    pub fn gather(&self, rows: &Tensor) -> (Tensor, Tensor) {
+        (
+            self.images.index_select(0, rows),
+            self.labels.index_select(0, rows),
+        )
+    }
 }
 
 impl Dataset {
@@ -87,22 +124,14 @@ impl Dataset {
         // Sorted, so that rows are gathered in memory order.
         val.sort_unstable();
         train.sort_unstable();
-        let (train_x, train_y) = self.rows(train);
-        let (val_x, val_y) = self.rows(val);
+        let val = Tensor::from_slice(val);
         Split {
-            train_x,
-            train_y,
-            val_x,
-            val_y,
+            images: self.train_x.shallow_clone(),
+            labels: self.train_y.shallow_clone(),
+            train_rows: Tensor::from_slice(train),
+            val_x: self.train_x.index_select(0, &val),
+            val_y: self.train_y.index_select(0, &val),
         }
-    }
-
-    fn rows(&self, indices: &[i64]) -> (Tensor, Tensor) {
-        let indices = Tensor::from_slice(indices);
-        (
-            self.train_x.index_select(0, &indices),
-            self.train_y.index_select(0, &indices),
-        )
     }
 }
 
@@ -198,15 +227,16 @@ mod tests {
         // Row ids as labels make the split's membership visible.
         data.train_y = Tensor::arange(8000, (Kind::Int64, tch::Device::Cpu));
         let split = data.split(7, 0.1);
-        assert_eq!(split.train_x.size(), [7200, 784]);
-        assert_eq!(
-            (split.train_y.size(), split.val_y.size()),
-            (vec![7200], vec![800])
+        assert_eq!(split.train_len(), 7200);
+        assert_eq!(split.val_x.size(), [800, 784]);
+        let (train_x, train_y) = split.gather(&split.train_rows);
+        assert_eq!(train_x.size(), [7200, 784]);
+        assert!(
+            split.images.data_ptr() == data.train_x.data_ptr(),
+            "the training rows index the dataset's images, not a copy"
         );
 
-        let ids = Tensor::cat(&[&split.train_y, &split.val_y], 0)
-            .sort(0, false)
-            .0;
+        let ids = Tensor::cat(&[&train_y, &split.val_y], 0).sort(0, false).0;
         assert!(
             ids.equal(&data.train_y),
             "the two sides must partition the training set"
@@ -216,7 +246,7 @@ mod tests {
             .equal(&data.train_x.index_select(0, &split.val_y)));
 
         let again = data.split(7, 0.1);
-        assert!(again.val_y.equal(&split.val_y) && again.train_x.equal(&split.train_x));
+        assert!(again.val_y.equal(&split.val_y) && again.train_rows.equal(&split.train_rows));
         assert!(!data.split(8, 0.1).val_y.equal(&split.val_y));
         // Pinned: a split must never change under a sweep that is being resumed.
         let first: Vec<i64> = Vec::try_from(split.val_y.narrow(0, 0, 5)).unwrap();
@@ -224,9 +254,9 @@ mod tests {
 
         data.train_y = labels;
         let tiny = data.split(1, 1e-9);
-        assert_eq!((tiny.train_y.size()[0], tiny.val_y.size()[0]), (7999, 1));
+        assert_eq!((tiny.train_len(), tiny.val_y.size()[0]), (7999, 1));
         let huge = data.split(1, 1.0 - 1e-9);
-        assert_eq!((huge.train_y.size()[0], huge.val_y.size()[0]), (1, 7999));
+        assert_eq!((huge.train_len(), huge.val_y.size()[0]), (1, 7999));
     }
 
     #[test]

@@ -30,7 +30,13 @@ pub async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = supervisor::start(&config, store.clone(), stopped)?;
     let state = AppState::new(store.clone(), catalog, &config);
-    tracing::info!(addr = %listener.local_addr()?, workers = config.workers, "hypersweep serving");
+    let packing = config.packing();
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        workers = packing.workers,
+        threads_per_trial = packing.threads_per_trial,
+        "hypersweep serving"
+    );
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api = axum::serve(listener, api::router(state, &config))
         .with_graceful_shutdown(async {

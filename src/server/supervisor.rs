@@ -9,7 +9,7 @@ use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Starts `config.workers` worker processes and the lease reaper; both stop
+/// Starts the configured number of worker processes and the lease reaper; both stop
 /// when `shutdown` turns true, killing the workers.
 pub fn start(
     config: &Config,
@@ -20,9 +20,16 @@ pub fn start(
         Some(p) => p.clone(),
         None => std::env::current_exe()?,
     };
-    let settings = serde_json::to_string(config).expect("config serializes");
+    // Workers get the packing resolved here, so that all agree on it.
+    let packing = config.packing();
+    let resolved = Config {
+        workers: packing.workers.into(),
+        threads_per_trial: packing.threads_per_trial.into(),
+        ..config.clone()
+    };
+    let settings = serde_json::to_string(&resolved).expect("config serializes");
     let mut tasks = JoinSet::new();
-    for i in 0..config.workers {
+    for i in 0..packing.workers {
         tasks.spawn(keep_alive(
             Worker {
                 program: program.clone(),

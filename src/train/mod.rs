@@ -90,7 +90,7 @@ pub fn train(
 ) -> Result<Outcome, String> {
     tch::manual_seed(job.seed as i64);
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let features = split.train_x.size()[1];
+    let features = split.features();
     let net = Mlp::new(&vs.root(), job.params, features, classes);
     let mut optimizer = Optimizer::new(&vs, job.params);
     let (first, mut step) = resume(job, &mut vs, &mut optimizer);
@@ -98,7 +98,7 @@ pub fn train(
         return Ok(Outcome::Stopped);
     }
 
-    let n = split.train_x.size()[0];
+    let n = split.train_len();
     let batch = i64::from(job.params.batch_size).min(n);
     let every = i64::from(job.batch_loss_every);
     let batches = (n + batch - 1) / batch;
@@ -107,8 +107,9 @@ pub fn train(
         let started = Instant::now();
         tch::manual_seed(epoch_seed(job.seed, epoch));
         let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
-        let xs = split.train_x.index_select(0, &order);
-        let ys = split.train_y.index_select(0, &order);
+        // The epoch's rows in shuffled order; each batch gathers its own
+        // images, so no shuffled copy of the whole set is ever made.
+        let rows = split.train_rows.index_select(0, &order);
         let mut samples = Vec::new();
         let mut loss_sum = 0.0;
         let mut start = 0;
@@ -117,8 +118,7 @@ pub fn train(
                 return Ok(Outcome::Stopped);
             }
             let len = batch.min(n - start);
-            let x = xs.narrow(0, start, len);
-            let y = ys.narrow(0, start, len);
+            let (x, y) = split.gather(&rows.narrow(0, start, len));
             let loss = net.forward_t(&x, true).nll_loss(&y);
             optimizer.backward_step(&loss);
             let loss = loss.double_value(&[]);
@@ -128,6 +128,9 @@ pub fn train(
             loss_sum += loss * len as f64;
             (window_sum, window_len) = (window_sum + loss, window_len + 1);
             step += 1;
+            if start == 0 && epoch == first + 1 {
+                tracing::debug!(epoch, "first batch trained");
+            }
             if step % every == 0 {
                 let sample = BatchLoss {
                     step,
@@ -154,9 +157,14 @@ pub fn train(
         let control = listener.on_epoch(report, samples);
         if matches!(control, Control::Continue | Control::Suspend) {
             if let Some(path) = job.checkpoint {
+                let saving = Instant::now();
                 // Without a checkpoint a crash costs more epochs; training goes on.
-                if let Err(e) = checkpoint::save(path, epoch, step, &vs, &optimizer) {
-                    tracing::warn!("{e}");
+                match checkpoint::save(path, epoch, step, &vs, &optimizer) {
+                    Ok(()) => {
+                        let micros = saving.elapsed().as_micros() as u64;
+                        tracing::debug!(epoch, micros, "checkpoint saved");
+                    }
+                    Err(e) => tracing::warn!("{e}"),
                 }
             }
         }

@@ -114,12 +114,9 @@ fn a_resumed_trial_trains_exactly_as_an_uninterrupted_one() {
     tch::set_num_threads(1);
     let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
     let split = dataset.split(1, 0.1);
-    let small = |t: &Tensor| t.narrow(0, 0, 2000);
     let split = crate::data::tensors::Split {
-        train_x: small(&split.train_x),
-        train_y: small(&split.train_y),
-        val_x: split.val_x,
-        val_y: split.val_y,
+        train_rows: split.train_rows.narrow(0, 0, 2000),
+        ..split
     };
     let test = TestSet {
         x: &dataset.test_x,

@@ -14,7 +14,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use trainer::{Progress, Request, Settings, Trainer};
 
@@ -36,7 +36,7 @@ pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
     let worker = format!("{name}-{}", std::process::id());
     let trainer = Trainer::spawn(Settings {
         catalog: Catalog::new(config.data_dir.clone()),
-        threads: config.threads_per_trial,
+        threads: config.packing().threads_per_trial,
         validation_fraction: config.validation_fraction,
         batch_loss_every: config.batch_loss_every,
     })?;
@@ -57,9 +57,14 @@ pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
                     draining: &draining,
                     max_attempts: config.max_attempts,
                 };
-                if let Err(e) = job.run().await {
+                match job.run().await {
+                    // Its end is committed; what follows until the next
+                    // trial's first batch is this worker's overhead.
+                    Ok(()) => tracing::debug!(%worker, trial = claim.trial_id, "trial ended"),
                     // The lease runs out and the trial is queued again.
-                    tracing::error!(%worker, trial = claim.trial_id, "giving up the trial: {e}");
+                    Err(e) => {
+                        tracing::error!(%worker, trial = claim.trial_id, "giving up the trial: {e}")
+                    }
                 }
             }
             Ok(None) => {
@@ -203,11 +208,18 @@ impl TrialRun<'_> {
                 }
                 Progress::Epoch(report, samples, answer) => {
                     let control = if held(&lost) {
+                        let started = Instant::now();
                         curve.push(report.metric(&spec.metric.name));
                         let verdict = judge(store, &spec, claim, &curve, &report, epochs).await?;
                         let reported = store
                             .report_epoch(claim, worker, self.lease_ms, &report, &samples, &verdict)
                             .await?;
+                        tracing::debug!(
+                            trial = claim.trial_id,
+                            epoch = report.epoch,
+                            micros = started.elapsed().as_micros() as u64,
+                            "epoch judged and reported"
+                        );
                         match reported {
                             Err(LeaseLost) => Control::Stop,
                             Ok(()) if matches!(verdict.decision, Some((true, _))) => Control::Stop,

@@ -60,7 +60,7 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
     let mut config = Config {
         database: format!("sqlite://{}", dir.path().join("test.db").display()),
         data_dir: Some(shared_data()),
-        workers,
+        workers: workers.into(),
         worker_program: Some(env!("CARGO_BIN_EXE_hypersweep").into()),
         ..Config::default()
     };
