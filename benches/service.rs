@@ -5,7 +5,8 @@
 //!   trial = cores (and one worker with one thread for reference).
 //! - `overhead`: from a trial's end to the next trial's first batch on the
 //!   same worker; the cost of an epoch's report (judged, written with its
-//!   event) and of its checkpoint; the worker's memory with the data loaded.
+//!   event) and of its checkpoint (what training waits for, and the write on
+//!   its own thread); the worker's memory with the data loaded.
 //! - `load`: `oha` at 200 requests/s on `GET /v1/sweeps/<id>` and on `/best`
 //!   at once, for 30 s, while both cores train (`bash scripts/oha.sh` first).
 //!
@@ -420,7 +421,8 @@ async fn overhead() -> anyhow::Result<()> {
         )
     };
     let reports = micros("epoch judged and reported");
-    let checkpoints = micros("checkpoint saved");
+    let handed = micros("checkpoint handed over");
+    let written = micros("checkpoint written");
     let epoch = mean(&epoch_seconds);
     let line = |what: &str, ms: &[f64]| {
         println!(
@@ -438,7 +440,8 @@ async fn overhead() -> anyhow::Result<()> {
     );
     line("trial end -> next trial's first batch", &gaps);
     line("epoch report (judge + write + event)", &reports);
-    line("checkpoint (write + fsync + rename)", &checkpoints);
+    line("checkpoint: copy + hand-over (training)", &handed);
+    line("checkpoint: write + fsync + rename (beside)", &written);
     println!(
         "\nepochs: {} of {epoch:.2} s on average (training + validation)",
         epoch_seconds.len()

@@ -4,7 +4,9 @@
 //! or the new one, never a torn file.
 use super::Optimizer;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use tch::nn::VarStore;
 use tch::Tensor;
 
@@ -20,31 +22,134 @@ pub struct Checkpoint {
 const MODEL: &str = "model.";
 const OPTIMIZER: &str = "optimizer.";
 
-/// Saves the state after `epoch` to `path`, replacing what was there.
-pub fn save(
-    path: &Path,
-    epoch: i64,
-    step: i64,
-    vs: &VarStore,
-    optimizer: &Optimizer,
-) -> Result<(), String> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        format!("checkpoint {}: {what}: {e}", path.display())
-    };
+/// Writes checkpoints on a thread of its own, so that training goes on while
+/// one is written and synced (milliseconds, mostly fsync). One at a time: a
+/// new one first waits for the previous, so a crash loses at most the one
+/// being written. A failed write is logged. Dropping the saver waits for
+/// the last one.
+pub struct Saver {
+    jobs: Option<mpsc::Sender<Job>>,
+    done: mpsc::Receiver<Result<(), String>>,
+    in_flight: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A checkpoint to write: where, and the named tensors.
+type Job = (PathBuf, Vec<(String, Tensor)>);
+
+impl Saver {
+    pub fn new() -> Saver {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (finished, done) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("checkpoints".into())
+            .spawn(move || {
+                for (path, tensors) in inbox {
+                    let _ = finished.send(write_logged(&path, &tensors));
+                }
+            })
+            .ok();
+        Saver {
+            jobs: thread.is_some().then_some(jobs),
+            done,
+            in_flight: false,
+            thread,
+        }
+    }
+
+    /// Copies the state after `epoch` now and writes it to `path` in the
+    /// background, once the previous checkpoint is written. Without a
+    /// thread, writes it here.
+    pub fn save(
+        &mut self,
+        path: &Path,
+        epoch: i64,
+        step: i64,
+        vs: &VarStore,
+        optimizer: &Optimizer,
+    ) {
+        let _ = self.wait(); // a failure is logged where it happened
+                             // Deep copies: training changes the weights in place meanwhile.
+        let tensors = tch::no_grad(|| state(epoch, step, vs, optimizer));
+        let unsent = match &self.jobs {
+            Some(jobs) => jobs.send((path.to_path_buf(), tensors)).err().map(|e| e.0),
+            None => Some((path.to_path_buf(), tensors)),
+        };
+        match unsent {
+            Some((path, tensors)) => {
+                let _ = write_logged(&path, &tensors);
+            }
+            None => self.in_flight = true,
+        }
+    }
+
+    /// Waits until the checkpoint being written is on disk; its error, if
+    /// it failed.
+    pub fn wait(&mut self) -> Result<(), String> {
+        if !std::mem::take(&mut self.in_flight) {
+            return Ok(());
+        }
+        self.done
+            .recv()
+            .unwrap_or_else(|_| Err("the checkpoint thread stopped".into()))
+    }
+}
+
+impl Default for Saver {
+    fn default() -> Saver {
+        Saver::new()
+    }
+}
+
+impl Drop for Saver {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after the last write.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The named tensors of a checkpoint, copied.
+fn state(epoch: i64, step: i64, vs: &VarStore, optimizer: &Optimizer) -> Vec<(String, Tensor)> {
     let mut tensors = vec![
         ("meta.epoch".to_string(), Tensor::from(epoch)),
         ("meta.step".to_string(), Tensor::from(step)),
     ];
     for (name, t) in vs.variables() {
-        tensors.push((format!("{MODEL}{name}"), t));
+        tensors.push((format!("{MODEL}{name}"), t.copy()));
     }
     for (name, t) in optimizer.state() {
-        tensors.push((format!("{OPTIMIZER}{name}"), t));
+        tensors.push((format!("{OPTIMIZER}{name}"), t.copy()));
     }
+    tensors
+}
+
+/// Writes `tensors` to `path` atomically, logging how long it took or why
+/// it failed.
+fn write_logged(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let written = write(path, tensors);
+    match &written {
+        Ok(()) => {
+            let micros = started.elapsed().as_micros() as u64;
+            tracing::debug!(micros, "checkpoint written");
+        }
+        Err(e) => tracing::warn!("{e}"),
+    }
+    written
+}
+
+/// Writes `tensors` to `path` atomically.
+fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        format!("checkpoint {}: {what}: {e}", path.display())
+    };
     let folder = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder).map_err(|e| fail("creating its folder", &e))?;
     let partial = path.with_extension(format!("partial-{}", std::process::id()));
-    Tensor::save_multi(&tensors, &partial).map_err(|e| fail("writing", &e))?;
+    Tensor::save_multi(tensors, &partial).map_err(|e| fail("writing", &e))?;
     File::open(&partial)
         .and_then(|f| f.sync_all())
         .map_err(|e| fail("syncing", &e))?;

@@ -94,6 +94,9 @@ pub fn train(
     let net = Mlp::new(&vs.root(), job.params, features, classes);
     let mut optimizer = Optimizer::new(&vs, job.params);
     let (first, mut step) = resume(job, &mut vs, &mut optimizer);
+    // Dropped on return, after the last checkpoint is written: nothing is
+    // written for a trial once its worker has heard it ended.
+    let mut saver = checkpoint::Saver::new();
     if listener.on_start(first) == Control::Stop {
         return Ok(Outcome::Stopped);
     }
@@ -158,14 +161,15 @@ pub fn train(
         if matches!(control, Control::Continue | Control::Suspend) {
             if let Some(path) = job.checkpoint {
                 let saving = Instant::now();
-                // Without a checkpoint a crash costs more epochs; training goes on.
-                match checkpoint::save(path, epoch, step, &vs, &optimizer) {
-                    Ok(()) => {
-                        let micros = saving.elapsed().as_micros() as u64;
-                        tracing::debug!(epoch, micros, "checkpoint saved");
-                    }
-                    Err(e) => tracing::warn!("{e}"),
+                // Written in the background; without it a crash costs more
+                // epochs, and training goes on either way.
+                saver.save(path, epoch, step, &vs, &optimizer);
+                if control == Control::Suspend {
+                    // Another attempt resumes from it: it must be on disk.
+                    let _ = saver.wait();
                 }
+                let micros = saving.elapsed().as_micros() as u64;
+                tracing::debug!(epoch, micros, "checkpoint handed over");
             }
         }
         match control {
