@@ -505,6 +505,9 @@ parameters:
                 "--output-format",
                 "json",
                 "--latency-correction",
+                // Requests in flight at the end are waited for, not
+                // counted as errors ("aborted due to deadline").
+                "--wait-ongoing-requests-after-deadline",
             ])
             .args(["-z", &format!("{seconds_}s"), "-q", &rate.to_string()])
             .arg(format!("{}{path}", service.url))
@@ -563,6 +566,12 @@ parameters:
             report["summary"]["slowest"].as_f64().unwrap_or(f64::NAN) * 1000.0,
             errors + (total - ok),
         );
+        if errors + (total - ok) > 0 {
+            println!(
+                "  status codes {}, errors {}",
+                report["statusCodeDistribution"], report["errorDistribution"]
+            );
+        }
     }
     println!(
         "\nduring the {wall:.0} s: workers used {:.2} of {cores} cores, the server {:.2}; {trials_done} trials completed by the end",

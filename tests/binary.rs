@@ -117,3 +117,70 @@ fn a_bad_config_is_refused_with_a_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("workers must be at least 1"), "{stderr}");
 }
+
+/// The server's worker processes: children of `server` in /proc.
+fn children(server: u32) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after_name = stat.rsplit(')').next().unwrap_or("");
+            after_name.split_whitespace().nth(1) == Some(&server.to_string())
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_packing_starts_one_single_threaded_worker_per_core() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    // The repo's config.toml says "auto" for both; then threads fixed at 2.
+    for (extra, workers, threads) in [
+        (vec![], cores, 1),
+        (vec!["--threads-per-trial", "2"], (cores / 2).max(1), 2),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = dir.path().join("serve.log");
+        let mut server = Command::new(env!("CARGO_BIN_EXE_hypersweep"))
+            .arg("serve")
+            .args(["--config", &format!("{repo}/config.toml")])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--data-dir", &format!("{repo}/../shared/data")])
+            .args(&extra)
+            .current_dir(dir.path())
+            .env(
+                "HYPERSWEEP_DATABASE",
+                format!("sqlite://{}/auto.db", dir.path().display()),
+            )
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while children(server.id()) < workers {
+            assert!(server.try_wait().unwrap().is_none(), "server exited");
+            assert!(Instant::now() < deadline, "{workers} workers did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(children(server.id()), workers, "{extra:?}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let serving = text
+            .lines()
+            .find(|l| l.contains("hypersweep serving"))
+            .unwrap();
+        assert!(
+            serving.contains(&format!("workers={workers}"))
+                && serving.contains(&format!("threads_per_trial={threads}")),
+            "{serving}"
+        );
+        // SAFETY: sends SIGTERM to the child we spawned.
+        unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+        server.wait().unwrap();
+    }
+}
