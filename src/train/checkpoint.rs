@@ -68,8 +68,9 @@ impl Saver {
         vs: &VarStore,
         optimizer: &Optimizer,
     ) {
-        let _ = self.wait(); // a failure is logged where it happened
-                             // Deep copies: training changes the weights in place meanwhile.
+        // A failed write was logged where it happened.
+        let _ = self.wait();
+        // Deep copies: training changes the weights in place meanwhile.
         let tensors = tch::no_grad(|| state(epoch, step, vs, optimizer));
         let unsent = match &self.jobs {
             Some(jobs) => jobs.send((path.to_path_buf(), tensors)).err().map(|e| e.0),

@@ -195,3 +195,74 @@ fn a_resumed_trial_trains_exactly_as_an_uninterrupted_one() {
     std::fs::write(&path, b"not a checkpoint").unwrap();
     assert!(checkpoint::load(&path).is_err());
 }
+
+/// What the saver writes is the state at `save`, although training goes on
+/// changing the weights and the optimizer's buffers while it is written;
+/// `wait` and dropping the saver leave the last one on disk, loadable.
+#[test]
+fn a_checkpoint_holds_the_state_at_save_while_training_goes_on() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(7);
+    let p = params("sgd", 3);
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let mlp = model::Mlp::new(&vs.root(), &p, 784, 10);
+    let mut optimizer = optim::Optimizer::new(&vs, &p);
+    let x = Tensor::randn([32, 784], (tch::Kind::Float, tch::Device::Cpu));
+    let y = Tensor::randint(10, [32], (tch::Kind::Int64, tch::Device::Cpu));
+    let step = |optimizer: &mut optim::Optimizer| {
+        let loss = mlp.forward_t(&x, true).nll_loss(&y);
+        optimizer.backward_step(&loss);
+    };
+    step(&mut optimizer);
+    let snapshot = |vs: &nn::VarStore, optimizer: &optim::Optimizer| {
+        let mut all: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        all.extend(optimizer.state());
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.into_iter()
+            .map(|(n, t)| (n, t.copy()))
+            .collect::<Vec<_>>()
+    };
+    let at_save = snapshot(&vs, &optimizer);
+
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("a/checkpoint.pt");
+    let second = dir.path().join("b/checkpoint.pt");
+    let mut saver = checkpoint::Saver::new();
+    saver.save(&first, 1, 1, &vs, &optimizer);
+    // The weights change in place at once, before the writer thread can
+    // have read them, and training goes on while the write may be running.
+    tch::no_grad(|| {
+        for (_, mut v) in vs.variables() {
+            let _ = v.fill_(0.5);
+        }
+    });
+    for _ in 0..5 {
+        step(&mut optimizer);
+    }
+    assert!(saver.wait().is_ok());
+    let after = snapshot(&vs, &optimizer);
+    saver.save(&second, 6, 6, &vs, &optimizer);
+    drop(saver);
+
+    let check = |path: &std::path::Path, epoch: i64, want: &[(String, Tensor)]| {
+        let c = checkpoint::load(path).unwrap().expect("written");
+        assert_eq!((c.epoch, c.step), (epoch, epoch));
+        let mut fresh = nn::VarStore::new(tch::Device::Cpu);
+        let _ = model::Mlp::new(&fresh.root(), &p, 784, 10);
+        let mut fresh_optimizer = optim::Optimizer::new(&fresh, &p);
+        c.restore(&mut fresh, &mut fresh_optimizer).unwrap();
+        let got = snapshot(&fresh, &fresh_optimizer);
+        assert_eq!(got.len(), want.len());
+        for ((gn, g), (wn, w)) in got.iter().zip(want) {
+            assert_eq!(gn, wn);
+            assert!(g.equal(w), "{path:?}: {gn} differs from the state at save");
+        }
+    };
+    check(&first, 1, &at_save);
+    check(&second, 6, &after);
+    // Training did move the weights: the first checkpoint is not the last state.
+    assert!(at_save
+        .iter()
+        .zip(&after)
+        .any(|((_, a), (_, b))| !a.equal(b)));
+}
