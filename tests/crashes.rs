@@ -171,7 +171,7 @@ async fn kill_and_restart_with_downtime(downtime: Duration) {
         let resumed = events
             .iter()
             .find(|e| e["kind"] == "trial_resumed" && e["data"]["number"] == *number)
-            .unwrap_or_else(|| panic!("trial {number} did not resume"));
+            .unwrap_or_else(|| panic!("trial {number} did not resume; log:\n{}", site.log()));
         assert!(
             resumed["data"]["epoch"].as_i64().unwrap() >= epochs - 1,
             "{resumed}"
@@ -221,7 +221,7 @@ async fn sigterm_hands_running_trials_back_at_a_checkpoint_and_they_resume() {
         let resumed = events
             .iter()
             .find(|e| e["kind"] == "trial_resumed" && e["data"]["number"] == number)
-            .unwrap_or_else(|| panic!("trial {number} did not resume"));
+            .unwrap_or_else(|| panic!("trial {number} did not resume; log:\n{}", site.log()));
         assert_eq!(
             resumed["data"]["epoch"], epochs,
             "resumed exactly where it stopped"
