@@ -149,7 +149,7 @@ fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), String> {
     };
     let folder = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder).map_err(|e| fail("creating its folder", &e))?;
-    let partial = path.with_extension(format!("partial-{}", std::process::id()));
+    let partial = partial_path(path);
     Tensor::save_multi(tensors, &partial).map_err(|e| fail("writing", &e))?;
     File::open(&partial)
         .and_then(|f| f.sync_all())
@@ -159,6 +159,11 @@ fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), String> {
         .and_then(|f| f.sync_all())
         .map_err(|e| fail("syncing its folder", &e))?;
     Ok(())
+}
+
+/// Where the checkpoint for `path` is written before it is renamed there.
+pub(crate) fn partial_path(path: &Path) -> PathBuf {
+    path.with_extension(format!("partial-{}", std::process::id()))
 }
 
 /// Reads the checkpoint at `path`; None when there is none, an error when

@@ -157,6 +157,10 @@ pub fn train(
             val_accuracy,
             seconds: started.elapsed().as_secs_f64(),
         };
+        // The epoch is reported once the previous checkpoint is on disk
+        // (long since, as a rule), so a crash after the report costs at
+        // most this epoch, however slow the disk. Its error was logged.
+        let _ = saver.wait();
         let control = listener.on_epoch(report, samples);
         if matches!(control, Control::Continue | Control::Suspend) {
             if let Some(path) = job.checkpoint {

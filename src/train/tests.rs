@@ -270,3 +270,91 @@ fn a_checkpoint_holds_the_state_at_save_while_training_goes_on() {
         .zip(&after)
         .all(|((_, a), (_, b))| !a.equal(b)));
 }
+
+/// Hears in which order epochs were reported and whether the slow disk had
+/// taken epoch 1's checkpoint by then.
+struct Order {
+    taken: std::sync::Arc<AtomicBool>,
+    reports: Vec<(i64, bool)>,
+}
+
+impl Listener for Order {
+    fn on_start(&mut self, _: i64) -> Control {
+        Control::Continue
+    }
+    fn on_sample(&mut self, _: &BatchLoss, _: i64, _: i64) {}
+    fn on_epoch(&mut self, report: EpochReport, _: Vec<BatchLoss>) -> Control {
+        self.reports
+            .push((report.epoch, self.taken.load(Ordering::SeqCst)));
+        Control::Continue
+    }
+}
+
+/// An epoch is reported only once the previous epoch's checkpoint is
+/// written, however slow the disk, so a crash after the report of epoch k
+/// finds checkpoint k-1 at least. The slow disk: a FIFO at the checkpoint's
+/// temporary path holds the write of epoch 1 until this test reads it,
+/// 300 ms later, while an epoch of 256 images takes milliseconds. (A FIFO
+/// cannot be synced, so that write then fails; the next ones are files.)
+#[test]
+fn an_epoch_is_reported_once_the_previous_checkpoint_is_written() {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
+    let split = dataset.split(1, 0.1);
+    let split = crate::data::tensors::Split {
+        train_rows: split.train_rows.narrow(0, 0, 256),
+        ..split
+    };
+    let test = TestSet {
+        x: &dataset.test_x,
+        y: &dataset.test_y,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.ckpt");
+    let partial = checkpoint::partial_path(&path);
+    let fifo = std::ffi::CString::new(partial.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+
+    let taken = std::sync::Arc::new(AtomicBool::new(false));
+    let disk = {
+        let taken = taken.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let mut bytes = Vec::new();
+            std::fs::File::open(&partial)
+                .and_then(|mut f| f.read_to_end(&mut bytes))
+                .unwrap();
+            taken.store(true, Ordering::SeqCst);
+            // The writer opens it again to sync it; then it is gone.
+            drop(std::fs::OpenOptions::new().write(true).open(&partial));
+            std::fs::remove_file(&partial).unwrap();
+            bytes.len()
+        })
+    };
+    let stop = AtomicBool::new(false);
+    let p = params("sgd", 3);
+    let job = Job {
+        params: &p,
+        seed: 3,
+        batch_loss_every: 10,
+        stop: &stop,
+        checkpoint: Some(&path),
+        resume_upto: 0,
+    };
+    let mut order = Order {
+        taken: taken.clone(),
+        reports: Vec::new(),
+    };
+    let outcome = train(&job, &split, &test, 10, &mut order).unwrap();
+    assert!(matches!(outcome, Outcome::Completed { .. }), "{outcome:?}");
+    assert!(
+        disk.join().unwrap() > 0,
+        "epoch 1's checkpoint reached the disk"
+    );
+    assert_eq!(order.reports, [(1, false), (2, true), (3, true)]);
+    let last = checkpoint::load(&path).unwrap().expect("written");
+    assert_eq!(last.epoch, 3);
+}
