@@ -18,6 +18,16 @@ fn params(optimizer: &str, epochs: u32) -> TrialParams {
     }
 }
 
+/// mnist-10k's split with only its first `rows` training images, for short
+/// epochs.
+fn first_rows(dataset: &Dataset, rows: i64) -> crate::data::tensors::Split {
+    let split = dataset.split(1, 0.1);
+    crate::data::tensors::Split {
+        train_rows: split.train_rows.narrow(0, 0, rows),
+        ..split
+    }
+}
+
 /// Our update rules match libtorch's own optimizers step for step.
 #[test]
 fn optimizers_match_libtorchs_own() {
@@ -113,11 +123,7 @@ fn a_resumed_trial_trains_exactly_as_an_uninterrupted_one() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
     let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
-    let split = dataset.split(1, 0.1);
-    let split = crate::data::tensors::Split {
-        train_rows: split.train_rows.narrow(0, 0, 2000),
-        ..split
-    };
+    let split = first_rows(&dataset, 2000);
     let test = TestSet {
         x: &dataset.test_x,
         y: &dataset.test_y,
@@ -302,11 +308,7 @@ fn an_epoch_is_reported_once_the_previous_checkpoint_is_written() {
     use std::os::unix::ffi::OsStrExt;
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
-    let split = dataset.split(1, 0.1);
-    let split = crate::data::tensors::Split {
-        train_rows: split.train_rows.narrow(0, 0, 256),
-        ..split
-    };
+    let split = first_rows(&dataset, 256);
     let test = TestSet {
         x: &dataset.test_x,
         y: &dataset.test_y,
