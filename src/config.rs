@@ -42,6 +42,17 @@ pub struct Config {
     pub limits: Limits,
     /// Program run as a worker process; None for this very executable.
     pub worker_program: Option<PathBuf>,
+    /// Host names (with or without `:port`) requests may name in `Host`;
+    /// empty: the listen address, and `localhost`/`127.0.0.1`/`[::1]` when
+    /// it is a loopback one. Anything else is refused (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// A connection must send its request headers within this many seconds.
+    pub header_read_timeout_seconds: u64,
+    /// Most connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A server renews its hold on the database this often; another server
+    /// may take the database over only once a hold is 3 periods old.
+    pub server_lock_seconds: u64,
     /// Token every request but `GET /healthz` must carry; None for an open
     /// server, which may then listen on loopback only. Never sent to workers.
     #[serde(skip_serializing)]
@@ -71,6 +82,10 @@ impl Default for Config {
                 max_trial_minutes: Limits::DEFAULT_MAX_TRIAL_MINUTES,
             },
             worker_program: None,
+            allowed_hosts: Vec::new(),
+            header_read_timeout_seconds: 10,
+            max_connections: 512,
+            server_lock_seconds: 5,
             api_token: None,
         }
     }
@@ -307,6 +322,15 @@ impl Config {
         }
         if self.worker_memory_mb.is_some_and(|mb| mb < 256) {
             return bad("worker_memory_mb must be at least 256 (libtorch alone needs about 100)");
+        }
+        if self.header_read_timeout_seconds == 0 {
+            return bad("header_read_timeout_seconds must be at least 1");
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be at least 1");
+        }
+        if self.server_lock_seconds == 0 {
+            return bad("server_lock_seconds must be at least 1");
         }
         if self.limits.max_trial_minutes == 0 {
             return bad("limits.max_trial_minutes must be at least 1");
