@@ -71,6 +71,15 @@ async fn every_route_but_healthz_needs_the_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // The dashboard's cookie names a session that signing in opened.
+    let signed_in = bare
+        .post(format!("{}/v1/session", app.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let session = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let session = session.split(';').next().unwrap().to_string();
     for path in ["/", "/assets/app.js", "/v1/datasets", "/v1/sweeps"] {
         let r = bare
             .get(format!("{}{path}", app.url))
@@ -81,7 +90,7 @@ async fn every_route_but_healthz_needs_the_token() {
         assert_eq!(r.status(), 200, "{path} with the token");
         let r = bare
             .get(format!("{}{path}", app.url))
-            .header("cookie", format!("hypersweep_token={TOKEN}"))
+            .header("cookie", &session)
             .send()
             .await
             .unwrap();

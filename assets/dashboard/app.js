@@ -9,14 +9,31 @@ let listTimer;
 
 // ---- the list of sweeps ----------------------------------------------------
 
+/** How many sweeps the list shows: a page, and more as the user asks. */
+let shown = 100;
+
 async function loadSweeps() {
   clearTimeout(listTimer);
   let running = false;
   try {
-    const { sweeps } = await api('/v1/sweeps');
+    // The list comes in pages, newest first; a refresh reloads what is shown.
+    const sweeps = [];
+    let next = null;
+    do {
+      const limit = Math.min(1000, shown - sweeps.length);
+      const page = await api(`/v1/sweeps?limit=${limit}` + (next ? `&before=${next}` : ''));
+      sweeps.push(...page.sweeps);
+      next = page.next;
+    } while (next && sweeps.length < shown);
     running = sweeps.some((s) => s.state === 'running');
-    $('#sweeps').replaceChildren(...(sweeps.length ? sweeps.map(sweepItem)
-      : [h('li', { class: 'muted' }, 'No sweeps yet.')]));
+    const items = sweeps.length ? sweeps.map(sweepItem)
+      : [h('li', { class: 'muted' }, 'No sweeps yet.')];
+    if (next) {
+      const more = h('button', { type: 'button', class: 'more' }, 'Show older sweeps');
+      more.addEventListener('click', () => { shown += 100; loadSweeps(); });
+      items.push(h('li', { class: 'more' }, more));
+    }
+    $('#sweeps').replaceChildren(...items);
     markActive();
   } catch (e) {
     $('#sweeps').replaceChildren(h('li', { class: 'error' }, `cannot list sweeps: ${e.message}`));
@@ -64,6 +81,11 @@ $('#trials tbody').addEventListener('click', (e) => {
   if (tr && view) view.select(Number(tr.dataset.trialId), true);
 });
 $('#cancel').addEventListener('click', () => view?.cancel());
+// Ends this browser's session; a server with a token then asks for it again.
+$('#sign-out').addEventListener('click', async () => {
+  await fetch('/v1/session', { method: 'DELETE' }).catch(() => {});
+  location.reload();
+});
 window.addEventListener('hashchange', route);
 route();
 loadSweeps();

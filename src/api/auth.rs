@@ -8,15 +8,18 @@
 //! on a forged form post.
 use super::{ApiError, AppState};
 use crate::config::ApiToken;
+use crate::store::{Store, StoreError};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use sha2::{Digest, Sha256};
 
 /// The cookie that carries the token for the dashboard.
 pub const COOKIE: &str = "hypersweep_token";
-/// How long a browser keeps the cookie: it asks for the token once a month at most.
-const COOKIE_MAX_AGE_SECONDS: u64 = 30 * 24 * 60 * 60;
+/// How long a session lasts: a browser asks for the token once a month at most.
+const SESSION_SECONDS: u64 = 30 * 24 * 60 * 60;
 /// The page a browser gets instead of the dashboard until it has the token.
 const SIGN_IN_PAGE: &str = include_str!("../../assets/dashboard/sign-in.html");
 
@@ -35,40 +38,139 @@ pub async fn require_token(
     if health_check {
         return next.run(request).await;
     }
-    match presented(request.headers(), token) {
-        Presented::Right => next.run(request).await,
+    let presented = match presented(request.headers(), token, &state.store).await {
+        Ok(presented) => presented,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match presented {
+        Presented::Right(session) => {
+            let mut request = request;
+            request.extensions_mut().insert(session);
+            next.run(request).await
+        }
         Presented::Nothing if wants_page(&request) => sign_in_page(),
         Presented::Wrong if wants_page(&request) => sign_in_page(),
         Presented::Nothing => ApiError::Unauthorized(
             "this server needs its API token: send `Authorization: Bearer <token>`".into(),
         )
         .into_response(),
-        Presented::Wrong => ApiError::Unauthorized("the API token is wrong".into()).into_response(),
+        Presented::Wrong => {
+            ApiError::Unauthorized("the API token is wrong, or the session has ended".into())
+                .into_response()
+        }
     }
 }
 
+/// The session a request came in with: its cookie's id, if it had one.
+#[derive(Debug, Clone, Default)]
+pub struct Session(Option<String>);
+
 /// `POST /v1/session`: the dashboard's sign-in. The request got here with the
-/// right token (the layer saw to that), so the answer sets it as a cookie
-/// scripts cannot read (`HttpOnly`) and no other site's request carries
-/// (`SameSite=Strict`). Without a configured token there is nothing to keep.
+/// right token or an open session (the layer saw to that), so the answer
+/// opens a session, or renews the one it came with, and sets its id as a
+/// cookie that scripts cannot read (`HttpOnly`) and no other site's request
+/// carries (`SameSite=Strict`). Without a configured token there is nothing
+/// to keep.
 #[utoipa::path(post, path = "/v1/session", tag = "meta",
     responses(
-        (status = 204, description = "Signed in: the token is set as an HttpOnly cookie (none without a configured token)."),
+        (status = 204, description = "Signed in: the session's id is set as an HttpOnly cookie (none without a configured token)."),
         (status = 401, description = "No token, or the wrong one.", body = super::error::ErrorBody),
     ))]
-pub async fn sign_in(State(state): State<AppState>) -> Response {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    session: Option<Extension<Session>>,
+) -> Result<Response, ApiError> {
     let Some(token) = &state.api_token else {
-        return StatusCode::NO_CONTENT.into_response();
+        return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; Max-Age={COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Strict",
-        token.expose()
-    );
-    match HeaderValue::from_str(&cookie) {
-        Ok(cookie) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response(),
-        // A validated token is header-safe; this is never reached.
-        Err(_) => ApiError::Internal("the API token does not fit a cookie".into()).into_response(),
+    let id = match session.and_then(|Extension(Session(id))| id) {
+        Some(id) => id,
+        None => new_session_id(),
+    };
+    state
+        .store
+        .open_session(&digest(token, &id), SESSION_SECONDS as i64 * 1000)
+        .await?;
+    Ok(with_cookie(
+        StatusCode::NO_CONTENT.into_response(),
+        &format!("{COOKIE}={id}; Path=/; Max-Age={SESSION_SECONDS}; HttpOnly; SameSite=Strict"),
+    ))
+}
+
+/// `DELETE /v1/session`: signs this browser out: its session ends and the
+/// cookie is cleared.
+#[utoipa::path(delete, path = "/v1/session", tag = "meta",
+    responses(
+        (status = 204, description = "Signed out: the session has ended and its cookie is cleared."),
+        (status = 401, description = "No token, or the wrong one.", body = super::error::ErrorBody),
+    ))]
+pub async fn sign_out(
+    State(state): State<AppState>,
+    session: Option<Extension<Session>>,
+) -> Result<Response, ApiError> {
+    if let (Some(token), Some(Extension(Session(Some(id))))) = (&state.api_token, session) {
+        state.store.close_session(&digest(token, &id)).await?;
     }
+    Ok(with_cookie(
+        StatusCode::NO_CONTENT.into_response(),
+        &format!("{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"),
+    ))
+}
+
+/// How many sessions `DELETE /v1/sessions` ended.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SessionsClosed {
+    pub closed: u64,
+}
+
+/// `DELETE /v1/sessions`: ends every dashboard session (a lost laptop, a
+/// shared screen); each browser must give the token again.
+#[utoipa::path(delete, path = "/v1/sessions", tag = "meta",
+    responses(
+        (status = 200, description = "Every session has ended.", body = SessionsClosed),
+        (status = 401, description = "No token, or the wrong one.", body = super::error::ErrorBody),
+    ))]
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+) -> Result<Json<SessionsClosed>, ApiError> {
+    let closed = state.store.close_all_sessions().await?;
+    Ok(Json(SessionsClosed { closed }))
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    match HeaderValue::from_str(cookie) {
+        Ok(cookie) => {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            response
+        }
+        // Ids are hex: always header-safe; this is never reached.
+        Err(_) => ApiError::Internal("a session cookie is not header-safe".into()).into_response(),
+    }
+}
+
+/// A new session id: 256 random bits, in hex.
+fn new_session_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What the store keeps of a session: a digest of the token and the id, so
+/// the id alone is no credential once the token changes.
+fn digest(token: &ApiToken, id: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(token.expose().as_bytes());
+    hasher.update([0u8]);
+    hasher.update(id.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a cookie value has the shape of a session id.
+fn is_session_id(value: &str) -> bool {
+    value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Middleware: a state-changing request whose `Origin` names another
@@ -80,17 +182,24 @@ pub async fn same_origin(request: Request, next: Next) -> Response {
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     );
-    if let (false, Some(origin)) = (safe, request.headers().get(header::ORIGIN)) {
-        let host = request
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if safe {
+        return next.run(request).await;
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    // Every `Origin` must be this server's: a browser sends one, so a
+    // second is forged, and checking only the first would let it through.
+    for origin in request.headers().get_all(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !host.is_some_and(|host| is_same_origin(origin, host)) {
+            let shown: String = origin.chars().take(80).collect();
             return ApiError::ForbiddenOrigin(format!(
-                "a {} from the page of another site (origin `{origin}`) is refused",
-                request.method()
+                "a {} from the page of another site (origin `{}`) is refused",
+                request.method(),
+                shown.escape_debug()
             ))
             .into_response();
         }
@@ -98,16 +207,28 @@ pub async fn same_origin(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// What a request carried, compared with the token.
+/// What a request carried, compared with the token and the open sessions.
 #[derive(Debug, PartialEq)]
 enum Presented {
     Nothing,
     Wrong,
-    Right,
+    /// Let in; with the session its cookie named, if that is what let it in.
+    Right(Session),
+}
+
+impl PartialEq for Session {
+    fn eq(&self, other: &Session) -> bool {
+        self.0 == other.0
+    }
 }
 
 /// Checks the bearer token and every `hypersweep_token` cookie; any match lets in.
-fn presented(headers: &HeaderMap, token: &ApiToken) -> Presented {
+async fn presented(
+    headers: &HeaderMap,
+    token: &ApiToken,
+    store: &Store,
+) -> Result<Presented, StoreError> {
+    let mut outcome = Presented::Nothing;
     let bearer = headers
         .get_all(header::AUTHORIZATION)
         .iter()
@@ -118,6 +239,12 @@ fn presented(headers: &HeaderMap, token: &ApiToken) -> Presented {
                 .eq_ignore_ascii_case("bearer")
                 .then(|| credentials.trim())
         });
+    for candidate in bearer {
+        if token.matches(candidate.as_bytes()) {
+            return Ok(Presented::Right(Session(None)));
+        }
+        outcome = Presented::Wrong;
+    }
     let cookies = headers
         .get_all(header::COOKIE)
         .iter()
@@ -127,14 +254,13 @@ fn presented(headers: &HeaderMap, token: &ApiToken) -> Presented {
             let (name, value) = pair.trim().split_once('=')?;
             (name == COOKIE).then_some(value)
         });
-    let mut outcome = Presented::Nothing;
-    for candidate in bearer.chain(cookies) {
-        if token.matches(candidate.as_bytes()) {
-            return Presented::Right;
+    for candidate in cookies.take(4) {
+        if is_session_id(candidate) && store.session_is_open(&digest(token, candidate)).await? {
+            return Ok(Presented::Right(Session(Some(candidate.to_string()))));
         }
         outcome = Presented::Wrong;
     }
-    outcome
+    Ok(outcome)
 }
 
 /// A browser loading a page (not a script's fetch or an event stream).
@@ -199,49 +325,80 @@ mod tests {
         assert!(!is_same_origin("http://127.0.0.1:8080/x", "127.0.0.1:8080"));
     }
 
-    #[test]
-    fn the_token_comes_as_a_bearer_header_or_a_cookie() {
+    #[tokio::test]
+    async fn the_token_comes_as_a_bearer_header_or_an_open_sessions_cookie() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("auth.db").display());
+        let store = Store::open(&url, true).await.unwrap();
         let token = ApiToken::new("0123456789abcdef").unwrap();
-        let check = |pairs: &[(header::HeaderName, &str)]| {
-            let mut headers = HeaderMap::new();
-            for (name, value) in pairs {
-                headers.append(name, HeaderValue::from_str(value).unwrap());
+        let id = new_session_id();
+        store
+            .open_session(&digest(&token, &id), 60_000)
+            .await
+            .unwrap();
+        let check = |pairs: Vec<(header::HeaderName, String)>| {
+            let (store, token) = (store.clone(), token.clone());
+            async move {
+                let mut headers = HeaderMap::new();
+                for (name, value) in pairs {
+                    headers.append(name, HeaderValue::from_str(&value).unwrap());
+                }
+                presented(&headers, &token, &store).await.unwrap()
             }
-            presented(&headers, &token)
         };
-        assert_eq!(check(&[]), Presented::Nothing);
-        let auth = header::AUTHORIZATION;
+        let (auth, cookie) = (header::AUTHORIZATION, header::COOKIE);
+        let bearer = Presented::Right(Session(None));
+        let session = Presented::Right(Session(Some(id.clone())));
+        assert_eq!(check(vec![]).await, Presented::Nothing);
+        for (value, expected) in [
+            ("Bearer 0123456789abcdef", &bearer),
+            ("bearer  0123456789abcdef ", &bearer),
+            ("Bearer 0123456789abcdeF", &Presented::Wrong),
+            ("Basic 0123456789abcdef", &Presented::Nothing),
+        ] {
+            assert_eq!(
+                &check(vec![(auth.clone(), value.into())]).await,
+                expected,
+                "{value}"
+            );
+        }
+        let with_cookie = |v: String| vec![(cookie.clone(), v)];
         assert_eq!(
-            check(&[(auth.clone(), "Bearer 0123456789abcdef")]),
-            Presented::Right
+            check(with_cookie(format!("a=1; {COOKIE}={id}"))).await,
+            session
         );
+        // The token itself is no cookie any more, nor is an unknown id.
         assert_eq!(
-            check(&[(auth.clone(), "bearer  0123456789abcdef ")]),
-            Presented::Right
-        );
-        assert_eq!(
-            check(&[(auth.clone(), "Bearer 0123456789abcdeF")]),
+            check(with_cookie(format!("{COOKIE}=0123456789abcdef"))).await,
             Presented::Wrong
         );
         assert_eq!(
-            check(&[(auth.clone(), "Basic 0123456789abcdef")]),
-            Presented::Nothing
-        );
-        let cookie = header::COOKIE;
-        assert_eq!(
-            check(&[(cookie.clone(), "a=1; hypersweep_token=0123456789abcdef")]),
-            Presented::Right
-        );
-        assert_eq!(
-            check(&[(cookie.clone(), "hypersweep_token=nope; b=0123456789abcdef")]),
+            check(with_cookie(format!("{COOKIE}={}", new_session_id()))).await,
             Presented::Wrong
         );
         assert_eq!(
-            check(&[
-                (auth, "Bearer wrong"),
-                (cookie, "hypersweep_token=0123456789abcdef")
-            ]),
-            Presented::Right
+            check(vec![
+                (auth.clone(), "Bearer wrong".into()),
+                (cookie.clone(), format!("{COOKIE}={id}"))
+            ])
+            .await,
+            session
+        );
+        // Another token: the same id opens nothing.
+        let other = ApiToken::new("fedcba9876543210").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            cookie.clone(),
+            HeaderValue::from_str(&format!("{COOKIE}={id}")).unwrap(),
+        );
+        assert_eq!(
+            presented(&headers, &other, &store).await.unwrap(),
+            Presented::Wrong
+        );
+        assert!(store.close_session(&digest(&token, &id)).await.unwrap());
+        assert_eq!(
+            check(with_cookie(format!("{COOKIE}={id}"))).await,
+            Presented::Wrong
         );
     }
 }

@@ -18,7 +18,8 @@ pub struct ErrorBody {
 /// What went wrong, for a program (`code`) and for a person (`message`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `invalid_spec`, `bad_request`, `not_found`, `conflict`, `method_not_allowed`,
+    /// `invalid_spec`, `bad_request`, `not_found`, `unauthorized`,
+    /// `forbidden_origin`, `misdirected_host`, `conflict`, `method_not_allowed`,
     /// `unsupported_media_type`, `too_large` or `internal`.
     pub code: String,
     pub message: String,
@@ -46,6 +47,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     ForbiddenOrigin(String),
+    /// The request's `Host` is not one this server answers to.
+    #[error("{0}")]
+    MisdirectedHost(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -70,6 +74,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),
+            ApiError::MisdirectedHost(_) => (StatusCode::MISDIRECTED_REQUEST, "misdirected_host"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")

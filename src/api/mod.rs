@@ -2,14 +2,19 @@
 mod auth;
 mod dashboard;
 mod datasets;
+mod edge;
 mod error;
 mod events;
 mod openapi;
+mod page;
 mod plot;
+mod serve;
 mod sweeps;
 mod trials;
 
+pub use edge::AllowedHosts;
 pub use error::{ApiError, ApiPath, ApiQuery};
+pub use serve::{serve, ServeOptions};
 
 use crate::config::{ApiToken, Config};
 use crate::data::catalog::Catalog;
@@ -17,8 +22,10 @@ use crate::spec::Limits;
 use crate::store::Store;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -44,8 +51,9 @@ impl AppState {
     }
 }
 
-/// Every route of the API.
-pub fn router(state: AppState, config: &Config) -> Router {
+/// Every route of the API, for a server listening on `listen`.
+pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
+    let hosts = Arc::new(AllowedHosts::new(&config.allowed_hosts, listen));
     Router::new()
         .route("/", get(dashboard::index))
         .route("/assets/{file}", get(dashboard::asset))
@@ -60,7 +68,8 @@ pub fn router(state: AppState, config: &Config) -> Router {
         .route("/v1/sweeps/{id}/plot.svg", get(plot::svg))
         .route("/v1/sweeps/{id}/trials", get(trials::list))
         .route("/v1/trials/{id}", get(trials::show))
-        .route("/v1/session", post(auth::sign_in))
+        .route("/v1/session", post(auth::sign_in).delete(auth::sign_out))
+        .route("/v1/sessions", delete(auth::sign_out_everywhere))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -69,6 +78,14 @@ pub fn router(state: AppState, config: &Config) -> Router {
         ))
         .layer(middleware::from_fn(auth::same_origin))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            config.max_body_bytes,
+            edge::refuse_announced_oversize,
+        ))
+        .layer(middleware::from_fn_with_state(
+            hosts,
+            edge::require_known_host,
+        ))
         .with_state(state)
 }
 
@@ -96,10 +113,42 @@ async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     ApiError::MethodNotAllowed(format!("method {method} is not allowed on this route"))
 }
 
-/// Parses an id from the path; anything but a positive integer names nothing.
+/// Parses an id from the path: only its canonical decimal form (`1`, not
+/// `+1` or `01`) names something, so one resource has one URL. The path is
+/// percent-decoded first, like the query string (`%31` is `1`).
 fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::NotFound(format!("no {what} `{raw}`")))
+    let canonical =
+        !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) && !raw.starts_with('0');
+    canonical
+        .then(|| raw.parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| {
+            let shown: String = raw.chars().take(40).collect();
+            ApiError::NotFound(format!("no {what} `{}`", shown.escape_debug()))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_id;
+
+    #[test]
+    fn only_canonical_ids_name_something() {
+        assert_eq!(parse_id("1", "sweep").unwrap(), 1);
+        assert_eq!(parse_id("9223372036854775807", "sweep").unwrap(), i64::MAX);
+        for bad in [
+            "+1",
+            "01",
+            "0",
+            "-1",
+            "",
+            " 1",
+            "1 ",
+            "1e0",
+            "9223372036854775808",
+            "１",
+        ] {
+            assert!(parse_id(bad, "sweep").is_err(), "{bad:?}");
+        }
+    }
 }

@@ -29,6 +29,8 @@ use utoipa::{OpenApi, ToSchema};
         trials::list,
         trials::show,
         super::auth::sign_in,
+        super::auth::sign_out,
+        super::auth::sign_out_everywhere,
     ),
     components(schemas(super::error::ErrorBody, plot::PlotKind))
 )]

@@ -119,7 +119,7 @@ pub async fn svg(
             })
             .collect();
         draw(
-            &format!("sweep {id} ({}): {kind} per epoch", sweep.name),
+            &format!("sweep {id} ({}): {kind} per epoch", printable(&sweep.name)),
             "epoch",
             kind,
             &series,
@@ -127,6 +127,15 @@ pub async fn svg(
     }
     .map_err(|e| ApiError::Internal(format!("drawing a plot: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg))
+}
+
+/// Text fit for an SVG title: XML 1.0 has no way to write most control
+/// characters, escaped or not, so each becomes U+FFFD (names stored before
+/// specs refused them may hold some). plotters escapes `<`, `&` and quotes.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -213,4 +222,18 @@ fn draw(
         root.present()?;
     }
     Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_never_reach_the_svg() {
+        assert_eq!(
+            printable("lab\u{0}1\n\t\u{1b}[31m"),
+            "lab\u{FFFD}1\u{FFFD}\u{FFFD}\u{FFFD}[31m"
+        );
+        assert_eq!(printable("Größe <b> & 'x'"), "Größe <b> & 'x'");
+    }
 }

@@ -1,7 +1,7 @@
 //! Sweep routes: submit a spec, read a sweep's status, and its best trial.
 use super::error::ErrorBody;
 use super::openapi::SpecDocument;
-use super::{parse_id, ApiError, ApiPath, AppState};
+use super::{page, parse_id, ApiError, ApiPath, AppState};
 use crate::data::DataError;
 use crate::schedule::{rung_counts, EarlyTerminate, RungStats};
 use crate::search;
@@ -9,11 +9,13 @@ use crate::spec::{AtDeadline, DatasetShape, Format, Goal, Method, SweepSpec};
 use crate::store::{Cancel, NewSweep, Sweep, Trial};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// `POST /v1/sweeps`: validates the spec (JSON or YAML), queues its trials.
@@ -50,8 +52,12 @@ pub async fn create(
     let format = format_of(&headers, text)?;
     let (catalog, limits) = (state.catalog.clone(), state.limits);
     let text = text.to_string();
-    // Looking datasets up reads file headers: off the async threads.
-    let spec = tokio::task::spawn_blocking(move || {
+    // Parsing, validation and the grid's expansion are CPU work (and dataset
+    // lookups read file headers): off the async threads, and abandoned
+    // between steps once the client has gone (the handler is dropped).
+    let gone = Abandoned::default();
+    let client_gone = gone.flag();
+    let (spec, trials) = tokio::task::spawn_blocking(move || {
         let shape = |name: &str| match catalog.info(name) {
             Ok(info) => Ok(DatasetShape {
                 features: info.features(),
@@ -62,19 +68,22 @@ pub async fn create(
             )),
             Err(e) => Err(format!("dataset `{name}` cannot be read: {e}")),
         };
-        SweepSpec::parse(&text, format, &limits, &shape, rand::random())
+        let spec = SweepSpec::parse(&text, format, &limits, &shape, rand::random())?;
+        if client_gone.load(Ordering::Relaxed) {
+            return Err(ApiError::BadRequest("the client has gone".into()));
+        }
+        let trials: Vec<(Option<Value>, u64)> = search::configurations(&spec)
+            .into_iter()
+            .enumerate()
+            .map(|(number, params)| {
+                let params = params.map(|p| serde_json::to_value(p).expect("params serialize"));
+                (params, search::trial_seed(spec.seed, number as u32))
+            })
+            .collect();
+        Ok::<_, ApiError>((spec, trials))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("parsing a spec: {e}")))??;
-
-    let trials = search::configurations(&spec)
-        .into_iter()
-        .enumerate()
-        .map(|(number, params)| {
-            let params = params.map(|p| serde_json::to_value(p).expect("params serialize"));
-            (params, search::trial_seed(spec.seed, number as u32))
-        })
-        .collect();
     let id = state
         .store
         .create_sweep(NewSweep {
@@ -100,18 +109,56 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(status(&state, sweep).await?)))
 }
 
-/// Every sweep, newest first.
+/// Set when dropped: the handler was dropped because its client went away.
+#[derive(Default)]
+struct Abandoned(Arc<AtomicBool>);
+
+impl Abandoned {
+    fn flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// A page of the sweeps, newest first.
 #[derive(Serialize, ToSchema)]
 pub struct SweepList {
     pub sweeps: Vec<Sweep>,
+    /// The `before` of the next page; null on the last.
+    pub next: Option<i64>,
 }
 
-/// `GET /v1/sweeps`: every sweep, newest first.
+/// `GET /v1/sweeps?limit=N&before=K`: the sweeps with ids below `K`
+/// (default: from the newest), at most `N` (default 100, at most 1000),
+/// newest first. `next` is the `before` of the following page, null on the last.
 #[utoipa::path(get, path = "/v1/sweeps", tag = "sweeps",
-    responses((status = 200, description = "Every sweep, newest first.", body = SweepList)))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<SweepList>, ApiError> {
-    let sweeps = state.store.sweeps().await?;
-    Ok(Json(SweepList { sweeps }))
+    params(
+        ("limit" = Option<i64>, Query, description = "Sweeps per page, 1 to 1000 (default 100)."),
+        ("before" = Option<i64>, Query, description = "Only sweeps with ids below this (a page's `next`)."),
+    ),
+    responses(
+        (status = 200, description = "A page of the sweeps, newest first.", body = SweepList),
+        (status = 400, description = "A bad `limit` or `before`.", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<SweepList>, ApiError> {
+    let page = page::parse(query.as_deref().unwrap_or(""), "before", 1)?;
+    // One more than asked tells whether a next page exists.
+    let mut sweeps = state.store.sweeps_page(page.cursor, page.limit + 1).await?;
+    let next = if sweeps.len() as i64 > page.limit {
+        sweeps.truncate(page.limit as usize);
+        sweeps.last().map(|s| s.id)
+    } else {
+        None
+    };
+    Ok(Json(SweepList { sweeps, next }))
 }
 
 /// `GET /v1/sweeps/{id}`: state, trial counts, and the best trial so far.

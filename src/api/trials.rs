@@ -1,6 +1,6 @@
 //! Trial routes: a sweep's trials, page by page, and one trial with its reports.
 use super::error::ErrorBody;
-use super::{parse_id, ApiError, ApiPath, AppState};
+use super::{page, parse_id, ApiError, ApiPath, AppState};
 use crate::store::{Trial, TrialDetail};
 use axum::extract::{RawQuery, State};
 use axum::Json;
@@ -15,11 +15,6 @@ pub struct TrialList {
     /// The `after` of the next page; null on the last.
     pub next: Option<i64>,
 }
-
-/// Trials per page when the request names no `limit`.
-pub const DEFAULT_PAGE: i64 = 100;
-/// The largest `limit` a request may ask for.
-pub const MAX_PAGE: i64 = 1000;
 
 /// `GET /v1/sweeps/{id}/trials?limit=N&after=K`: the sweep's trials with
 /// numbers above `K` (default: from the first), at most `N` (default 100, at
@@ -42,7 +37,8 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Json<TrialList>, ApiError> {
     let id = parse_id(&id, "sweep")?;
-    let (limit, after) = page(query.as_deref().unwrap_or(""))?;
+    let page = page::parse(query.as_deref().unwrap_or(""), "after", -1)?;
+    let (limit, after) = (page.limit, page.cursor.unwrap_or(-1));
     if state.store.sweep(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no sweep `{id}`")));
     }
@@ -59,42 +55,6 @@ pub async fn list(
         trials,
         next,
     }))
-}
-
-/// `limit` and `after` from a query string; other keys are ignored.
-fn page(query: &str) -> Result<(i64, i64), ApiError> {
-    let (mut limit, mut after) = (DEFAULT_PAGE, -1);
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let number = |field: &'static str| {
-            value.parse::<i64>().map_err(|_| ApiError::BadParameter {
-                field,
-                message: format!("`{value}` is not an integer"),
-            })
-        };
-        match key {
-            "limit" => {
-                limit = number("limit")?;
-                if !(1..=MAX_PAGE).contains(&limit) {
-                    return Err(ApiError::BadParameter {
-                        field: "limit",
-                        message: format!("must be between 1 and {MAX_PAGE}, got {limit}"),
-                    });
-                }
-            }
-            "after" => {
-                after = number("after")?;
-                if after < -1 {
-                    return Err(ApiError::BadParameter {
-                        field: "after",
-                        message: format!("must be a trial number (0 or more), got {after}"),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok((limit, after))
 }
 
 /// `GET /v1/trials/{id}`: one trial with its epoch reports and training-loss samples.

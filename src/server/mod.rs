@@ -5,7 +5,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::data::catalog::Catalog;
 use crate::store::Store;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -38,11 +38,18 @@ pub async fn serve(
         "hypersweep serving"
     );
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let api = axum::serve(listener, api::router(state, &config))
-        .with_graceful_shutdown(async {
+    let router = api::router(state, &config, listener.local_addr()?);
+    let api = api::serve(
+        listener,
+        router,
+        api::ServeOptions {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+            max_connections: config.max_connections,
+        },
+        async {
             let _ = api_stopped.await;
-        })
-        .into_future();
+        },
+    );
     tokio::pin!(api);
     let drained = async move {
         shutdown.await;
@@ -50,15 +57,15 @@ pub async fn serve(
         let _ = stop.send(true);
         while tasks.join_next().await.is_some() {}
     };
-    let served = tokio::select! {
-        served = &mut api => served,
+    tokio::select! {
+        _ = &mut api => {},
         _ = drained => {
             let _ = api_stop.send(());
-            tokio::time::timeout(API_GRACE, api).await.unwrap_or(Ok(()))
+            let _ = tokio::time::timeout(API_GRACE, api).await;
         }
     };
     store.close().await;
-    Ok(served?)
+    Ok(())
 }
 
 /// How long open connections get once the API stops.

@@ -5,6 +5,7 @@ mod events;
 mod lifecycle;
 mod queue;
 mod recovery;
+mod sessions;
 mod sweeps;
 mod trials;
 

@@ -147,11 +147,20 @@ impl Store {
             .await?)
     }
 
-    /// Every sweep, newest first, with trial counts.
-    pub async fn sweeps(&self) -> Result<Vec<Sweep>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM sweeps ORDER BY id DESC"))
-            .fetch_all(&self.pool)
-            .await?;
+    /// At most `limit` sweeps with ids below `before` (all when None),
+    /// newest first, with trial counts: one page of the sweep list.
+    pub async fn sweeps_page(
+        &self,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Sweep>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM sweeps WHERE id < ? ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let counts = self.trial_counts(row.get("id")).await?;

@@ -71,7 +71,7 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
     let server = tokio::spawn(hypersweep::server::serve(listener, config.clone(), async {
         let _ = stopped.await;
     }));
-    let app = TestApp {
+    let mut app = TestApp {
         url,
         client: client_for(&config),
         dir,
@@ -87,6 +87,10 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
         .await
         .is_err()
     {
+        if app.server.as_ref().is_some_and(|s| s.is_finished()) {
+            let outcome = app.server.take().unwrap().await;
+            panic!("the server stopped before it answered: {outcome:?}");
+        }
         assert!(Instant::now() < deadline, "server did not come up");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
