@@ -53,6 +53,9 @@ struct ServeArgs {
     /// libtorch threads per trial, or `auto` (fills the cores).
     #[arg(long, env = "HYPERSWEEP_THREADS_PER_TRIAL")]
     threads_per_trial: Option<Count>,
+    /// Host names the API answers to, besides its listen address (comma-separated; `*` for any).
+    #[arg(long, env = "HYPERSWEEP_ALLOWED_HOSTS", value_delimiter = ',', value_name = "HOSTS")]
+    allowed_hosts: Option<Vec<String>>,
     /// Token every request but GET /healthz must carry (needed to listen beyond loopback).
     #[arg(
         long,
@@ -84,6 +87,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.api_token {
             config.api_token = Some(v);
+        }
+        if let Some(v) = self.allowed_hosts {
+            config.allowed_hosts = v.into_iter().filter(|h| !h.trim().is_empty()).collect();
         }
         config.validate()?;
         config.check_exposure(config.listen)?;
