@@ -54,7 +54,12 @@ struct ServeArgs {
     #[arg(long, env = "HYPERSWEEP_THREADS_PER_TRIAL")]
     threads_per_trial: Option<Count>,
     /// Host names the API answers to, besides its listen address (comma-separated; `*` for any).
-    #[arg(long, env = "HYPERSWEEP_ALLOWED_HOSTS", value_delimiter = ',', value_name = "HOSTS")]
+    #[arg(
+        long,
+        env = "HYPERSWEEP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOSTS"
+    )]
     allowed_hosts: Option<Vec<String>>,
     /// Token every request but GET /healthz must carry (needed to listen beyond loopback).
     #[arg(

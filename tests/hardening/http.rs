@@ -175,11 +175,17 @@ async fn slow_headers_are_cut_off_and_cannot_crowd_others_out() {
             .unwrap();
         slow.push(stream);
     }
-    // A normal request still gets in: those holding a place are cut off.
+    // And some that send nothing at all.
+    for _ in 0..8 {
+        slow.push(TcpStream::connect(addr(&app.url)).await.unwrap());
+    }
+    // A normal request on a new connection (not one the harness's client
+    // keeps from before) still gets in: those holding a place are cut off.
     let started = Instant::now();
+    let fresh = reqwest::Client::new();
     let r = tokio::time::timeout(
         Duration::from_secs(30),
-        app.client.get(format!("{}/v1/datasets", app.url)).send(),
+        fresh.get(format!("{}/v1/datasets", app.url)).send(),
     )
     .await
     .expect("a request got no answer while slow clients held connections")
@@ -344,5 +350,30 @@ async fn a_name_with_control_characters_still_plots_as_valid_xml() {
             "the name is escaped, not dropped"
         );
     }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_event_stream_outlives_the_idle_cut() {
+    let app = spawn_app(1, |c| c.header_read_timeout_seconds = 1).await;
+    // The one worker trains a long sweep; the second waits, and its stream
+    // says nothing for longer than the server lets an idle connection live.
+    let busy = app
+        .submit("method: grid\nparameters:\n  epochs: {value: 50}\n")
+        .await;
+    let quiet = app.submit(TINY).await;
+    let mut stream = TcpStream::connect(addr(&app.url)).await.unwrap();
+    let request = format!(
+        "GET /v1/sweeps/{quiet}/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\r\n",
+        addr(&app.url)
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    app.post(&format!("/v1/sweeps/{quiet}/cancel"), "application/json", "")
+        .await;
+    let (text, closed) = read_until_closed(&mut stream, Duration::from_secs(30)).await;
+    assert!(text.contains("sweep_cancelled"), "{closed} {text}");
+    app.post(&format!("/v1/sweeps/{busy}/cancel"), "application/json", "")
+        .await;
     app.stop().await;
 }
