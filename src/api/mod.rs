@@ -20,12 +20,13 @@ use crate::config::{ApiToken, Config};
 use crate::data::catalog::Catalog;
 use crate::spec::Limits;
 use crate::store::Store;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::middleware;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -86,6 +87,19 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
             hosts,
             edge::require_known_host,
         ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::extract::Request| {
+                    // The route's pattern, not the path: ids stay out of span names.
+                    let route = request
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("unmatched", |p| p.as_str());
+                    tracing::info_span!("request", method = %request.method(), route)
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
         .with_state(state)
 }
 

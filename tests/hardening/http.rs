@@ -369,8 +369,12 @@ async fn a_quiet_event_stream_outlives_the_idle_cut() {
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    app.post(&format!("/v1/sweeps/{quiet}/cancel"), "application/json", "")
-        .await;
+    app.post(
+        &format!("/v1/sweeps/{quiet}/cancel"),
+        "application/json",
+        "",
+    )
+    .await;
     let (text, closed) = read_until_closed(&mut stream, Duration::from_secs(30)).await;
     assert!(text.contains("sweep_cancelled"), "{closed} {text}");
     app.post(&format!("/v1/sweeps/{busy}/cancel"), "application/json", "")
