@@ -103,7 +103,7 @@ impl IntoResponse for ApiError {
             // Says what the client can do about it; nothing internal.
             ApiError::Store(e @ StoreError::Unavailable { .. }) => ErrorDetail {
                 code: code.to_string(),
-                message: e.to_string(),
+                message: format!("{e}; nothing was changed, try again later"),
                 field: None,
             },
             _ => ErrorDetail {

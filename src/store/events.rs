@@ -32,7 +32,8 @@ impl Event {
             sweep_id: c.get("sweep_id")?,
             trial_id: c.get("trial_id")?,
             kind: c.get("kind")?,
-            data: serde_json::from_str(&data).map_err(|e| c.bad("data", &format!("not JSON: {e}")))?,
+            data: serde_json::from_str(&data)
+                .map_err(|e| c.bad("data", &format!("not JSON: {e}")))?,
             created_at: c.get("created_at")?,
         })
     }

@@ -410,12 +410,18 @@ mod tests {
         let running = |started: Option<&'static str>| {
             move |pid: i64| (pid == 7).then(|| started.map(str::to_string))
         };
-        assert_eq!(standing(&them, &me, 0, running(Some("50"))), Standing::Alive);
+        assert_eq!(
+            standing(&them, &me, 0, running(Some("50"))),
+            Standing::Alive
+        );
         assert_eq!(standing(&them, &me, 0, |_| None), Standing::Gone);
         // Its pid is another, later process's now.
         assert_eq!(standing(&them, &me, 0, running(Some("90"))), Standing::Gone);
         // Lapsed, whatever runs.
-        assert_eq!(standing(&them, &me, 10_000, running(Some("50"))), Standing::Lapsed);
+        assert_eq!(
+            standing(&them, &me, 10_000, running(Some("50"))),
+            Standing::Lapsed
+        );
     }
 
     #[test]

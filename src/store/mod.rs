@@ -31,7 +31,7 @@ pub enum StoreError {
     Sql(sqlx::Error),
     /// The database cannot be written now (its disk is full, or an I/O
     /// error); nothing of the write was kept, and it may be tried again.
-    #[error("the database cannot be written now: {why}; try again later")]
+    #[error("the database cannot be written now: {why}")]
     Unavailable {
         why: &'static str,
         source: sqlx::Error,
@@ -61,7 +61,8 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()),
             _ => None,
         };
-        let out_of_space = matches!(&e, sqlx::Error::Io(io) if io.raw_os_error() == Some(libc::ENOSPC));
+        let out_of_space =
+            matches!(&e, sqlx::Error::Io(io) if io.raw_os_error() == Some(libc::ENOSPC));
         // Extended result codes keep the primary one in their low byte.
         let why = match code.map(|c| c & 0xff) {
             Some(SQLITE_FULL) => "its disk is full",

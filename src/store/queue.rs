@@ -92,7 +92,10 @@ impl Store {
                     continue;
                 }
             };
-            let params = match row.try_get::<Option<&str>, _>("params").map_err(StoreError::from) {
+            let params = match row
+                .try_get::<Option<&str>, _>("params")
+                .map_err(StoreError::from)
+            {
                 Ok(None) => Ok(None),
                 Ok(Some(text)) => json("params", text).map(Some),
                 Err(e) => Err(e),

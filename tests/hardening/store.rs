@@ -12,7 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// One trial of one epoch.
-const TINY: &str = "method: random\nmax_trials: 1\nparameters:\n  epochs: {value: 1}\n  batch_size: {value: 64}\n";
+const TINY: &str =
+    "method: random\nmax_trials: 1\nparameters:\n  epochs: {value: 1}\n  batch_size: {value: 64}\n";
 
 /// Three trials of six epochs, one at a time.
 const THREE: &str = "method: grid\nmax_parallel: 1\nparameters:\n  epochs: {value: 6}\n  batch_size: {value: 64}\n  learning_rate: {values: [0.01, 0.02, 0.03]}\n";
@@ -75,7 +76,10 @@ impl SmallDisk {
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         // Lazy: worker processes of a failed test may still hold files open.
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -130,9 +134,11 @@ async fn a_trial_has_an_epoch(app: &TestApp, id: i64) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, trials) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
-        let training = trials["trials"].as_array().into_iter().flatten().any(|t| {
-            t["state"] == "running" && t["epochs_done"].as_i64().unwrap_or(0) >= 1
-        });
+        let training = trials["trials"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["state"] == "running" && t["epochs_done"].as_i64().unwrap_or(0) >= 1);
         if training {
             return;
         }
@@ -287,9 +293,15 @@ async fn a_full_disk_answers_503_and_all_works_again_once_it_has_room() {
         assert!(message.contains("full"), "{message}");
         assert!(retry.is_some(), "503 without Retry-After");
     }
-    assert_eq!(during["state"], "running", "the cancel did not happen: {during}");
+    assert_eq!(
+        during["state"], "running",
+        "the cancel did not happen: {during}"
+    );
     assert_eq!(during["trials"]["queued"], 1, "{during}");
-    assert!(in_a_row >= 10, "writes after the disk was freed: {statuses:?}");
+    assert!(
+        in_a_row >= 10,
+        "writes after the disk was freed: {statuses:?}"
+    );
     let ended = ended.expect("the sweep ends once the disk has room");
     assert_eq!(ended["state"], "completed", "{ended}");
     assert_eq!(ended["trials"]["completed"], 3, "{ended}");
@@ -298,9 +310,17 @@ async fn a_full_disk_answers_503_and_all_works_again_once_it_has_room() {
     let sweeps_after = check_whole(&db).await;
     assert_eq!(sweeps_after, sweeps_before + count(&statuses, 201) as i64);
     let (status, body) = app
-        .post(&format!("/v1/sweeps/{spare}/cancel"), "application/json", "")
+        .post(
+            &format!("/v1/sweeps/{spare}/cancel"),
+            "application/json",
+            "",
+        )
         .await;
-    assert_eq!((status, &body["state"]), (200, &Value::from("cancelled")), "{body}");
+    assert_eq!(
+        (status, &body["state"]),
+        (200, &Value::from("cancelled")),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -322,7 +342,12 @@ fn sse_blocks(text: &str) -> Vec<(String, Option<i64>, String)> {
 
 /// Reads the sweep's stream (after `last`) until the server ends it or
 /// `timeout` passes: the body so far, and whether it ended.
-async fn read_stream(app: &TestApp, id: i64, last: Option<i64>, timeout: Duration) -> (String, bool) {
+async fn read_stream(
+    app: &TestApp,
+    id: i64,
+    last: Option<i64>,
+    timeout: Duration,
+) -> (String, bool) {
     use futures_util::StreamExt;
     let mut request = app.client.get(format!("{}/v1/sweeps/{id}/events", app.url));
     if let Some(last) = last {
@@ -403,11 +428,12 @@ async fn an_undecodable_event_ends_its_stream_with_an_error_naming_the_row() {
 /// Trial rows of one sweep straight from the database: (state, attempt).
 async fn db_trials(db: &Path, sweep: i64) -> Vec<(String, i64)> {
     let pool = open_db(db).await;
-    let rows = sqlx::query_as("SELECT state, attempt FROM trials WHERE sweep_id = ? ORDER BY number")
-        .bind(sweep)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let rows =
+        sqlx::query_as("SELECT state, attempt FROM trials WHERE sweep_id = ? ORDER BY number")
+            .bind(sweep)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     pool.close().await;
     rows
 }
@@ -494,14 +520,20 @@ async fn an_undecodable_sweep_spec_costs_only_that_sweep() {
     assert_eq!(ids, [good, bad, blocker], "every sweep, newest first");
     let marked = &sweeps[1];
     assert!(
-        marked["error"].as_str().unwrap_or_default().contains("spec"),
+        marked["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("spec"),
         "{marked}"
     );
     assert_eq!(marked["state"], "running", "{marked}");
     assert!(sweeps[0].get("error").is_none() && sweeps[2].get("error").is_none());
     assert!((500..600).contains(&shown.0), "{}", shown.1);
     assert!(shown.1["error"]["code"].is_string(), "{}", shown.1);
-    assert_eq!(trials, [("queued".to_string(), 0), ("queued".to_string(), 0)]);
+    assert_eq!(
+        trials,
+        [("queued".to_string(), 0), ("queued".to_string(), 0)]
+    );
 
     // Another sweep runs past it too; the skipped sweep was named once.
     let later = site.submit(TINY).await;
@@ -513,7 +545,10 @@ async fn an_undecodable_sweep_spec_costs_only_that_sweep() {
         .filter(|l| l.contains(&format!("claims skip sweep {bad}")))
         .count();
     assert_eq!(warned, 1, "{log}");
-    assert_eq!(db_trials(&site.db(), bad).await[0], ("queued".to_string(), 0));
+    assert_eq!(
+        db_trials(&site.db(), bad).await[0],
+        ("queued".to_string(), 0)
+    );
 }
 
 /// The first trial of a sweep on a site.
@@ -534,7 +569,11 @@ async fn a_second_server_refuses_a_held_database_and_takes_over_a_dead_ones() {
         .submit("method: grid\nparameters:\n  epochs: {value: 200}\n  batch_size: {value: 8}\n  learning_rate: {value: 0.01}\n")
         .await;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while first_trial(&site, id).await["epochs_done"].as_i64().unwrap_or(0) < 1 {
+    while first_trial(&site, id).await["epochs_done"]
+        .as_i64()
+        .unwrap_or(0)
+        < 1
+    {
         assert!(Instant::now() < deadline, "the trial never trained");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -547,17 +586,26 @@ async fn a_second_server_refuses_a_held_database_and_takes_over_a_dead_ones() {
          state {}",
         after["attempt"], after["state"]
     );
+    eprintln!("figures: the second server said: {}", log.trim());
     let status = status.expect("the second server exits");
     assert!(!status.success(), "{log}");
     let db = site.db().display().to_string();
     assert!(log.contains(&db), "names the database: {log}");
-    assert!(log.contains(&format!("pid {}", first.pid())), "names the holder: {log}");
-    assert_eq!((&after["state"], &after["attempt"]), (&"running".into(), &1.into()), "{after}");
+    assert!(
+        log.contains(&format!("pid {}", first.pid())),
+        "names the holder: {log}"
+    );
+    assert_eq!(
+        (&after["state"], &after["attempt"]),
+        (&"running".into(), &1.into()),
+        "{after}"
+    );
     let pool = open_db(&site.db()).await;
-    let requeued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'trial_requeued'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let requeued: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE kind = 'trial_requeued'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     pool.close().await;
     assert_eq!(requeued, 0, "the running trial was not taken back");
 
@@ -570,8 +618,14 @@ async fn a_second_server_refuses_a_held_database_and_takes_over_a_dead_ones() {
         if t["attempt"] == 2 && t["state"] == "running" {
             break;
         }
-        assert!(Instant::now() < deadline, "the trial was not taken over: {t}");
+        assert!(
+            Instant::now() < deadline,
+            "the trial was not taken over: {t}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!("figures: killed server's database taken over, trial running again after {:?}", killed.elapsed());
+    eprintln!(
+        "figures: killed server's database taken over, trial running again after {:?}",
+        killed.elapsed()
+    );
 }
