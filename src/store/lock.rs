@@ -438,6 +438,90 @@ mod tests {
         assert_eq!(standing(&them, &unknown_here, 0, any), Standing::Unknown);
     }
 
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("lock.db").display());
+        let store = Store::open(&url, true).await.unwrap();
+        (dir, store)
+    }
+
+    /// Writes the lock row as a server on another machine would.
+    async fn hold_from_elsewhere(store: &Store, expires_in_ms: i64) {
+        sqlx::query(
+            "INSERT OR REPLACE INTO server_lock
+                (id, owner, host, pid, machine, started, since, renewed_ms, expires_ms)
+             VALUES (1, 'elsewhere', 'far', 1, 'another-boot/pid:[1]', '1', 't', ?, ?)",
+        )
+        .bind(now_ms())
+        .bind(now_ms() + expires_in_ms)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    }
+
+    async fn owner(store: &Store) -> Option<String> {
+        sqlx::query_scalar("SELECT owner FROM server_lock")
+            .fetch_optional(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    const PERIOD: Duration = Duration::from_millis(300);
+
+    #[tokio::test]
+    async fn a_live_holder_on_this_machine_is_refused_until_it_releases() {
+        let (_dir, store) = store().await;
+        let first = ServerLock::acquire(&store, "db", PERIOD).await.unwrap();
+        match ServerLock::acquire(&store, "db", PERIOD).await {
+            Err(LockError::Held { holder, .. }) => {
+                assert!(
+                    holder.contains(&format!("pid {}", std::process::id())),
+                    "{holder}"
+                )
+            }
+            other => panic!("a second server got the database: {:?}", other.is_ok()),
+        }
+        first.release().await.unwrap();
+        assert_eq!(owner(&store).await, None);
+        let second = ServerLock::acquire(&store, "db", PERIOD).await.unwrap();
+        assert_eq!(owner(&store).await, Some(second.owner.clone()));
+    }
+
+    #[tokio::test]
+    async fn a_hold_from_elsewhere_is_taken_over_once_it_lapses() {
+        let (_dir, store) = store().await;
+        hold_from_elsewhere(&store, 2 * PERIOD.as_millis() as i64).await;
+        let lock = ServerLock::acquire(&store, "db", PERIOD).await.unwrap();
+        assert_eq!(owner(&store).await, Some(lock.owner.clone()));
+    }
+
+    #[tokio::test]
+    async fn a_hold_from_elsewhere_that_is_renewed_is_refused() {
+        let (_dir, store) = store().await;
+        hold_from_elsewhere(&store, 60_000).await;
+        let renewing = store.clone();
+        let renewal = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PERIOD / 2).await;
+                renewing.renew_lock("elsewhere", 60_000).await.unwrap();
+            }
+        });
+        let refused = ServerLock::acquire(&store, "db", PERIOD).await;
+        renewal.abort();
+        assert!(matches!(refused, Err(LockError::Held { .. })));
+        assert_eq!(owner(&store).await.as_deref(), Some("elsewhere"));
+    }
+
+    #[tokio::test]
+    async fn a_server_whose_hold_was_taken_over_stops() {
+        let (_dir, store) = store().await;
+        let lock = ServerLock::acquire(&store, "db", PERIOD).await.unwrap();
+        hold_from_elsewhere(&store, 60_000).await;
+        lock.or_lost(std::future::pending()).await;
+        assert!(matches!(lock.release().await, Err(LockError::Lost { .. })));
+        assert_eq!(owner(&store).await.as_deref(), Some("elsewhere"));
+    }
+
     #[test]
     fn this_process_can_be_looked_up() {
         let me = Identity::of_this_process();

@@ -61,7 +61,7 @@ impl Store {
     pub async fn claim(&self, worker: &str, lease_ms: i64) -> Result<Option<Claim>, StoreError> {
         let mut tx = self.write().await?;
         let (mut skip_sweeps, mut skip_trials) = (Vec::<i64>::new(), Vec::<i64>::new());
-        let (row, spec, params) = loop {
+        let (row, trial_id, sweep_id, spec, params) = loop {
             let row = sqlx::query(
                 "SELECT t.id, t.sweep_id, t.number, t.params, t.seed, t.epochs_done, s.dataset, s.seed AS sweep_seed, s.spec
                  FROM trials t JOIN sweeps s ON s.id = t.sweep_id
@@ -80,36 +80,22 @@ impl Store {
             .await?;
             let Some(row) = row else { return Ok(None) };
             let (trial_id, sweep_id): (i64, i64) = (row.try_get("id")?, row.try_get("sweep_id")?);
-            let spec = match row.try_get::<&str, _>("spec").map_err(StoreError::from) {
-                Ok(text) => json("spec", text),
-                Err(e) => Err(e),
-            };
-            let spec = match spec {
-                Ok(spec) => spec,
+            let spec = match json_column(&row, "spec") {
+                Ok(spec) => spec.unwrap_or_default(),
                 Err(e) => {
                     self.skipping(format!("sweep {sweep_id}"), &e);
                     skip_sweeps.push(sweep_id);
                     continue;
                 }
             };
-            let params = match row
-                .try_get::<Option<&str>, _>("params")
-                .map_err(StoreError::from)
-            {
-                Ok(None) => Ok(None),
-                Ok(Some(text)) => json("params", text).map(Some),
-                Err(e) => Err(e),
-            };
-            match params {
-                Ok(params) => break (row, spec, params),
+            match json_column(&row, "params") {
+                Ok(params) => break (row, trial_id, sweep_id, spec, params),
                 Err(e) => {
                     self.skipping(format!("trial {trial_id} of sweep {sweep_id}"), &e);
                     skip_trials.push(trial_id);
                 }
             }
         };
-        let trial_id: i64 = row.get("id");
-        let sweep_id: i64 = row.get("sweep_id");
         // Reports of earlier attempts stay: the worker rewinds them to the
         // checkpoint it resumes from (`Store::rewind`).
         let attempt: i64 = sqlx::query_scalar(&format!(
@@ -373,6 +359,17 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Ok(()))
+    }
+}
+
+/// A JSON column of a row, None when NULL; an error when it is not JSON text.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &sqlx::sqlite::SqliteRow,
+    name: &'static str,
+) -> Result<Option<T>, StoreError> {
+    match row.try_get::<Option<&str>, _>(name)? {
+        Some(text) => json(name, text).map(Some),
+        None => Ok(None),
     }
 }
 
