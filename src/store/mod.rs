@@ -102,12 +102,13 @@ impl Store {
             .after_release(|conn, _| {
                 Box::pin(async move {
                     // A transaction dropped without COMMIT queues its ROLLBACK
-                    // on the connection: the ping runs after it. If the
-                    // connection is still in a transaction then, its COMMIT
-                    // and ROLLBACK both failed (a full disk: SQLite rolled
-                    // back itself, so ROLLBACK finds nothing to undo), and
-                    // every BEGIN on it would fail: close it; the pool opens
-                    // a fresh one when needed.
+                    // on the connection: the ping runs after it. If sqlx still
+                    // counts the connection in a transaction then, its COMMIT
+                    // and that ROLLBACK both failed (on a full disk SQLite may
+                    // roll back by itself, and ROLLBACK then finds nothing to
+                    // undo), and every BEGIN on it would fail ("non-zero
+                    // transaction depth"): close it; the pool opens a fresh
+                    // one when needed.
                     conn.ping().await?;
                     if conn.is_in_transaction() {
                         tracing::debug!(
@@ -185,6 +186,7 @@ pub(crate) struct Columns<'r> {
 }
 
 impl<'r> Columns<'r> {
+    /// Column `name`, decoded.
     pub fn get<T>(&self, name: &str) -> Result<T, StoreError>
     where
         T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
