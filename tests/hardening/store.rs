@@ -294,6 +294,10 @@ async fn a_full_disk_answers_503_and_all_works_again_once_it_has_room() {
         assert!(message.contains("full"), "{message}");
         assert!(retry.is_some(), "503 without Retry-After");
     }
+    assert!(
+        main_during["trials"]["queued"].as_i64().unwrap() >= 1,
+        "trials were left to start once the disk had room: {main_during}"
+    );
     assert_eq!(
         during["state"], "running",
         "the cancel did not happen: {during}"
