@@ -51,7 +51,9 @@ pub struct Config {
     /// Most connections served at once; more wait in the listen backlog.
     pub max_connections: usize,
     /// A server renews its hold on the database this often; another server
-    /// may take the database over only once a hold is 3 periods old.
+    /// refuses to start while the hold is good, and takes the database over
+    /// once the holder's process has ended (seen on the same machine) or
+    /// its hold is 3 periods old.
     pub server_lock_seconds: u64,
     /// Token every request but `GET /healthz` must carry; None for an open
     /// server, which may then listen on loopback only. Never sent to workers.

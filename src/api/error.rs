@@ -20,7 +20,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// `invalid_spec`, `bad_request`, `not_found`, `unauthorized`,
     /// `forbidden_origin`, `misdirected_host`, `conflict`, `method_not_allowed`,
-    /// `unsupported_media_type`, `too_large` or `internal`.
+    /// `unsupported_media_type`, `too_large`, `unavailable` or `internal`.
     pub code: String,
     pub message: String,
     /// The offending field of a rejected spec, e.g. `parameters.batch_size.values[1]`.
@@ -81,6 +81,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::Store(e @ StoreError::Unavailable { source, .. }) => {
+                tracing::error!("store: {e} ({source})");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::Store(e) => {
                 tracing::error!("store: {e}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -101,6 +105,12 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
                 field: Some(field.to_string()),
             },
+            // Says what the client can do about it; nothing internal.
+            ApiError::Store(e @ StoreError::Unavailable { .. }) => ErrorDetail {
+                code: code.to_string(),
+                message: format!("{e}; nothing was changed, try again later"),
+                field: None,
+            },
             _ => ErrorDetail {
                 code: code.to_string(),
                 message: self.to_string(),
@@ -108,6 +118,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(ErrorBody { error })).into_response();
+        if let ApiError::Store(StoreError::Unavailable { .. }) = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER));
+        }
         if let ApiError::Unauthorized(_) = &self {
             // RFC 6750: say which scheme would get in.
             response.headers_mut().insert(
@@ -118,6 +133,9 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Seconds a client is asked to wait when the database cannot be written.
+const RETRY_AFTER: &str = "5";
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {

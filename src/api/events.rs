@@ -3,7 +3,7 @@
 //! with `Last-Event-ID` gets every event it missed and none twice.
 use super::error::ErrorBody;
 use super::{parse_id, ApiError, ApiPath, AppState};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -31,7 +31,10 @@ pub(super) struct StreamedEvent {
 }
 
 /// Streams the sweep's events after `Last-Event-ID` (or from the start), and
-/// ends once the sweep has ended and every event is sent.
+/// ends once the sweep has ended and every event is sent. An event row that
+/// cannot be read ends the stream with an `error` event naming it (data:
+/// `{"error": {"code": "bad_row", "message", "id"}}`, no `id:` field): the
+/// client may go on past it with `Last-Event-ID` set to that id.
 #[utoipa::path(get, path = "/v1/sweeps/{id}/events", tag = "sweeps",
     params(
         ("id" = i64, Path, description = "The sweep's id."),
@@ -40,7 +43,8 @@ pub(super) struct StreamedEvent {
     ),
     responses(
         (status = 200, description = "Server-Sent Events: each event's `id` is its row in the \
-            events table, its `event` the kind, its `data` the event as JSON.",
+            events table, its `event` the kind, its `data` the event as JSON. A row that cannot \
+            be read ends the stream with an `error` event, whose data names the row.",
             content_type = "text/event-stream", body = StreamedEvent),
         (status = 400, description = "Last-Event-ID is not an event id.", body = ErrorBody),
         (status = 404, description = "No such sweep.", body = ErrorBody),
@@ -71,6 +75,7 @@ pub async fn stream(
         after,
         pending: VecDeque::new(),
         ended: false,
+        failing: false,
     };
     let events = stream::unfold(tail, |mut tail| async move {
         let event = tail.next().await?;
@@ -89,8 +94,12 @@ struct Tail {
     sweep_id: i64,
     after: i64,
     pending: VecDeque<crate::store::Event>,
-    /// The sweep had ended when the last page was read.
+    /// Nothing more is sent once `pending` is: the sweep had ended and no
+    /// event was left, or a row could not be read.
     ended: bool,
+    /// Reading fails (a database error other than a bad row), logged once
+    /// until it works again.
+    failing: bool,
 }
 
 impl Tail {
@@ -116,21 +125,46 @@ impl Tail {
                 Ok(Some(state)) => state != "running",
                 Ok(None) => true,
                 Err(e) => {
-                    tracing::warn!("event stream: {e}");
+                    self.failed(&e);
                     false
                 }
             };
             match self.store.events(self.sweep_id, self.after, PAGE).await {
                 Ok(page) => {
-                    let full = page.len() as i64 == PAGE;
+                    self.failing = false;
+                    self.ended = ended && page.is_empty();
                     self.pending.extend(page);
-                    self.ended = ended && !full;
                 }
-                Err(e) => tracing::warn!("event stream: {e}"),
+                Err(e @ StoreError::BadRow { id, .. }) => {
+                    tracing::warn!(sweep = self.sweep_id, "event stream ends: {e}");
+                    self.ended = true;
+                    return Some(bad_row(&e, id));
+                }
+                Err(e) => self.failed(&e),
             }
             if self.pending.is_empty() && !self.ended {
                 tokio::time::sleep(POLL).await;
             }
         }
     }
+
+    /// Logs a failed read, once until reading works again.
+    fn failed(&mut self, e: &StoreError) {
+        if !std::mem::replace(&mut self.failing, true) {
+            tracing::warn!(sweep = self.sweep_id, "event stream: {e}; retrying");
+        }
+    }
+}
+
+/// The `error` event that ends a stream at a row it cannot read; it has no
+/// `id:`, so a reconnecting client resumes before the row unless it says
+/// `Last-Event-ID: <id>`.
+fn bad_row(e: &StoreError, id: i64) -> Event {
+    let message = format!("{e}; reconnect with Last-Event-ID: {id} to go on past it");
+    Event::default()
+        .event("error")
+        .json_data(serde_json::json!({
+            "error": {"code": "bad_row", "message": message, "id": id}
+        }))
+        .unwrap_or_else(|_| Event::default().event("error").data(message))
 }

@@ -39,7 +39,8 @@ pub async fn list(
     let id = parse_id(&id, "sweep")?;
     let page = page::parse(query.as_deref().unwrap_or(""), "after", -1)?;
     let (limit, after) = (page.limit, page.cursor.unwrap_or(-1));
-    if state.store.sweep(id).await?.is_none() {
+    // Only the state: a sweep whose spec cannot be read still lists its trials.
+    if state.store.sweep_state(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no sweep `{id}`")));
     }
     // One more than asked tells whether a next page exists.

@@ -84,6 +84,8 @@ enum End {
     Closed,
     /// It broke, for this reason.
     Broken(String),
+    /// The server could not read the next event and ended the stream there.
+    Skipped,
 }
 
 /// Shows every event of sweep `id` on `display`, from the first, until the
@@ -103,6 +105,8 @@ pub async fn follow(client: &Client, id: i64, display: &mut dyn Output) -> Resul
                     "the server closed the stream".to_string()
                 }
                 End::Broken(reason) => reason,
+                // The server ended the stream at an event it cannot read: on past it.
+                End::Skipped => continue,
             },
             Err(ClientError::Connection { reason, .. }) => reason,
             Err(e) => return Err(e),
@@ -142,6 +146,10 @@ async fn read(
             Err(e) => return Ok(End::Broken(root_cause(&e))),
         };
         for sse in parser.push(&chunk) {
+            if sse.event == "error" {
+                skip_unreadable(client, &sse, cursor)?;
+                return Ok(End::Skipped);
+            }
             let event = Event::parse(&sse).map_err(|reason| client.bad_response(reason))?;
             if cursor.last.is_some_and(|last| event.id <= last) {
                 continue;
@@ -153,6 +161,29 @@ async fn read(
         }
     }
     Ok(End::Closed)
+}
+
+/// The server could not read an event of the log (it names it) and ended
+/// the stream there: say so, and resume after it, so one bad row costs that
+/// event only.
+fn skip_unreadable(
+    client: &Client,
+    sse: &SseEvent,
+    cursor: &mut Cursor,
+) -> Result<(), ClientError> {
+    let error: Value = serde_json::from_str(&sse.data).unwrap_or(Value::Null);
+    let message = error["error"]["message"]
+        .as_str()
+        .unwrap_or(&sse.data)
+        .to_string();
+    match error["error"]["id"].as_i64() {
+        Some(id) => {
+            eprintln!("hypersweep: skipping an event the server cannot read: {message}");
+            cursor.last = Some(cursor.last.map_or(id, |last| last.max(id)));
+            Ok(())
+        }
+        None => Err(client.bad_response(format!("the event stream failed: {message}"))),
+    }
 }
 
 /// 0.25 s, doubling, at most 5 s.

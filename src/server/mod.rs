@@ -4,7 +4,7 @@ mod supervisor;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::data::catalog::Catalog;
-use crate::store::Store;
+use crate::store::{ServerLock, Store};
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -21,6 +21,10 @@ pub async fn serve(
     config.validate()?;
     config.check_exposure(listener.local_addr()?)?;
     let store = Store::open(&config.database, true).await?;
+    // One server per database: its running trials are not orphans.
+    let period = Duration::from_secs(config.server_lock_seconds);
+    let lock = ServerLock::acquire(&store, &config.database, period).await?;
+    let shutdown = lock.or_lost(shutdown);
     // No worker of this server runs yet: running trials are a stopped server's.
     let orphans = store.take_back_orphans(config.max_attempts).await?;
     if orphans > 0 {
@@ -64,7 +68,9 @@ pub async fn serve(
             let _ = tokio::time::timeout(API_GRACE, api).await;
         }
     };
+    let released = lock.release().await;
     store.close().await;
+    released?;
     Ok(())
 }
 

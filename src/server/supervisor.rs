@@ -2,7 +2,7 @@
 //! trials of workers that die or stop renewing their lease, and at shutdown
 //! lets running trials reach their next checkpoint.
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::Command;
@@ -110,7 +110,7 @@ async fn keep_alive(w: Worker, mut shutdown: watch::Receiver<bool>) {
         tokio::select! {
             status = child.wait() => {
                 tracing::warn!(worker = %id, ?status, "worker exited; starting it again");
-                take_back(&w, &id).await;
+                take_back(&w, &id, &mut shutdown).await;
                 wait_or_shutdown(&mut shutdown, Duration::from_millis(500)).await;
             }
             _ = shutdown.changed() => {
@@ -122,19 +122,32 @@ async fn keep_alive(w: Worker, mut shutdown: watch::Receiver<bool>) {
                     tracing::warn!(worker = %id, "no checkpoint within the grace period; killing it");
                     let _ = child.kill().await;
                 }
-                take_back(&w, &id).await;
+                take_back(&w, &id, &mut shutdown).await;
                 return;
             }
         }
     }
 }
 
-/// Takes back what the worker `id` held when it stopped.
-async fn take_back(w: &Worker, id: &str) {
-    match w.store.take_back_from(id, w.max_attempts).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(worker = %id, "took back {n} trial(s) of the stopped worker"),
-        Err(e) => tracing::error!(worker = %id, "taking back its trials: {e}"),
+/// Takes back what the worker `id` held when it stopped; while the
+/// database cannot be written (a full disk), again every second until
+/// shutdown, so that its trials do not wait for their lease to run out.
+async fn take_back(w: &Worker, id: &str, shutdown: &mut watch::Receiver<bool>) {
+    let mut warned = false;
+    loop {
+        match w.store.take_back_from(id, w.max_attempts).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(worker = %id, "took back {n} trial(s) of the stopped worker"),
+            Err(e @ StoreError::Unavailable { .. }) if !*shutdown.borrow() => {
+                if !std::mem::replace(&mut warned, true) {
+                    tracing::warn!(worker = %id, "taking back its trials: {e}; trying again");
+                }
+                wait_or_shutdown(shutdown, Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => tracing::error!(worker = %id, "taking back its trials: {e}"),
+        }
+        return;
     }
 }
 
@@ -149,24 +162,45 @@ struct Reaper {
 /// trials over their time limit, ends sweeps past their `max_minutes`, and
 /// deletes the checkpoints of sweeps that have ended.
 async fn reap(r: Reaper, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    // Whether each job failed last time: a failure is logged when it starts.
+    let mut failing = [false; 3];
     while !*shutdown.borrow() {
-        match r.store.reap_expired_leases(r.max_attempts).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!("took back {n} trial(s) whose lease expired"),
-            Err(e) => tracing::warn!("reaping expired leases: {e}"),
+        let leases = r.store.reap_expired_leases(r.max_attempts).await;
+        match quiet(&mut failing[0], leases, "reaping expired leases") {
+            Some(0) | None => {}
+            Some(n) => tracing::warn!("took back {n} trial(s) whose lease expired"),
         }
-        match r.store.enforce_trial_timeouts().await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!("{n} trial(s) ran past trial_timeout_minutes"),
-            Err(e) => tracing::warn!("enforcing trial_timeout_minutes: {e}"),
+        let timeouts = r.store.enforce_trial_timeouts().await;
+        match quiet(&mut failing[1], timeouts, "enforcing trial_timeout_minutes") {
+            Some(0) | None => {}
+            Some(n) => tracing::warn!("{n} trial(s) ran past trial_timeout_minutes"),
         }
-        match r.store.enforce_deadlines().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("{n} sweep(s) reached max_minutes"),
-            Err(e) => tracing::warn!("enforcing max_minutes: {e}"),
+        let deadlines = r.store.enforce_deadlines().await;
+        match quiet(&mut failing[2], deadlines, "enforcing max_minutes") {
+            Some(0) | None => {}
+            Some(n) => tracing::info!("{n} sweep(s) reached max_minutes"),
         }
         remove_ended_checkpoints(&r.store, &r.checkpoints).await;
         wait_or_shutdown(&mut shutdown, every).await;
+    }
+}
+
+/// The count a job returned, or None when it failed: logged if it worked
+/// last time, so that a lasting failure (a full disk) is said once.
+fn quiet(failing: &mut bool, done: Result<usize, StoreError>, what: &str) -> Option<usize> {
+    match done {
+        Ok(n) => {
+            if std::mem::take(failing) {
+                tracing::info!("{what} works again");
+            }
+            Some(n)
+        }
+        Err(e) => {
+            if !std::mem::replace(failing, true) {
+                tracing::warn!("{what}: {e}");
+            }
+            None
+        }
     }
 }
 

@@ -1,20 +1,42 @@
 //! The append-only event log: every state change and report, with an
 //! increasing id, so that a live stream is a tail of this table.
-use super::{Store, StoreError, NOW};
+use super::{Columns, Store, StoreError, NOW};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{Sqlite, Transaction};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
 
 /// One row of the event log.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub id: i64,
     pub sweep_id: i64,
     pub trial_id: Option<i64>,
     pub kind: String,
-    #[sqlx(json)]
     pub data: Value,
     pub created_at: String,
+}
+
+impl Event {
+    /// Decodes a row; a bad one is a `BadRow` error naming the event and column.
+    fn from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+        let id: i64 = row.try_get("id")?;
+        let c = Columns {
+            row,
+            what: "event",
+            id,
+        };
+        let data: String = c.get("data")?;
+        Ok(Event {
+            id,
+            sweep_id: c.get("sweep_id")?,
+            trial_id: c.get("trial_id")?,
+            kind: c.get("kind")?,
+            data: serde_json::from_str(&data)
+                .map_err(|e| c.bad("data", &format!("not JSON: {e}")))?,
+            created_at: c.get("created_at")?,
+        })
+    }
 }
 
 /// Appends an event inside the transaction that made the change it tells of.
@@ -38,14 +60,16 @@ pub(crate) async fn append(
 }
 
 impl Store {
-    /// The sweep's events with ids above `after`, oldest first, at most `limit`.
+    /// The sweep's events with ids above `after`, oldest first, at most
+    /// `limit`. A row that cannot be decoded ends the page before it; read
+    /// first, it is a `BadRow` error naming it.
     pub async fn events(
         &self,
         sweep_id: i64,
         after: i64,
         limit: i64,
     ) -> Result<Vec<Event>, StoreError> {
-        Ok(sqlx::query_as::<_, Event>(
+        let rows = sqlx::query(
             "SELECT id, sweep_id, trial_id, kind, data, created_at FROM events
              WHERE sweep_id = ? AND id > ? ORDER BY id LIMIT ?",
         )
@@ -53,6 +77,15 @@ impl Store {
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            match Event::from_row(row) {
+                Ok(event) => events.push(event),
+                Err(e) if events.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(events)
     }
 }

@@ -3,6 +3,7 @@
 //! domain types only.
 mod events;
 mod lifecycle;
+mod lock;
 mod queue;
 mod recovery;
 mod sessions;
@@ -11,21 +12,31 @@ mod trials;
 
 pub use events::Event;
 pub use lifecycle::Cancel;
+pub use lock::{LockError, ServerLock};
 pub use queue::{Claim, Finish, LeaseLost, Verdict};
 pub use sweeps::{NewSweep, Sweep, TrialCounts};
 pub use trials::Finished;
 pub use trials::{BatchLoss, EpochReport, Trial, TrialDetail};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqlitePool};
+use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(sqlx::Error),
+    /// The database cannot be written now (its disk is full, or an I/O
+    /// error); nothing of the write was kept, and it may be tried again.
+    #[error("the database cannot be written now: {why}")]
+    Unavailable {
+        why: &'static str,
+        source: sqlx::Error,
+    },
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored {what} is not valid JSON: {source}")]
@@ -33,6 +44,35 @@ pub enum StoreError {
         what: &'static str,
         source: serde_json::Error,
     },
+    /// A stored row cannot be decoded: which (`event 17`, `sweep 3`) and why.
+    #[error("{what} {id} cannot be read: {why}")]
+    BadRow {
+        what: &'static str,
+        id: i64,
+        why: String,
+    },
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Sorts out the errors that say the disk, not the request, is at fault.
+    fn from(e: sqlx::Error) -> StoreError {
+        const SQLITE_IOERR: i64 = 10;
+        const SQLITE_FULL: i64 = 13;
+        let code = match &e {
+            sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()),
+            _ => None,
+        };
+        let out_of_space =
+            matches!(&e, sqlx::Error::Io(io) if io.raw_os_error() == Some(libc::ENOSPC));
+        // Extended result codes keep the primary one in their low byte.
+        let why = match code.map(|c| c & 0xff) {
+            Some(SQLITE_FULL) => "its disk is full",
+            _ if out_of_space => "its disk is full",
+            Some(SQLITE_IOERR) => "an I/O error",
+            _ => return StoreError::Sql(e),
+        };
+        StoreError::Unavailable { why, source: e }
+    }
 }
 
 /// SQL for "now" as ISO-8601 UTC text with milliseconds.
@@ -42,6 +82,10 @@ pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Sweeps and trials that claims skip because a stored row of theirs
+    /// cannot be read (`sweep 3`, `trial 7 of sweep 3`), each logged once
+    /// by this process.
+    skipped: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Store {
@@ -56,12 +100,35 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // A transaction dropped without COMMIT queues its ROLLBACK
+                    // on the connection: the ping runs after it. If sqlx still
+                    // counts the connection in a transaction then, its COMMIT
+                    // and that ROLLBACK both failed (on a full disk SQLite may
+                    // roll back by itself, and ROLLBACK then finds nothing to
+                    // undo), and every BEGIN on it would fail ("non-zero
+                    // transaction depth"): close it; the pool opens a fresh
+                    // one when needed.
+                    conn.ping().await?;
+                    if conn.is_in_transaction() {
+                        tracing::debug!(
+                            "closing a database connection left inside a failed transaction"
+                        );
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         if migrate {
             sqlx::migrate!("./migrations").run(&pool).await?;
         }
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            skipped: Arc::default(),
+        })
     }
 
     /// A write transaction that takes the write lock at once: with `BEGIN
@@ -109,6 +176,34 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The columns of one row, read so that a bad one is a `BadRow` error
+/// naming the row (`what` `id`) and the column.
+pub(crate) struct Columns<'r> {
+    pub row: &'r sqlx::sqlite::SqliteRow,
+    pub what: &'static str,
+    pub id: i64,
+}
+
+impl<'r> Columns<'r> {
+    /// Column `name`, decoded.
+    pub fn get<T>(&self, name: &str) -> Result<T, StoreError>
+    where
+        T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        use sqlx::Row;
+        self.row.try_get(name).map_err(|e| self.bad(name, &e))
+    }
+
+    /// The error for column `name` of this row.
+    pub fn bad(&self, name: &str, why: &dyn std::fmt::Display) -> StoreError {
+        StoreError::BadRow {
+            what: self.what,
+            id: self.id,
+            why: format!("column `{name}`: {why}"),
+        }
+    }
 }
 
 fn json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T, StoreError> {

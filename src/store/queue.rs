@@ -55,24 +55,47 @@ pub enum Finish {
 
 impl Store {
     /// Claims the next queued trial that its sweep's `max_parallel` lets run,
-    /// oldest sweep first, atomically. None when nothing can run now.
+    /// oldest sweep first, atomically. None when nothing can run now. A
+    /// sweep whose stored spec (or a trial whose stored params) cannot be
+    /// read is skipped, its trials left queued, and logged once.
     pub async fn claim(&self, worker: &str, lease_ms: i64) -> Result<Option<Claim>, StoreError> {
         let mut tx = self.write().await?;
-        let row = sqlx::query(
-            "SELECT t.id, t.sweep_id, t.number, t.params, t.seed, t.epochs_done, s.dataset, s.seed AS sweep_seed, s.spec
-             FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-             WHERE t.state = 'queued' AND s.state = 'running'
-               AND (s.deadline_ms IS NULL OR s.deadline_ms > ?)
-               AND (s.max_parallel IS NULL OR s.max_parallel >
-                    (SELECT COUNT(*) FROM trials r WHERE r.sweep_id = t.sweep_id AND r.state = 'running'))
-             ORDER BY t.sweep_id, t.number LIMIT 1",
-        )
-        .bind(now_ms())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let trial_id: i64 = row.get("id");
-        let sweep_id: i64 = row.get("sweep_id");
+        let (mut skip_sweeps, mut skip_trials) = (Vec::<i64>::new(), Vec::<i64>::new());
+        let (row, trial_id, sweep_id, spec, params) = loop {
+            let row = sqlx::query(
+                "SELECT t.id, t.sweep_id, t.number, t.params, t.seed, t.epochs_done, s.dataset, s.seed AS sweep_seed, s.spec
+                 FROM trials t JOIN sweeps s ON s.id = t.sweep_id
+                 WHERE t.state = 'queued' AND s.state = 'running'
+                   AND (s.deadline_ms IS NULL OR s.deadline_ms > ?)
+                   AND (s.max_parallel IS NULL OR s.max_parallel >
+                        (SELECT COUNT(*) FROM trials r WHERE r.sweep_id = t.sweep_id AND r.state = 'running'))
+                   AND t.sweep_id NOT IN (SELECT value FROM json_each(?))
+                   AND t.id NOT IN (SELECT value FROM json_each(?))
+                 ORDER BY t.sweep_id, t.number LIMIT 1",
+            )
+            .bind(now_ms())
+            .bind(json!(skip_sweeps).to_string())
+            .bind(json!(skip_trials).to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let (trial_id, sweep_id): (i64, i64) = (row.try_get("id")?, row.try_get("sweep_id")?);
+            let spec = match json_column(&row, "spec") {
+                Ok(spec) => spec.unwrap_or_default(),
+                Err(e) => {
+                    self.skipping(format!("sweep {sweep_id}"), &e);
+                    skip_sweeps.push(sweep_id);
+                    continue;
+                }
+            };
+            match json_column(&row, "params") {
+                Ok(params) => break (row, trial_id, sweep_id, spec, params),
+                Err(e) => {
+                    self.skipping(format!("trial {trial_id} of sweep {sweep_id}"), &e);
+                    skip_trials.push(trial_id);
+                }
+            }
+        };
         // Reports of earlier attempts stay: the worker rewinds them to the
         // checkpoint it resumes from (`Store::rewind`).
         let attempt: i64 = sqlx::query_scalar(&format!(
@@ -101,15 +124,20 @@ impl Store {
             number: row.get("number"),
             attempt,
             epochs_done: row.get("epochs_done"),
-            params: match row.get::<Option<&str>, _>("params") {
-                Some(text) => Some(json("params", text)?),
-                None => None,
-            },
+            params,
             seed: row.get::<i64, _>("seed") as u64,
             dataset: row.get("dataset"),
             sweep_seed: row.get::<i64, _>("sweep_seed") as u64,
-            spec: json("spec", row.get::<&str, _>("spec"))?,
+            spec,
         }))
+    }
+
+    /// Logs, once per sweep or trial in this process, why claims skip it.
+    fn skipping(&self, what: String, why: &StoreError) {
+        let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
+        if skipped.insert(what.clone()) {
+            tracing::warn!("claims skip {what}, leaving it queued: {why}");
+        }
     }
 
     /// Records the configuration sampled for a claimed trial.
@@ -331,6 +359,17 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Ok(()))
+    }
+}
+
+/// A JSON column of a row, None when NULL; an error when it is not JSON text.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &sqlx::sqlite::SqliteRow,
+    name: &'static str,
+) -> Result<Option<T>, StoreError> {
+    match row.try_get::<Option<&str>, _>(name)? {
+        Some(text) => json(name, text).map(Some),
+        None => Ok(None),
     }
 }
 

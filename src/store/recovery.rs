@@ -107,14 +107,21 @@ impl Store {
 
     /// Ends running trials past their sweep's `trial_timeout_minutes` in
     /// this attempt as `failed` with reason `timeout`; their workers stop at
-    /// their next write. Returns how many.
+    /// their next write. Returns how many. A sweep whose spec is not JSON
+    /// has no limit it can tell (claims skip it, so none of its trials
+    /// starts); the others' limits still apply.
     pub async fn enforce_trial_timeouts(&self) -> Result<usize, StoreError> {
         let mut tx = self.write().await?;
+        // CASE, not AND: SQLite may evaluate AND's terms in any order, and
+        // json_extract fails the whole statement on malformed JSON.
         let rows = sqlx::query(
-            "SELECT t.id, t.sweep_id, t.number FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-             WHERE t.state = 'running' AND t.started_ms IS NOT NULL
-               AND json_extract(s.spec, '$.trial_timeout_minutes') IS NOT NULL
-               AND t.started_ms + json_extract(s.spec, '$.trial_timeout_minutes') * 60000.0 < ?",
+            "SELECT id, sweep_id, number FROM (
+                SELECT t.id, t.sweep_id, t.number, t.started_ms,
+                    CASE WHEN json_valid(s.spec)
+                        THEN json_extract(s.spec, '$.trial_timeout_minutes') END AS minutes
+                FROM trials t JOIN sweeps s ON s.id = t.sweep_id
+                WHERE t.state = 'running' AND t.started_ms IS NOT NULL)
+             WHERE minutes IS NOT NULL AND started_ms + minutes * 60000.0 < ?",
         )
         .bind(now_ms())
         .fetch_all(&mut *tx)

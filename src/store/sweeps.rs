@@ -1,5 +1,5 @@
 //! Sweeps: creation with their queued trials, status and counts.
-use super::{best_trial_sql, events, json, now_ms, Store, StoreError, Trial, NOW};
+use super::{best_trial_sql, events, now_ms, Columns, Store, StoreError, Trial, NOW};
 use crate::spec::{Goal, Metric};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -60,7 +60,13 @@ pub struct Sweep {
     /// The early-stopping rule, if any.
     pub early_terminate: Option<Value>,
     pub trials: TrialCounts,
+    /// Null when the stored spec cannot be read (see `error`).
     pub spec: Value,
+    /// Why part of the stored sweep cannot be read, e.g. its spec is not
+    /// JSON. Only listings show such a sweep, with this marker, so that the
+    /// others still list; reading it alone is an error, and claims skip it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 const COLUMNS: &str = "id, name, dataset, method, metric_name, metric_goal, state, max_trials,
@@ -136,7 +142,15 @@ impl Store {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let counts = self.trial_counts(id).await?;
-        Ok(Some(sweep_from_row(&row, counts)?))
+        let sweep = sweep_from_row(&row, counts)?;
+        match sweep.error {
+            Some(why) => Err(StoreError::BadRow {
+                what: "sweep",
+                id,
+                why,
+            }),
+            None => Ok(Some(sweep)),
+        }
     }
 
     /// Just the sweep's state (`running`, `completed`, `cancelled`), or None.
@@ -148,7 +162,9 @@ impl Store {
     }
 
     /// At most `limit` sweeps with ids below `before` (all when None),
-    /// newest first, with trial counts: one page of the sweep list.
+    /// newest first, with trial counts: one page of the sweep list. A sweep
+    /// whose spec (or another JSON column) cannot be read is listed with its
+    /// `error` marker; one whose plain columns cannot be read is left out and logged.
     pub async fn sweeps_page(
         &self,
         before: Option<i64>,
@@ -163,8 +179,12 @@ impl Store {
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let counts = self.trial_counts(row.get("id")).await?;
-            out.push(sweep_from_row(&row, counts)?);
+            let counts = self.trial_counts(row.try_get("id")?).await?;
+            match sweep_from_row(&row, counts) {
+                Ok(sweep) => out.push(sweep),
+                Err(e @ StoreError::BadRow { .. }) => tracing::warn!("not listed: {e}"),
+                Err(e) => return Err(e),
+            }
         }
         Ok(out)
     }
@@ -206,34 +226,53 @@ impl Store {
     }
 }
 
+/// A sweep from its row. A plain column that cannot be read is a `BadRow`
+/// error; a JSON column (spec, early-stopping rule) that cannot be read
+/// leaves the sweep with its `error` marker instead.
 fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<Sweep, StoreError> {
-    let goal: String = row.get("metric_goal");
+    let c = Columns {
+        row,
+        what: "sweep",
+        id: row.try_get("id")?,
+    };
+    let mut error = None;
+    let mut decode = |name: &'static str| -> Result<Option<Value>, StoreError> {
+        let text: Option<&str> = c.get(name)?;
+        Ok(text.and_then(|text| match serde_json::from_str(text) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                error.get_or_insert(format!("its stored {name} is not valid JSON: {e}"));
+                None
+            }
+        }))
+    };
+    let early_terminate = decode("early_terminate")?;
+    let spec = decode("spec")?.unwrap_or(Value::Null);
+    let goal: String = c.get("metric_goal")?;
     Ok(Sweep {
-        id: row.get("id"),
-        name: row.get("name"),
-        dataset: row.get("dataset"),
-        method: row.get("method"),
+        id: c.id,
+        name: c.get("name")?,
+        dataset: c.get("dataset")?,
+        method: c.get("method")?,
         metric: Metric {
-            name: row.get("metric_name"),
+            name: c.get("metric_name")?,
             goal: if goal == "minimize" {
                 Goal::Minimize
             } else {
                 Goal::Maximize
             },
         },
-        state: row.get("state"),
-        max_trials: row.get("max_trials"),
-        max_parallel: row.get("max_parallel"),
-        seed: row.get("seed"),
-        created_at: row.get("created_at"),
-        finished_at: row.get("finished_at"),
-        ended_by: row.get("ended_by"),
-        deadline: row.get("deadline"),
-        early_terminate: match row.get::<Option<&str>, _>("early_terminate") {
-            Some(text) => Some(json("early_terminate", text)?),
-            None => None,
-        },
+        state: c.get("state")?,
+        max_trials: c.get("max_trials")?,
+        max_parallel: c.get("max_parallel")?,
+        seed: c.get("seed")?,
+        created_at: c.get("created_at")?,
+        finished_at: c.get("finished_at")?,
+        ended_by: c.get("ended_by")?,
+        deadline: c.get("deadline")?,
+        early_terminate,
         trials,
-        spec: json("spec", row.get::<&str, _>("spec"))?,
+        spec,
+        error,
     })
 }

@@ -4,6 +4,7 @@
 //! or the new one, never a torn file.
 use super::Optimizer;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -150,10 +151,16 @@ fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), String> {
     let folder = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder).map_err(|e| fail("creating its folder", &e))?;
     let partial = partial_path(path);
-    Tensor::save_multi(tensors, &partial).map_err(|e| fail("writing", &e))?;
-    File::open(&partial)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| fail("syncing", &e))?;
+    // Serialised in memory, then written by Rust: libtorch's own file writer
+    // throws from a destructor when the disk is full, which aborts the worker.
+    let mut bytes = Vec::new();
+    Tensor::save_multi_to_stream(tensors, &mut bytes).map_err(|e| fail("serialising", &e))?;
+    File::create(&partial)
+        .and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.sync_all()
+        })
+        .map_err(|e| fail("writing", &e))?;
     std::fs::rename(&partial, path).map_err(|e| fail("renaming", &e))?;
     File::open(folder)
         .and_then(|f| f.sync_all())

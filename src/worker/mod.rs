@@ -21,6 +21,9 @@ use trainer::{Progress, Request, Settings, Trainer};
 /// How long an idle worker waits before looking for a queued trial again.
 const POLL: Duration = Duration::from_millis(200);
 
+/// How often a write the database could not take (a full disk) is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+
 /// Runs a worker until the process is killed, or until SIGTERM or SIGINT:
 /// then it takes no new trial, lets the running one reach its next
 /// checkpoint, hands it back to the queue and returns.
@@ -43,8 +46,14 @@ pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
     let lease_ms = config.lease_seconds as i64 * 1000;
     let checkpoints = config.checkpoints();
     tracing::info!(%worker, "worker ready");
+    // Claims fail while the database cannot be written: said once, not every try.
+    let mut claims_fail = false;
     while !draining.load(Ordering::Relaxed) {
-        match store.claim(&worker, lease_ms).await {
+        let claimed = store.claim(&worker, lease_ms).await;
+        if claimed.is_ok() && std::mem::take(&mut claims_fail) {
+            tracing::info!(%worker, "claiming trials works again");
+        }
+        match claimed {
             Ok(Some(claim)) => {
                 tracing::info!(%worker, trial = claim.trial_id, attempt = claim.attempt, "training");
                 let job = TrialRun {
@@ -74,8 +83,10 @@ pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
                 }
             }
             Err(e) => {
-                tracing::warn!(%worker, "claiming a trial: {e}");
-                tokio::time::sleep(POLL * 5).await;
+                if !std::mem::replace(&mut claims_fail, true) {
+                    tracing::warn!(%worker, "claiming a trial: {e}; trying again every {RETRY:?}");
+                }
+                tokio::time::sleep(RETRY).await;
             }
         }
     }
@@ -132,9 +143,7 @@ impl TrialRun<'_> {
             Ok(spec) => spec,
             Err(e) => {
                 let reason = format!("the stored spec is invalid: {e}");
-                let _ = store
-                    .finish(claim, worker, &Finish::Failed { reason })
-                    .await?;
+                self.fail(reason).await?;
                 return Ok(());
             }
         };
@@ -152,9 +161,7 @@ impl TrialRun<'_> {
             checkpoint: self.checkpoint.clone(),
         });
         if let Err(reason) = submitted {
-            let _ = store
-                .finish(claim, worker, &Finish::Failed { reason })
-                .await?;
+            self.fail(reason).await?;
             return Ok(());
         }
         // Renewal runs in its own task, so neither a long epoch nor a slow
@@ -174,7 +181,12 @@ impl TrialRun<'_> {
         while let Some(update) = updates.recv().await {
             match update {
                 Progress::Start(epoch, answer) => {
-                    let control = match store.rewind(claim, worker, epoch).await? {
+                    let rewound = self
+                        .persist("rewinding to the checkpoint", || {
+                            store.rewind(claim, worker, epoch)
+                        })
+                        .await?;
+                    let control = match rewound {
                         Ok(kept) if held(&lost) => {
                             curve = kept.iter().map(|r| r.metric(&spec.metric.name)).collect();
                             Control::Continue
@@ -200,9 +212,15 @@ impl TrialRun<'_> {
                             "number": claim.number, "epoch": sample.epoch, "epochs": epochs,
                             "step": sample.step, "batch": batch, "batches": batches, "loss": sample.loss,
                         });
-                        if store.report_progress(claim, worker, data).await?.is_err() {
-                            lost.store(true, Ordering::Relaxed);
-                            stop.store(true, Ordering::Relaxed);
+                        // Progress is for watchers only: none is kept while
+                        // the database cannot be written.
+                        match store.report_progress(claim, worker, data).await {
+                            Ok(Ok(())) | Err(StoreError::Unavailable { .. }) => {}
+                            Ok(Err(LeaseLost)) => {
+                                lost.store(true, Ordering::Relaxed);
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                            Err(e) => return Err(e),
                         }
                     }
                 }
@@ -211,8 +229,17 @@ impl TrialRun<'_> {
                         let started = Instant::now();
                         curve.push(report.metric(&spec.metric.name));
                         let verdict = judge(store, &spec, claim, &curve, &report, epochs).await?;
-                        let reported = store
-                            .report_epoch(claim, worker, self.lease_ms, &report, &samples, &verdict)
+                        let reported = self
+                            .persist("reporting an epoch", || {
+                                store.report_epoch(
+                                    claim,
+                                    worker,
+                                    self.lease_ms,
+                                    &report,
+                                    &samples,
+                                    &verdict,
+                                )
+                            })
                             .await?;
                         tracing::debug!(
                             trial = claim.trial_id,
@@ -250,11 +277,47 @@ impl TrialRun<'_> {
                 }
             }
         }
-        let reason = "the training thread stopped".to_string();
-        let _ = store
-            .finish(claim, worker, &Finish::Failed { reason })
+        self.fail("the training thread stopped".to_string()).await
+    }
+
+    /// Ends the trial `failed` with `reason`.
+    async fn fail(&self, reason: String) -> Result<(), StoreError> {
+        let finish = Finish::Failed { reason };
+        let _ = self
+            .persist("ending the trial", || {
+                self.store.finish(self.claim, self.worker, &finish)
+            })
             .await?;
         Ok(())
+    }
+
+    /// Runs a write, again every `RETRY` while the database cannot take it
+    /// (a full disk): the trial goes on once it has room, instead of being
+    /// given up and costing an attempt. Logged once per write.
+    async fn persist<T, F, W>(&self, what: &str, mut write: W) -> Result<T, StoreError>
+    where
+        W: FnMut() -> F,
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let (trial, started) = (self.claim.trial_id, Instant::now());
+        let mut failed = false;
+        loop {
+            match write().await {
+                Err(e @ StoreError::Unavailable { .. }) => {
+                    if !std::mem::replace(&mut failed, true) {
+                        tracing::warn!(trial, "{what}: {e}; trying again every {RETRY:?}");
+                    }
+                    tokio::time::sleep(RETRY).await;
+                }
+                done => {
+                    if failed {
+                        let waited = started.elapsed().as_secs_f64();
+                        tracing::info!(trial, "{what}: done after {waited:.0} s");
+                    }
+                    return done;
+                }
+            }
+        }
     }
 
     /// The trial's configuration: the claim's, or sampled now from the
@@ -272,8 +335,9 @@ impl TrialRun<'_> {
             .collect();
         let params = search::suggest(spec, &finished, self.claim.seed);
         let assigned = self
-            .store
-            .assign_params(self.claim, self.worker, &params)
+            .persist("recording the sampled configuration", || {
+                self.store.assign_params(self.claim, self.worker, &params)
+            })
             .await?;
         Ok(assigned.ok().map(|_| params))
     }
@@ -283,7 +347,9 @@ impl TrialRun<'_> {
         let (store, claim, worker) = (self.store, self.claim, self.worker);
         match result {
             Ok(Outcome::Suspended) => {
-                let _ = store.hand_back(claim, worker).await?;
+                let _ = self
+                    .persist("handing the trial back", || store.hand_back(claim, worker))
+                    .await?;
                 tracing::info!(trial = claim.trial_id, "handed back at its checkpoint");
                 return Ok(());
             }
@@ -296,30 +362,27 @@ impl TrialRun<'_> {
                     test_loss,
                     test_accuracy,
                 };
-                let _ = store.finish(claim, worker, &finish).await?;
+                let _ = self
+                    .persist("ending the trial", || store.finish(claim, worker, &finish))
+                    .await?;
             }
             Ok(Outcome::Diverged { epoch }) => {
                 tracing::info!(epoch, "the loss became NaN or infinite");
-                let reason = "diverged".to_string();
-                let _ = store
-                    .finish(claim, worker, &Finish::Failed { reason })
-                    .await?;
+                self.fail("diverged".to_string()).await?;
             }
             Err(reason) if out_of_memory(&reason) => {
                 // Like a crash, this costs one attempt; the process starts
                 // afresh so that no half-freed memory stays behind.
                 let why = format!("the worker ran out of memory ({reason})");
-                let _ = store
-                    .lose_attempt(claim, worker, self.max_attempts, &why)
+                let _ = self
+                    .persist("giving the attempt up", || {
+                        store.lose_attempt(claim, worker, self.max_attempts, &why)
+                    })
                     .await?;
                 tracing::error!(trial = claim.trial_id, "{why}; restarting the worker");
                 std::process::exit(EXIT_OUT_OF_MEMORY);
             }
-            Err(reason) => {
-                let _ = store
-                    .finish(claim, worker, &Finish::Failed { reason })
-                    .await?;
-            }
+            Err(reason) => self.fail(reason).await?,
         }
         self.forget_if_ended().await
     }
@@ -358,16 +421,20 @@ async fn renew(
 ) {
     let mut every = tokio::time::interval(Duration::from_millis(lease_ms as u64 / 3));
     every.tick().await;
+    let mut failing = false;
     loop {
         every.tick().await;
         match store.renew_lease(&claim, &worker, lease_ms).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => failing = false,
             Ok(Err(LeaseLost)) => {
                 lost.store(true, Ordering::Relaxed);
                 stop.store(true, Ordering::Relaxed);
                 return;
             }
-            Err(e) => tracing::warn!(trial = claim.trial_id, "renewing the lease: {e}"),
+            Err(e) if !std::mem::replace(&mut failing, true) => {
+                tracing::warn!(trial = claim.trial_id, "renewing the lease: {e}")
+            }
+            Err(_) => {}
         }
     }
 }

@@ -125,6 +125,36 @@ impl Site {
     pub async fn events(&self, sweep: i64) -> Vec<Value> {
         super::read_events(&self.client, &self.url, sweep).await
     }
+
+    /// Runs a second `hypersweep serve` of this site (same config and
+    /// database, any free port) until it exits or `timeout` passes, when
+    /// it is killed: its exit status (None if killed) and what it logged.
+    pub fn serve_beside(&self, timeout: Duration) -> (Option<ExitStatus>, String) {
+        let path = self.dir.path().join("beside.log");
+        let log = std::fs::File::create(&path).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hypersweep"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(self.dir.path().join("config.toml"))
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (status, std::fs::read_to_string(path).unwrap_or_default())
+    }
 }
 
 impl Server {
