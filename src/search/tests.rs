@@ -7,6 +7,7 @@ fn spec(yaml: &str) -> SweepSpec {
         max_epochs: 100,
         max_trials: 1000,
         max_trial_minutes: 60,
+        ..Limits::DEFAULT
     };
     let shape = |_: &str| {
         Ok(DatasetShape {
@@ -154,4 +155,56 @@ fn bayes_is_deterministic_for_a_history_and_seed() {
         .collect();
     assert_eq!(suggest(&s, &history, 99), suggest(&s, &history, 99));
     assert!(configurations(&s).iter().all(Option::is_none));
+}
+
+/// The grid as it was walked before issue 13: an odometer over every
+/// combination of values, keeping those whose applying parameters are new.
+/// It walks the whole product, so it serves small grids only, as an oracle.
+fn odometer_grid(spec: &SweepSpec) -> Vec<TrialParams> {
+    let axes: Vec<(ParamName, Vec<Value>)> = spec
+        .parameters
+        .iter()
+        .map(|(name, p)| (*name, p.discrete_values().unwrap_or_default()))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut index = vec![0usize; axes.len()];
+    while out.len() < spec.max_trials as usize {
+        let all: BTreeMap<ParamName, Value> = axes
+            .iter()
+            .zip(&index)
+            .map(|((n, v), &i)| (*n, v[i].clone()))
+            .collect();
+        let mut chosen = BTreeMap::new();
+        for name in &spec.order {
+            if spec.applies(*name, &chosen) {
+                chosen.insert(*name, all[name].clone());
+            }
+        }
+        if seen.insert(
+            serde_json::to_string(
+                &chosen
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v))
+                    .collect::<Vec<_>>(),
+            )
+            .expect("values serialize"),
+        ) {
+            out.push(params_of(&chosen));
+        }
+        // Advance the odometer; stop once it wraps around.
+        let mut axis = axes.len();
+        loop {
+            if axis == 0 {
+                return out;
+            }
+            axis -= 1;
+            index[axis] += 1;
+            if index[axis] < axes[axis].1.len() {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
 }

@@ -6,6 +6,7 @@ const LIMITS: Limits = Limits {
     max_epochs: 50,
     max_trials: 500,
     max_trial_minutes: 60,
+    ..Limits::DEFAULT
 };
 
 fn shape(name: &str) -> Result<DatasetShape, String> {
