@@ -13,7 +13,9 @@ use std::fmt;
 pub(super) fn read(body: &str, format: Format, limits: &Limits) -> Result<Value, SpecError> {
     let (max_nesting, max_nodes) = (limits.max_nesting as usize, limits.max_spec_nodes as usize);
     scan::check(body, format, max_nesting, max_nodes).map_err(|e| match e {
-        Exceeded::Nesting { line, column } => nesting_error(max_nesting, &format!(" (line {line}, column {column})")),
+        Exceeded::Nesting { line, column } => {
+            nesting_error(max_nesting, &format!(" (line {line}, column {column})"))
+        }
         Exceeded::Nodes => nodes_error(max_nodes),
     })?;
     let mut state = State {
@@ -213,7 +215,10 @@ impl<'de> Visitor<'de> for Node<'_> {
             state.count()?;
             if entries.contains_key(&key) {
                 let field = state.field(Some(&key));
-                return Err(state.refuse(SpecError::new(field, "appears twice; a key may be given once")));
+                return Err(state.refuse(SpecError::new(
+                    field,
+                    "appears twice; a key may be given once",
+                )));
             }
             state.path.push(Step::Key(key));
             let value = map.next_value_seed(Node(&mut *state));

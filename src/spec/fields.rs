@@ -199,7 +199,8 @@ fn bounds(field: &str, spec: &ParamSpec) -> Vec<(f64, String, &'static str)> {
             Distribution::Uniform { max, .. } | Distribution::LogUniformValues { max, .. } => {
                 vec![at(max, "max")]
             }
-            Distribution::QUniform { max, q, .. } | Distribution::QLogUniformValues { max, q, .. } => {
+            Distribution::QUniform { max, q, .. }
+            | Distribution::QLogUniformValues { max, q, .. } => {
                 vec![at(max, "max"), at(q, "q")]
             }
         },
@@ -220,7 +221,11 @@ pub(super) fn check_sizes(
 ) -> Result<(), SpecError> {
     let caps = [
         (ParamName::Epochs, limits.max_epochs, "max_epochs"),
-        (ParamName::BatchSize, limits.max_batch_size, "max_batch_size"),
+        (
+            ParamName::BatchSize,
+            limits.max_batch_size,
+            "max_batch_size",
+        ),
     ];
     for (name, cap, key) in caps {
         let Some(spec) = parameters.get(&name) else {

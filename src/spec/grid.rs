@@ -52,7 +52,10 @@ impl Forest {
             let Some(p) = index(&condition.parent) else {
                 continue;
             };
-            let when = values[p].iter().map(|v| condition.values.contains(v)).collect();
+            let when = values[p]
+                .iter()
+                .map(|v| condition.values.contains(v))
+                .collect();
             parent[child] = Some((p, when));
             children[p].push(child);
         }
@@ -238,7 +241,12 @@ impl Combinations {
         let mut active = BTreeMap::new();
         for name in &self.order {
             if applies(self.conditions.get(name), &active) {
-                let k = self.forest.names.iter().position(|n| n == name).expect("a parameter");
+                let k = self
+                    .forest
+                    .names
+                    .iter()
+                    .position(|n| n == name)
+                    .expect("a parameter");
                 active.insert(*name, self.forest.values[k][self.chosen[k]].clone());
             }
         }

@@ -380,4 +380,6 @@ impl SweepSpec {
 }
 
 #[cfg(test)]
+mod scan_tests;
+#[cfg(test)]
 mod tests;

@@ -76,7 +76,11 @@ impl TrialParams {
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| format!("{} does not fit {}", value, name.as_str()))
         };
-        let float = || value.as_f64().ok_or_else(|| format!("{value} is not a number"));
+        let float = || {
+            value
+                .as_f64()
+                .ok_or_else(|| format!("{value} is not a number"))
+        };
         let text = || {
             value
                 .as_str()

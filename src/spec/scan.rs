@@ -48,7 +48,10 @@ fn json(s: &[u8], max_nesting: usize) -> Result<(), Exceeded> {
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max_nesting {
-                    let line_start = s[..i].iter().rposition(|&c| c == b'\n').map_or(0, |p| p + 1);
+                    let line_start = s[..i]
+                        .iter()
+                        .rposition(|&c| c == b'\n')
+                        .map_or(0, |p| p + 1);
                     return Err(Exceeded::Nesting {
                         line: 1 + s[..i].iter().filter(|&&c| c == b'\n').count(),
                         column: 1 + String::from_utf8_lossy(&s[line_start..i]).chars().count(),
@@ -100,8 +103,19 @@ struct Yaml<'a> {
     /// One per flow level, and one for the block context.
     keys: Vec<SimpleKey>,
     nodes: usize,
+    /// The deepest nesting seen so far.
+    deepest: usize,
     max_nesting: usize,
     max_nodes: usize,
+}
+
+/// The deepest nesting libyaml would reach in `text` (up to where it stops):
+/// open flow collections plus block indentation levels.
+#[cfg(test)]
+pub(super) fn yaml_depth(text: &str) -> usize {
+    let mut scan = Yaml::new(text.as_bytes(), usize::MAX, usize::MAX);
+    while scan.token().is_ok() {}
+    scan.deepest
 }
 
 impl<'a> Yaml<'a> {
@@ -117,6 +131,7 @@ impl<'a> Yaml<'a> {
             simple_key_allowed: true,
             keys: vec![NO_KEY],
             nodes: 0,
+            deepest: 0,
             max_nesting,
             max_nodes,
         }
@@ -229,8 +244,14 @@ impl<'a> Yaml<'a> {
         Ok(())
     }
 
-    fn depth(&self) -> usize {
-        self.indents.len() + self.flow_level
+    /// Nesting now; `Err` over the cap.
+    fn nest(&mut self) -> Result<(), Stop> {
+        let depth = self.indents.len() + self.flow_level;
+        self.deepest = self.deepest.max(depth);
+        if depth > self.max_nesting {
+            return Err(self.exceeded_nesting());
+        }
+        Ok(())
     }
 
     fn roll_indent(&mut self, column: usize) -> Result<(), Stop> {
@@ -238,9 +259,7 @@ impl<'a> Yaml<'a> {
             self.indents.push(self.indent);
             self.indent = column as isize;
             self.node()?;
-            if self.depth() > self.max_nesting {
-                return Err(self.exceeded_nesting());
-            }
+            self.nest()?;
         }
         Ok(())
     }
@@ -303,9 +322,7 @@ impl<'a> Yaml<'a> {
                 self.keys.push(NO_KEY);
                 self.simple_key_allowed = true;
                 self.node()?;
-                if self.depth() > self.max_nesting {
-                    return Err(self.exceeded_nesting());
-                }
+                self.nest()?;
                 self.skip();
             }
             b']' | b'}' => {
@@ -510,11 +527,14 @@ impl<'a> Yaml<'a> {
             }
             while !self.blankz(0) {
                 let flow_indicator = |b: u8| b",[]{}".contains(&b);
-                if !self.block() && self.is(0, b':') && (self.is(1, b'?') || flow_indicator(self.at(1)))
+                if !self.block()
+                    && self.is(0, b':')
+                    && (self.is(1, b'?') || flow_indicator(self.at(1)))
                 {
                     return Err(Stop::End);
                 }
-                if (self.is(0, b':') && self.blankz(1)) || (!self.block() && flow_indicator(self.at(0)))
+                if (self.is(0, b':') && self.blankz(1))
+                    || (!self.block() && flow_indicator(self.at(0)))
                 {
                     break;
                 }
