@@ -36,7 +36,7 @@ impl Limits {
     /// A day.
     pub const DEFAULT_MAX_TRIAL_MINUTES: u32 = 24 * 60;
 
-    /// Caps no real sweep of this service meets; README.md ("Limits") says why each.
+    /// Caps no real sweep of this service meets; config.toml's `[limits]` says why each.
     pub const DEFAULT: Limits = Limits {
         max_parameters: 20_000_000,
         max_epochs: 200,
