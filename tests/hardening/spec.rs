@@ -29,14 +29,26 @@ async fn post_spec(app: &TestApp, case: &str, content_type: &str, body: String) 
 /// The spec is refused naming `field`, nothing is stored, and the server answers.
 async fn assert_refused(app: &TestApp, case: &str, content_type: &str, body: String, field: &str) {
     let (status, answer) = post_spec(app, case, content_type, body).await;
+    // An accepted sweep echoes its spec, which may be huge.
+    let start = |v: &Value| v.to_string().chars().take(300).collect::<String>();
     assert!(
         (400..500).contains(&status),
-        "{case}: status {status}: {answer}"
+        "{case}: status {status}: {}",
+        start(&answer)
     );
-    assert_eq!(answer["error"]["field"], field, "{case}: {answer}");
-    assert!(answer["error"]["message"].is_string(), "{case}: {answer}");
+    assert_eq!(
+        answer["error"]["field"],
+        field,
+        "{case}: {}",
+        start(&answer)
+    );
+    assert!(
+        answer["error"]["message"].is_string(),
+        "{case}: {}",
+        start(&answer)
+    );
     let (status, sweeps) = app.get("/v1/sweeps").await;
-    assert_eq!(status, 200, "{case}: listing sweeps: {sweeps}");
+    assert_eq!(status, 200, "{case}: listing sweeps: {}", start(&sweeps));
     assert_eq!(sweeps["sweeps"], json!([]), "{case}: something was stored");
     let (status, _) = app.get("/healthz").await;
     assert_eq!(status, 200, "{case}: the server no longer answers");
