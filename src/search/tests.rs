@@ -355,3 +355,43 @@ fn integer_draws_stay_within_their_bounds() {
         );
     }
 }
+
+/// A child before its parent in key order, both with 1000 values: the walk
+/// checks once per visit whether the child may apply, not once per value
+/// (which took 10^10 steps for 10,000 trials).
+#[test]
+fn a_wide_parent_after_its_child_costs_one_check_per_visit() {
+    let values = |scale: f64| {
+        (1..=1000)
+            .map(|i| (f64::from(i) * scale).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let limits = Limits {
+        max_trials: 10_000,
+        ..Limits::DEFAULT
+    };
+    let shape = |_: &str| {
+        Ok(DatasetShape {
+            features: 784,
+            classes: 10,
+        })
+    };
+    let text = format!(
+        "method: grid\nmax_trials: 10000\nparameters:\n  learning_rate: {{values: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]}}\n  dropout: {{values: [{}], when: {{momentum: 0.0009}}}}\n  momentum: {{values: [{}]}}\n",
+        values(0.0009),
+        values(0.0009)
+    );
+    let s = SweepSpec::parse(&text, Format::Yaml, &limits, &shape, 1).unwrap();
+    let got = configs(&s);
+    assert_eq!(got.len(), 10_000);
+    // learning_rate 0.1, dropout at its first value: every momentum, in
+    // order; dropout applies with the first only.
+    assert!(got[..1000].iter().all(|c| c.learning_rate == 0.1));
+    assert_eq!((got[0].dropout, got[0].momentum), (0.0009, 0.0009));
+    let default = TrialParams::default().dropout;
+    assert_eq!((got[1].dropout, got[1].momentum), (default, 0.0018));
+    // Then dropout moves on, which needs momentum 0.0009.
+    assert_eq!((got[1000].dropout, got[1000].momentum), (0.0018, 0.0009));
+    assert_eq!((got[1998].dropout, got[1999].learning_rate), (0.9, 0.2));
+}

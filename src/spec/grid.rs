@@ -67,18 +67,26 @@ impl Forest {
         })
     }
 
-    /// Distinct configurations under parameter `k`, its subtree included.
-    fn count(&self, k: usize) -> u64 {
+    /// Distinct configurations under parameter `k`, its subtree included;
+    /// `memo` holds those already counted, so each parameter is counted once
+    /// (not once per value of each ancestor).
+    fn count(&self, k: usize, memo: &mut [Option<u64>]) -> u64 {
+        if let Some(n) = memo[k] {
+            return n;
+        }
+        let children: Vec<(usize, u64)> = self.children[k]
+            .iter()
+            .map(|&c| (c, self.count(c, memo)))
+            .collect();
         let mut total = 0u64;
         for j in 0..self.values[k].len() {
-            let mut under = 1u64;
-            for &c in &self.children[k] {
-                if self.applies_under(c, j) {
-                    under = under.saturating_mul(self.count(c));
-                }
-            }
+            let under = children
+                .iter()
+                .filter(|&&(c, _)| self.applies_under(c, j))
+                .fold(1u64, |n, &(_, m)| n.saturating_mul(m));
             total = total.saturating_add(under);
         }
+        memo[k] = Some(total);
         total
     }
 
@@ -95,9 +103,10 @@ pub(super) fn size(
     conditions: &BTreeMap<ParamName, Condition>,
 ) -> Result<u64, SpecError> {
     let forest = Forest::new(parameters, conditions)?;
+    let mut memo = vec![None; forest.names.len()];
     Ok((0..forest.names.len())
         .filter(|&k| forest.parent[k].is_none())
-        .map(|k| forest.count(k))
+        .map(|k| forest.count(k, &mut memo))
         .fold(1u64, u64::saturating_mul))
 }
 
@@ -123,6 +132,9 @@ pub struct Combinations {
     /// How many reasons each parameter has to apply: it has a value other
     /// than its first, or a descendant does.
     required: Vec<u32>,
+    /// Per parameter: requiring it to apply has passed the check since the
+    /// values before it last changed.
+    may_apply: Vec<bool>,
     started: bool,
     done: bool,
 }
@@ -142,6 +154,7 @@ impl Combinations {
             chosen: Vec::with_capacity(n),
             raised: Vec::with_capacity(n),
             required: vec![0; n],
+            may_apply: vec![false; n],
             started: false,
             done: false,
         })
@@ -171,8 +184,10 @@ impl Combinations {
 
     /// Makes `k` required to apply, and so its ancestors; the parameters
     /// whose count rose, or None (and nothing changed) when no completion of
-    /// the values given so far lets `k` apply.
-    fn require(&mut self, k: usize) -> Option<Vec<usize>> {
+    /// the values given so far lets `k` apply. Whether one does depends on
+    /// `k`'s ancestors, not on its value: `checked` skips the check when it
+    /// has passed since those last changed.
+    fn require(&mut self, k: usize, checked: bool) -> Option<Vec<usize>> {
         let mut raised = Vec::new();
         let mut x = k;
         loop {
@@ -185,10 +200,11 @@ impl Combinations {
                 return Some(raised);
             };
             let p = *p;
-            let feasible = match self.chosen.get(p) {
-                Some(&j) => when[j],
-                None => (0..self.forest.values[p].len()).any(|j| self.allows(p, j)),
-            };
+            let feasible = checked
+                || match self.chosen.get(p) {
+                    Some(&j) => when[j],
+                    None => (0..self.forest.values[p].len()).any(|j| self.allows(p, j)),
+                };
             if !feasible {
                 self.lower(&raised);
                 return None;
@@ -203,9 +219,13 @@ impl Combinations {
         }
     }
 
-    /// Gives the next parameter its first possible value from `from` on.
+    /// Gives the next parameter its first possible value from `from` on
+    /// (`from` 0: the values before it have changed since it last had one).
     fn give(&mut self, from: usize) -> bool {
         let k = self.chosen.len();
+        if from == 0 {
+            self.may_apply[k] = false;
+        }
         let status = self.status(k);
         for j in from..self.forest.values[k].len() {
             if !self.allows(k, j) {
@@ -217,11 +237,13 @@ impl Combinations {
                 // A parameter that does not apply keeps its first value.
                 return false;
             } else {
-                match self.require(k) {
+                match self.require(k, self.may_apply[k]) {
                     Some(raised) => raised,
-                    None => continue,
+                    // Nor can it apply with any other value.
+                    None => return false,
                 }
             };
+            self.may_apply[k] |= j != 0;
             self.chosen.push(j);
             self.raised.push(raised);
             return true;

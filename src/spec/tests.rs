@@ -544,3 +544,51 @@ fn stored_specs_read_back_without_new_rules_or_caps() {
     let spec = SweepSpec::from_stored(&document).unwrap();
     assert_eq!(spec.max_trials, 2);
 }
+
+/// A chain of conditions, each parameter under the one before with 1000
+/// values: the grid's size is counted once per parameter, not once per
+/// value of every ancestor (1000^8 steps).
+#[test]
+fn a_chain_of_conditions_is_counted_in_linear_time() {
+    let values = |scale: f64| {
+        (1..=1000)
+            .map(|i| (f64::from(i) * scale).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chain = [
+        ("learning_rate", values(1e-4), None),
+        ("weight_decay", values(1e-4), Some("learning_rate: 0.0001")),
+        ("dropout", values(1e-4), Some("weight_decay: 0.0001")),
+        ("momentum", values(1e-4), Some("dropout: 0.0001")),
+        (
+            "batch_size",
+            (1..=1000)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Some("momentum: 0.0001"),
+        ),
+    ];
+    let mut yaml = String::from("method: grid\nmax_trials: 3\nparameters:\n");
+    for (name, values, when) in chain {
+        let when = when.map(|w| format!(", when: {{{w}}}")).unwrap_or_default();
+        yaml += &format!("  {name}: {{values: [{values}]{when}}}\n");
+    }
+    let spec = parse(&yaml).unwrap();
+    assert_eq!(spec.max_trials, 3);
+    // 999 + (999 + (999 + (999 + 1000))) configurations.
+    let limits = Limits {
+        max_trials: u32::MAX,
+        ..LIMITS
+    };
+    let all = SweepSpec::parse(
+        &yaml.replace("max_trials: 3\n", ""),
+        Format::Yaml,
+        &limits,
+        &shape,
+        1,
+    )
+    .unwrap();
+    assert_eq!(all.max_trials, 4996);
+}
