@@ -222,6 +222,7 @@ impl SweepSpec {
         Self::validate(document, Admission::New(limits), dataset, fallback_seed)
     }
 
+    /// Validates `document` as new or as stored (see `Admission`).
     fn validate(
         mut document: Value,
         admission: Admission,
