@@ -77,12 +77,7 @@ impl Default for Config {
             checkpoint_dir: None,
             worker_memory_mb: None,
             shutdown_grace_seconds: 60,
-            limits: Limits {
-                max_parameters: 20_000_000,
-                max_epochs: 200,
-                max_trials: 10_000,
-                max_trial_minutes: Limits::DEFAULT_MAX_TRIAL_MINUTES,
-            },
+            limits: Limits::default(),
             worker_program: None,
             allowed_hosts: Vec::new(),
             header_read_timeout_seconds: 10,

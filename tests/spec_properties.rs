@@ -1,16 +1,86 @@
 //! Property tests of the sweep spec parser: random and mutated specs never
 //! panic, and every spec it accepts round-trips through its stored document,
-//! as JSON and as YAML.
+//! as JSON and as YAML. Any body up to the body limit, random or built to
+//! be expensive, is answered within a bounded time and heap (issue 13).
 use hypersweep::spec::{DatasetShape, Format, Limits, SpecError, SweepSpec, KEYS};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
+use proptest::test_runner::{RngSeed, TestRunner};
 use serde_json::{json, Map, Value};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
+
+/// The system allocator, counting this thread's heap in use and its peak,
+/// so that one parse's peak is measured while other tests run beside it.
+struct Counting;
+
+thread_local! {
+    static IN_USE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(delta: isize) {
+    // try_with: nothing to count once the thread's locals are gone.
+    let _ = IN_USE.try_with(|used| {
+        let now = used.get() + delta;
+        used.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        System.dealloc(p, layout);
+        count(-(layout.size() as isize));
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(layout);
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        let q = System.realloc(p, layout, size);
+        if !q.is_null() {
+            count(size as isize - layout.size() as isize);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f`; what it returns, how long it took and the most heap it held
+/// beyond what this thread held before.
+fn measured<T>(f: impl FnOnce() -> T) -> (T, Duration, usize) {
+    let before = IN_USE.with(Cell::get);
+    PEAK.with(|peak| peak.set(before));
+    let start = Instant::now();
+    let out = f();
+    let took = start.elapsed();
+    let peak = PEAK.with(Cell::get) - before;
+    (out, took, peak.max(0) as usize)
+}
 
 const LIMITS: Limits = Limits {
     max_parameters: 2_000_000,
     max_epochs: 50,
     max_trials: 500,
     max_trial_minutes: 60,
+    ..Limits::DEFAULT
 };
 
 fn shape(name: &str) -> Result<DatasetShape, String> {
@@ -400,4 +470,143 @@ proptest! {
         let json = format!("{{\"method\": \"grid\", \"seed\": {}1{}}}", "[".repeat(depth), "]".repeat(depth));
         prop_assert!(parse(&json, Format::Json).is_err());
     }
+}
+
+/// The largest body the API accepts (`max_body_bytes`).
+const BODY_LIMIT: usize = 1 << 20;
+/// Generous for this slow, shared machine: the attacks took 40 s and more.
+const MAX_PARSE_TIME: Duration = Duration::from_secs(2);
+const MAX_PARSE_HEAP: usize = 64 << 20;
+
+/// Text of YAML's and JSON's significant characters, or any bytes, up to
+/// the body limit; built from a seed so large bodies cost little to make.
+fn any_body() -> impl Strategy<Value = (String, String)> {
+    (any::<u64>(), 0u32..=20, any::<bool>()).prop_map(|(seed, scale, raw)| {
+        let len = ((1usize << scale) + (seed as usize % (1 << scale))).min(BODY_LIMIT);
+        let alphabet = b"[]{}:,-?#&*!|>'\"%@` \t\n\r\\aZ09.e+_";
+        let mut state = seed | 1;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                // xorshift: cheap bytes.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if raw {
+                    state as u8
+                } else {
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                }
+            })
+            .collect();
+        let kind = if raw {
+            "random bytes"
+        } else {
+            "random YAML characters"
+        };
+        // Invalid UTF-8 (which the API answers 400) becomes U+FFFD, 3 bytes
+        // for 1: cut back to the limit.
+        let mut text = String::from_utf8_lossy(&bytes).into_owned();
+        let cut = (0..=BODY_LIMIT.min(text.len()))
+            .rev()
+            .find(|&i| text.is_char_boundary(i));
+        text.truncate(cut.unwrap_or(0));
+        (kind.to_string(), text)
+    })
+}
+
+/// Bodies built to be expensive, up to the body limit.
+fn adversarial_body() -> impl Strategy<Value = (String, String)> {
+    let fill = |unit: &str| BODY_LIMIT / unit.len() - 64;
+    prop_oneof![
+        // Deep flow nesting, closed or not, of mappings and lists.
+        (1usize..=fill("{a: "), any::<bool>(), any::<bool>()).prop_map(|(n, map, closed)| {
+            let (open, close) = if map { ("{a: ", "}") } else { ("[", "]") };
+            let tail = if closed { close.repeat(n) } else { String::new() };
+            ("deep flow nesting".into(), format!("method: grid\nparameters: {}1{tail}\n", open.repeat(n)))
+        }),
+        (1usize..=fill("[")).prop_map(|n| ("deep JSON".into(), format!("{{\"method\": {}1{}}}", "[".repeat(n), "]".repeat(n)))),
+        // Deep block nesting.
+        (1usize..=1400).prop_map(|n| ("deep block nesting".into(), (0..n).map(|d| format!("{}a:\n", " ".repeat(d))).collect())),
+        (1usize..=fill("- ")).prop_map(|n| ("deep block lists".into(), format!("{}1\n", "- ".repeat(n)))),
+        // Long lists and many keys.
+        (1usize..=fill("1, ")).prop_map(|n| ("a long list".into(), format!("method: grid\nparameters:\n  batch_size: {{values: [{}]}}\n", vec!["1"; n].join(", ")))),
+        (1usize..=fill("- 1\n")).prop_map(|n| ("a long block list".into(), format!("description:\n{}", "- 1\n".repeat(n)))),
+        (1usize..=fill("k000000: 1\n")).prop_map(|n| ("many keys".into(), (0..n).map(|i| format!("k{i:06}: 1\n")).collect())),
+        (1usize..=fill("\"k000000\": 1, ")).prop_map(|n| ("many JSON keys".into(), format!("{{{}}}", (0..n).map(|i| format!("\"k{i:06}\": 1")).collect::<Vec<_>>().join(", ")))),
+        // Huge numbers.
+        (1usize..=fill("9"), select(&["9", "-9", "0.9", "9e9999"][..])).prop_map(|(n, head)| ("a huge number".into(), format!("method: random\nmax_trials: 1\nparameters:\n  batch_size: {{value: {head}{}}}\n", "9".repeat(n)))),
+        // A long string.
+        (1usize..=fill("é")).prop_map(|n| ("a long name".into(), format!("method: grid\nname: {}\n", "é".repeat(n)))),
+        // Anchors and aliases, nested: each level lists the one before `width` times.
+        (1usize..=10, 1usize..=2000).prop_map(|(levels, width)| {
+            let mut text = format!("a0: &a0 [{}]\n", vec!["1"; width].join(", "));
+            for l in 1..levels {
+                text += &format!("a{l}: &a{l} [{}]\n", vec![format!("*a{}", l - 1); width].join(", "));
+            }
+            text.truncate(BODY_LIMIT);
+            ("anchors and aliases".into(), text)
+        }),
+    ]
+}
+
+/// Every body is answered, Ok or Err, within the time and heap bounds, in
+/// both formats. Prints the seed first (set PROPTEST_RNG_SEED to replay),
+/// and the slowest and heaviest cases at the end.
+fn bodies_are_answered_within_bounds<S>(name: &str, cases: u32, strategy: S)
+where
+    S: Strategy<Value = (String, String)>,
+{
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    let config = ProptestConfig {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    println!("{name}: PROPTEST_RNG_SEED={seed} cases={cases} (time cap {MAX_PARSE_TIME:?}, heap cap {} MiB)", MAX_PARSE_HEAP >> 20);
+    let slowest = RefCell::new((Duration::ZERO, String::new()));
+    let heaviest = RefCell::new((0usize, String::new()));
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&strategy, |(kind, body)| {
+        for format in [Format::Json, Format::Yaml] {
+            let (outcome, took, heap) = measured(|| parse(&body, format).map(|_| ()));
+            let case = format!(
+                "{kind}, {} bytes, {format:?}: {:?}",
+                body.len(),
+                outcome.map_err(|e| e.to_string().chars().take(100).collect::<String>())
+            );
+            prop_assert!(took <= MAX_PARSE_TIME, "{} took {:?}", case, took);
+            prop_assert!(heap <= MAX_PARSE_HEAP, "{} held {} MiB", case, heap >> 20);
+            if took > slowest.borrow().0 {
+                *slowest.borrow_mut() = (took, case.clone());
+            }
+            if heap > heaviest.borrow().0 {
+                *heaviest.borrow_mut() = (heap, case);
+            }
+        }
+        Ok(())
+    });
+    let (took, case) = slowest.into_inner();
+    println!("{name}: slowest {took:?}: {case}");
+    let (heap, case) = heaviest.into_inner();
+    println!(
+        "{name}: most heap {:.1} MiB: {case}",
+        heap as f64 / (1 << 20) as f64
+    );
+    if let Err(e) = result {
+        panic!("{name} (PROPTEST_RNG_SEED={seed}): {e}");
+    }
+}
+
+#[test]
+fn any_body_up_to_the_limit_is_answered_within_bounds() {
+    bodies_are_answered_within_bounds("any body", 64, any_body());
+}
+
+#[test]
+fn expensive_bodies_are_answered_within_bounds() {
+    bodies_are_answered_within_bounds("expensive bodies", 64, adversarial_body());
 }

@@ -72,61 +72,25 @@ pub fn trial_seed(sweep_seed: u64, number: u32) -> u64 {
 fn params_of(chosen: &BTreeMap<ParamName, Value>) -> TrialParams {
     let mut params = TrialParams::default();
     for (name, value) in chosen {
-        params.set(*name, value);
+        if let Err(e) = params.set(*name, value) {
+            // The spec checked every value it can give, and draws stay in range.
+            panic!("{} = {value} from a checked spec: {e}", name.as_str());
+        }
     }
     params
 }
 
-/// Every combination of the discrete values, the last parameter varying
-/// fastest; combinations that differ only in parameters that do not apply
-/// are run once.
+/// The grid's configurations in order, up to `max_trials` (see `spec::grid`:
+/// the last parameter varies fastest, and a combination that differs from
+/// an earlier one only in parameters that do not apply is not run again).
 fn grid(spec: &SweepSpec) -> Vec<TrialParams> {
-    let axes: Vec<(ParamName, Vec<Value>)> = spec
-        .parameters
-        .iter()
-        .map(|(name, p)| (*name, p.discrete_values().unwrap_or_default()))
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    let mut index = vec![0usize; axes.len()];
-    while out.len() < spec.max_trials as usize {
-        let all: BTreeMap<ParamName, Value> = axes
-            .iter()
-            .zip(&index)
-            .map(|((n, v), &i)| (*n, v[i].clone()))
-            .collect();
-        let mut chosen = BTreeMap::new();
-        for name in &spec.order {
-            if spec.applies(*name, &chosen) {
-                chosen.insert(*name, all[name].clone());
-            }
-        }
-        if seen.insert(
-            serde_json::to_string(
-                &chosen
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v))
-                    .collect::<Vec<_>>(),
-            )
-            .expect("values serialize"),
-        ) {
-            out.push(params_of(&chosen));
-        }
-        // Advance the odometer; stop once it wraps around.
-        let mut axis = axes.len();
-        loop {
-            if axis == 0 {
-                return out;
-            }
-            axis -= 1;
-            index[axis] += 1;
-            if index[axis] < axes[axis].1.len() {
-                break;
-            }
-            index[axis] = 0;
-        }
-    }
-    out
+    let combinations = spec
+        .grid()
+        .expect("a grid spec's parameters all have value or values");
+    combinations
+        .take(spec.max_trials as usize)
+        .map(|chosen| params_of(&chosen))
+        .collect()
 }
 
 /// Independent draws from each applicable parameter's distribution.
@@ -166,29 +130,49 @@ pub fn sample(spec: &ParamSpec, rng: &mut impl Rng) -> Value {
         ParamSpec::Distribution {
             distribution,
             integer,
-        } => {
-            let x = draw(distribution, rng);
-            if *integer {
-                Value::from(x.round() as i64)
-            } else {
-                Value::from(x)
-            }
-        }
+        } => match draw(distribution, rng) {
+            Draw::Int(n) if *integer => Value::from(n),
+            Draw::Int(n) => Value::from(n as f64),
+            Draw::Float(x) if *integer => Value::from(to_integer(x, distribution)),
+            Draw::Float(x) => Value::from(x),
+        },
     }
 }
 
-fn draw(distribution: &Distribution, rng: &mut impl Rng) -> f64 {
+/// A draw: an integer distribution's exactly, any other's as a float.
+enum Draw {
+    Int(i64),
+    Float(f64),
+}
+
+/// The integer nearest `x`, within the distribution's bounds: an integer
+/// parameter's bounds are integers (checked at parse), so this moves a
+/// draw only by rounding, never out of range.
+fn to_integer(x: f64, distribution: &Distribution) -> i64 {
+    let (min, max) = match *distribution {
+        Distribution::IntUniform { min, max } => (min as f64, max as f64),
+        Distribution::Uniform { min, max }
+        | Distribution::LogUniformValues { min, max }
+        | Distribution::QUniform { min, max, .. }
+        | Distribution::QLogUniformValues { min, max, .. } => (min, max),
+    };
+    // Float-to-int `as` saturates; within [min, max] it is exact.
+    x.round().max(min.ceil()).min(max.floor()) as i64
+}
+
+fn draw(distribution: &Distribution, rng: &mut impl Rng) -> Draw {
     let u: f64 = rng.random();
     let log_uniform = |min: f64, max: f64| (min.ln() + (max.ln() - min.ln()) * u).exp();
-    match *distribution {
+    Draw::Float(match *distribution {
         Distribution::Uniform { min, max } => min + (max - min) * u,
-        Distribution::IntUniform { min, max } => rng.random_range(min..=max) as f64,
+        // The float drawn above is unused: it keeps the stream every seed gave before.
+        Distribution::IntUniform { min, max } => return Draw::Int(rng.random_range(min..=max)),
         Distribution::LogUniformValues { min, max } => log_uniform(min, max).clamp(min, max),
         Distribution::QUniform { min, max, q } => quantize(min + (max - min) * u, min, max, q),
         Distribution::QLogUniformValues { min, max, q } => {
             quantize(log_uniform(min, max), min, max, q)
         }
-    }
+    })
 }
 
 /// Rounds to a multiple of `q`, stepping back inside [min, max] when rounding left it.

@@ -1,5 +1,7 @@
 use super::*;
 use crate::spec::{DatasetShape, Format, Limits, SweepSpec, TrialParams};
+use proptest::prelude::*;
+use serde_json::json;
 
 fn spec(yaml: &str) -> SweepSpec {
     let limits = Limits {
@@ -7,6 +9,7 @@ fn spec(yaml: &str) -> SweepSpec {
         max_epochs: 100,
         max_trials: 1000,
         max_trial_minutes: 60,
+        ..Limits::DEFAULT
     };
     let shape = |_: &str| {
         Ok(DatasetShape {
@@ -154,4 +157,241 @@ fn bayes_is_deterministic_for_a_history_and_seed() {
         .collect();
     assert_eq!(suggest(&s, &history, 99), suggest(&s, &history, 99));
     assert!(configurations(&s).iter().all(Option::is_none));
+}
+
+/// The grid as it was walked before issue 13: an odometer over every
+/// combination of values, keeping those whose applying parameters are new.
+/// It walks the whole product, so it serves small grids only, as an oracle.
+fn odometer_grid(spec: &SweepSpec) -> Vec<TrialParams> {
+    let axes: Vec<(ParamName, Vec<Value>)> = spec
+        .parameters
+        .iter()
+        .map(|(name, p)| (*name, p.discrete_values().unwrap_or_default()))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut index = vec![0usize; axes.len()];
+    while out.len() < spec.max_trials as usize {
+        let all: BTreeMap<ParamName, Value> = axes
+            .iter()
+            .zip(&index)
+            .map(|((n, v), &i)| (*n, v[i].clone()))
+            .collect();
+        let mut chosen = BTreeMap::new();
+        for name in &spec.order {
+            if spec.applies(*name, &chosen) {
+                chosen.insert(*name, all[name].clone());
+            }
+        }
+        if seen.insert(
+            serde_json::to_string(
+                &chosen
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v))
+                    .collect::<Vec<_>>(),
+            )
+            .expect("values serialize"),
+        ) {
+            out.push(params_of(&chosen));
+        }
+        // Advance the odometer; stop once it wraps around.
+        let mut axis = axes.len();
+        loop {
+            if axis == 0 {
+                return out;
+            }
+            axis -= 1;
+            index[axis] += 1;
+            if index[axis] < axes[axis].1.len() {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
+}
+
+/// Issue 13, item 2: a grid whose combinations are nearly all equal (all
+/// but the first parameter apply only under its second value) used to be
+/// walked to its end, 2e9 combinations, before the second configuration.
+#[test]
+fn a_grid_walk_skips_equal_combinations_without_visiting_them() {
+    let forty = |scale: f64| {
+        (1..=40)
+            .map(|i| (f64::from(i) * scale).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let when = "when: {learning_rate: 0.2}";
+    let s = spec(&format!(
+        "method: grid\nmax_trials: 3\nparameters:\n  learning_rate: {{values: [0.1, 0.2]}}\n  batch_size: {{values: [{}], {when}}}\n  epochs: {{values: [{}], {when}}}\n  dropout: {{values: [{}], {when}}}\n  weight_decay: {{values: [{}], {when}}}\n  momentum: {{values: [{}], {when}}}\n  optimizer: {{values: [sgd, adam, adamw, adagrad, rmsprop], {when}}}\n  activation: {{values: [relu, tanh, sigmoid, gelu], {when}}}\n",
+        forty(8.0),
+        forty(1.0),
+        forty(0.02),
+        forty(0.01),
+        forty(0.02)
+    ));
+    let got: Vec<_> = configs(&s)
+        .into_iter()
+        .map(|c| (c.learning_rate, c.batch_size, c.activation))
+        .collect();
+    let default = TrialParams::default();
+    assert_eq!(
+        got,
+        vec![
+            (0.1, default.batch_size, default.activation),
+            (0.2, 8, "relu".into()),
+            (0.2, 8, "tanh".into()),
+        ]
+    );
+}
+
+/// A spec for the grid oracle: each parameter chosen, with 1 to 3 values,
+/// and a `when` on a parameter before it in a random order (so a parent
+/// may come before or after its child in key order).
+fn conditional_grid() -> impl Strategy<Value = Value> {
+    let pools: [(&str, Value); 9] = [
+        ("learning_rate", json!([0.001, 0.01, 0.1])),
+        ("batch_size", json!([16, 32, 64])),
+        ("epochs", json!([1, 2, 3])),
+        ("hidden_layers", json!([[], [32], [64, 16]])),
+        ("dropout", json!([0.0, 0.2, 0.5])),
+        ("weight_decay", json!([0.0, 0.01, 0.1])),
+        ("optimizer", json!(["sgd", "adam", "rmsprop"])),
+        ("momentum", json!([0.5, 0.9, 0.95])),
+        ("activation", json!(["relu", "tanh", "gelu"])),
+    ];
+    let param = (
+        any::<bool>(),
+        1usize..=3,
+        any::<bool>(),
+        any::<prop::sample::Index>(),
+        1u8..8,
+    );
+    (
+        Just((0..9).collect::<Vec<usize>>()).prop_shuffle(),
+        prop::collection::vec(param, 9),
+        prop::option::of(1u32..40),
+    )
+        .prop_map(move |(rank, params, max_trials)| {
+            let included: Vec<usize> = (0..9).filter(|&i| params[i].0).collect();
+            let values = |i: usize| pools[i].1.as_array().unwrap()[..params[i].1].to_vec();
+            let mut parameters = serde_json::Map::new();
+            for &i in &included {
+                let (_, _, conditional, parent, mask) = &params[i];
+                let mut spec = json!({ "values": values(i) });
+                let earlier: Vec<usize> = included
+                    .iter()
+                    .copied()
+                    .filter(|&p| rank[p] < rank[i])
+                    .collect();
+                if *conditional && !earlier.is_empty() {
+                    let p = *parent.get(&earlier);
+                    let parent_values = values(p);
+                    let mut chosen: Vec<Value> = parent_values
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| mask & (1 << k) != 0)
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    if chosen.is_empty() {
+                        chosen.push(parent_values[0].clone());
+                    }
+                    spec["when"] = json!({ pools[p].0: chosen });
+                }
+                parameters.insert(pools[i].0.to_string(), spec);
+            }
+            let mut spec = json!({"method": "grid", "parameters": parameters});
+            if let Some(n) = max_trials {
+                spec["max_trials"] = json!(n);
+            }
+            spec
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The grid walk gives the odometer's configurations in the odometer's
+    /// order, and the spec's grid size is the number of them.
+    #[test]
+    fn the_grid_walk_matches_the_odometer(document in conditional_grid()) {
+        let text = document.to_string();
+        let limits = Limits { max_trials: 20_000, ..Limits::DEFAULT };
+        let shape = |_: &str| Ok(DatasetShape { features: 784, classes: 10 });
+        let s = SweepSpec::parse(&text, Format::Json, &limits, &shape, 1).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+        prop_assert_eq!(configs(&s), odometer_grid(&s), "{}", text);
+        let all = SweepSpec { max_trials: u32::MAX, ..s.clone() };
+        let every = odometer_grid(&all);
+        prop_assert_eq!(configs(&all), every.clone(), "{}", text);
+        if document.get("max_trials").is_none() {
+            prop_assert_eq!(s.max_trials as usize, every.len(), "grid size of {}", text);
+        }
+    }
+}
+
+/// Integers drawn from a distribution stay within its bounds, even at the
+/// top of the range a raised cap allows.
+#[test]
+fn integer_draws_stay_within_their_bounds() {
+    let limits = Limits {
+        max_batch_size: u32::MAX,
+        max_epochs: u32::MAX,
+        ..Limits::DEFAULT
+    };
+    let shape = |_: &str| {
+        Ok(DatasetShape {
+            features: 784,
+            classes: 10,
+        })
+    };
+    let text = "method: random\nmax_trials: 300\nparameters:\n  batch_size: {distribution: int_uniform, min: 4294967000, max: 4294967295}\n  epochs: {distribution: q_log_uniform_values, min: 4294967200, max: 4294967295, q: 7}\n";
+    let s = SweepSpec::parse(text, Format::Yaml, &limits, &shape, 1).unwrap();
+    for c in configs(&s) {
+        assert!(c.batch_size >= 4_294_967_000, "{c:?}");
+        assert!(
+            c.epochs >= 4_294_967_200 && c.epochs % 7 == 0 || c.epochs == u32::MAX,
+            "{c:?}"
+        );
+    }
+}
+
+/// A child before its parent in key order, both with 1000 values: the walk
+/// checks once per visit whether the child may apply, not once per value
+/// (which took 10^10 steps for 10,000 trials).
+#[test]
+fn a_wide_parent_after_its_child_costs_one_check_per_visit() {
+    let values = |scale: f64| {
+        (1..=1000)
+            .map(|i| (f64::from(i) * scale).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let limits = Limits {
+        max_trials: 10_000,
+        ..Limits::DEFAULT
+    };
+    let shape = |_: &str| {
+        Ok(DatasetShape {
+            features: 784,
+            classes: 10,
+        })
+    };
+    let text = format!(
+        "method: grid\nmax_trials: 10000\nparameters:\n  learning_rate: {{values: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]}}\n  dropout: {{values: [{}], when: {{momentum: 0.0009}}}}\n  momentum: {{values: [{}]}}\n",
+        values(0.0009),
+        values(0.0009)
+    );
+    let s = SweepSpec::parse(&text, Format::Yaml, &limits, &shape, 1).unwrap();
+    let got = configs(&s);
+    assert_eq!(got.len(), 10_000);
+    // learning_rate 0.1, dropout at its first value: every momentum, in
+    // order; dropout applies with the first only.
+    assert!(got[..1000].iter().all(|c| c.learning_rate == 0.1));
+    assert_eq!((got[0].dropout, got[0].momentum), (0.0009, 0.0009));
+    let default = TrialParams::default().dropout;
+    assert_eq!((got[1].dropout, got[1].momentum), (default, 0.0018));
+    // Then dropout moves on, which needs momentum 0.0009.
+    assert_eq!((got[1000].dropout, got[1000].momentum), (0.0018, 0.0009));
+    assert_eq!((got[1998].dropout, got[1999].learning_rate), (0.9, 0.2));
 }

@@ -3,17 +3,26 @@
 //! Pure: no I/O, no async, no training.
 mod budget;
 mod condition;
+mod document;
 mod fields;
+mod grid;
+mod limits;
 mod param;
 pub mod params;
+mod scan;
 
 pub use budget::{AtDeadline, Target};
 pub use condition::{applies, Condition};
+pub use grid::Combinations;
+pub use limits::Limits;
 pub use param::{Distribution, ParamSpec};
 pub use params::{ParamName, TrialParams};
 
 use crate::schedule::EarlyTerminate;
-use fields::{check_sizes, grid_size, optional_int, optional_string, parse_metric};
+use fields::{
+    check_distinct, check_lists, check_name, check_sizes, optional_int, optional_string,
+    parse_metric,
+};
 use params::describe;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -76,30 +85,6 @@ impl Metric {
     }
 }
 
-/// The server's caps on what one sweep may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Limits {
-    /// Most learnable weights a trial's network may have.
-    pub max_parameters: u64,
-    /// Most epochs a trial may train.
-    pub max_epochs: u32,
-    /// Most trials one sweep may run.
-    pub max_trials: u32,
-    /// Most minutes one attempt of a trial may train (`trial_timeout_minutes`
-    /// is at most this, and this when a spec gives none).
-    #[serde(default = "Limits::default_max_trial_minutes")]
-    pub max_trial_minutes: u32,
-}
-
-impl Limits {
-    /// A day.
-    pub const DEFAULT_MAX_TRIAL_MINUTES: u32 = 24 * 60;
-
-    fn default_max_trial_minutes() -> u32 {
-        Self::DEFAULT_MAX_TRIAL_MINUTES
-    }
-}
-
 /// The shape of a dataset, which bounds the network's size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DatasetShape {
@@ -137,6 +122,14 @@ pub struct SweepSpec {
     pub trial_timeout_minutes: f64,
     /// The spec as a JSON document with defaults filled in, as stored.
     pub document: Value,
+}
+
+/// Whether a spec is new, and checked against the server's caps and every
+/// rule, or stored, and checked only for what reading it back needs.
+#[derive(Clone, Copy)]
+enum Admission<'a> {
+    New(&'a Limits),
+    Stored,
 }
 
 /// The input format of a spec body.
@@ -178,31 +171,29 @@ impl SweepSpec {
         dataset: &dyn Fn(&str) -> Result<DatasetShape, String>,
         fallback_seed: u64,
     ) -> Result<SweepSpec, SpecError> {
-        let document: Value = match format {
-            Format::Json => serde_json::from_str(body)
-                .map_err(|e| SpecError::new("body", format!("invalid JSON: {e}")))?,
-            Format::Yaml => serde_yaml::from_str(body)
-                .map_err(|e| SpecError::new("body", format!("invalid YAML: {e}")))?,
-        };
+        // Bounded before any parser runs: see `scan` and `document`.
+        let document = document::read(body, format, limits)?;
         Self::from_document(document, limits, dataset, fallback_seed)
     }
 
     /// The spec of a stored sweep, validated when it was submitted; the
-    /// server's caps and dataset were checked then and are not again.
+    /// server's caps and dataset were checked then and are not again, nor
+    /// are rules newer than the sweep (distinct values, the name's characters).
     pub fn from_stored(document: &Value) -> Result<SweepSpec, SpecError> {
-        let unlimited = Limits {
-            max_parameters: u64::MAX,
-            max_epochs: u32::MAX,
-            max_trials: u32::MAX,
-            max_trial_minutes: u32::MAX,
-        };
         let any = |_: &str| {
             Ok(DatasetShape {
                 features: 1,
                 classes: 1,
             })
         };
-        Self::from_document(document.clone(), &unlimited, &any, 0)
+        Self::validate(document.clone(), Admission::Stored, &any, 0)
+    }
+
+    /// The grid's configurations in order (see `grid`): each the parameters
+    /// that apply, with their values. Needs `value` or `values` for every
+    /// parameter, and distinct values, as a grid spec has.
+    pub fn grid(&self) -> Result<Combinations, SpecError> {
+        Combinations::new(&self.parameters, &self.conditions, &self.order)
     }
 
     /// Whether `name` applies given the values chosen so far (see `when`).
@@ -221,13 +212,28 @@ impl SweepSpec {
         chosen
     }
 
-    /// Validates a spec already read into a JSON value.
+    /// Validates a new spec already read into a JSON value.
     pub fn from_document(
-        mut document: Value,
+        document: Value,
         limits: &Limits,
         dataset: &dyn Fn(&str) -> Result<DatasetShape, String>,
         fallback_seed: u64,
     ) -> Result<SweepSpec, SpecError> {
+        Self::validate(document, Admission::New(limits), dataset, fallback_seed)
+    }
+
+    /// Validates `document` as new or as stored (see `Admission`).
+    fn validate(
+        mut document: Value,
+        admission: Admission,
+        dataset: &dyn Fn(&str) -> Result<DatasetShape, String>,
+        fallback_seed: u64,
+    ) -> Result<SweepSpec, SpecError> {
+        let unlimited = Limits::unlimited();
+        let (limits, new) = match admission {
+            Admission::New(limits) => (limits, true),
+            Admission::Stored => (&unlimited, false),
+        };
         let Some(map) = document.as_object_mut() else {
             return Err(SpecError::new(
                 "body",
@@ -244,9 +250,7 @@ impl SweepSpec {
             ));
         }
         let name = optional_string(map, "name")?.unwrap_or_else(|| "sweep".into());
-        if name.is_empty() || name.len() > 200 {
-            return Err(SpecError::new("name", "must be 1 to 200 characters"));
-        }
+        check_name(&name, new)?;
         optional_string(map, "description")?;
         let dataset_name =
             optional_string(map, "dataset")?.unwrap_or_else(|| DEFAULT_DATASET.into());
@@ -301,11 +305,16 @@ impl SweepSpec {
                             format!("unknown parameter; known ones are {}", known.join(", ")),
                         ));
                     };
+                    check_lists(&field, value, limits)?;
                     let mut value = value.clone();
                     if let Some(when) = value.as_object_mut().and_then(|m| m.remove("when")) {
                         conditions.insert(name, condition::parse(name, &field, &when)?);
                     }
-                    parameters.insert(name, ParamSpec::parse(name, &field, &value)?);
+                    let spec = ParamSpec::parse(name, &field, &value)?;
+                    if new {
+                        check_distinct(name, &field, &spec)?;
+                    }
+                    parameters.insert(name, spec);
                 }
             }
             Some(v) => {
@@ -323,7 +332,7 @@ impl SweepSpec {
                 SpecError::new("max_trials", "is required for methods random and bayes")
             })?,
             Method::Grid => {
-                let size = grid_size(&parameters)?;
+                let size = grid::size(&parameters, &conditions)?;
                 match max_trials {
                     Some(cap) => size.min(cap),
                     None if size > limits.max_trials as u64 => {
@@ -371,5 +380,7 @@ impl SweepSpec {
     }
 }
 
+#[cfg(test)]
+mod scan_tests;
 #[cfg(test)]
 mod tests;

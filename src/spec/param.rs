@@ -271,6 +271,19 @@ fn parse_distribution(
                 ),
             ))
         }
+        // Integer bounds and q keep every quantized draw an integer within them.
+        "q_uniform" | "q_log_uniform_values" if integer && lo.fract() != 0.0 => {
+            return Err(err(
+                ".min",
+                format!("must be an integer for {}, got {lo}", name.as_str()),
+            ))
+        }
+        "q_uniform" | "q_log_uniform_values" if integer && hi.fract() != 0.0 => {
+            return Err(err(
+                ".max",
+                format!("must be an integer for {}, got {hi}", name.as_str()),
+            ))
+        }
         "uniform" => Distribution::Uniform { min: lo, max: hi },
         "log_uniform_values" => Distribution::LogUniformValues { min: lo, max: hi },
         "q_uniform" => Distribution::QUniform {

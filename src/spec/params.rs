@@ -66,31 +66,46 @@ impl TrialParams {
         }
     }
 
-    /// Sets one parameter from a value that `ParamName::check` accepted.
-    pub fn set(&mut self, name: ParamName, value: &Value) {
-        let float = || value.as_f64().unwrap_or_default();
-        let int = || value.as_u64().unwrap_or(1) as u32;
+    /// Sets one parameter from a value that `ParamName::check` accepted;
+    /// `Err` for a value of the wrong type or out of its type's range
+    /// (never a truncated or default value).
+    pub fn set(&mut self, name: ParamName, value: &Value) -> Result<(), String> {
+        let int = || {
+            value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("{} does not fit {}", value, name.as_str()))
+        };
+        let float = || {
+            value
+                .as_f64()
+                .ok_or_else(|| format!("{value} is not a number"))
+        };
+        let text = || {
+            value
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{value} is not a string"))
+        };
         match name {
-            ParamName::LearningRate => self.learning_rate = float(),
-            ParamName::BatchSize => self.batch_size = int(),
-            ParamName::Epochs => self.epochs = int(),
+            ParamName::LearningRate => self.learning_rate = float()?,
+            ParamName::BatchSize => self.batch_size = int()?,
+            ParamName::Epochs => self.epochs = int()?,
             ParamName::HiddenLayers => {
-                self.hidden_layers = value
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|w| w.as_u64())
-                            .map(|w| w as u32)
-                            .collect()
-                    })
-                    .unwrap_or_default()
+                let widths = value.as_array().map(Vec::as_slice).unwrap_or_default();
+                self.hidden_layers = widths
+                    .iter()
+                    .map(|w| w.as_u64().and_then(|w| u32::try_from(w).ok()))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| format!("{value} are not layer widths"))?;
             }
-            ParamName::Dropout => self.dropout = float(),
-            ParamName::WeightDecay => self.weight_decay = float(),
-            ParamName::Optimizer => self.optimizer = value.as_str().unwrap_or("sgd").into(),
-            ParamName::Momentum => self.momentum = float(),
-            ParamName::Activation => self.activation = value.as_str().unwrap_or("relu").into(),
+            ParamName::Dropout => self.dropout = float()?,
+            ParamName::WeightDecay => self.weight_decay = float()?,
+            ParamName::Optimizer => self.optimizer = text()?,
+            ParamName::Momentum => self.momentum = float()?,
+            ParamName::Activation => self.activation = text()?,
         }
+        Ok(())
     }
 }
 
@@ -192,7 +207,9 @@ impl ParamName {
                 None => Err(format!("must be a number, got {}", describe(value))),
             },
             ValueKind::Int => match value.as_i64() {
+                Some(x) if x > i64::from(u32::MAX) => Err(format!("must be at most {}", u32::MAX)),
                 Some(x) => self.check_number(x as f64),
+                None if value.is_u64() => Err(format!("must be at most {}", u32::MAX)),
                 None => Err(format!("must be an integer, got {}", describe(value))),
             },
             ValueKind::List => {
@@ -204,8 +221,14 @@ impl ParamName {
                 };
                 for (i, w) in widths.iter().enumerate() {
                     match w.as_i64() {
-                        Some(w) if w >= 1 && w <= u32::MAX as i64 => {}
+                        Some(w) if w >= 1 && w <= i64::from(u32::MAX) => {}
+                        Some(w) if w >= 1 => {
+                            return Err(format!("width [{i}] must be at most {}", u32::MAX))
+                        }
                         Some(_) => return Err(format!("width [{i}] must be at least 1")),
+                        None if w.is_u64() => {
+                            return Err(format!("width [{i}] must be at most {}", u32::MAX))
+                        }
                         None => {
                             return Err(format!(
                                 "width [{i}] must be an integer, got {}",

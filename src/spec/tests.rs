@@ -6,6 +6,7 @@ const LIMITS: Limits = Limits {
     max_epochs: 50,
     max_trials: 500,
     max_trial_minutes: 60,
+    ..Limits::DEFAULT
 };
 
 fn shape(name: &str) -> Result<DatasetShape, String> {
@@ -220,4 +221,374 @@ fn bad_budgets_and_conditions_name_the_field() {
         let err = rejected(yaml);
         assert_eq!(&err.field, field, "for spec:\n{yaml}\ngot {err}");
     }
+}
+
+fn json(text: &str) -> Result<SweepSpec, SpecError> {
+    SweepSpec::parse(text, Format::Json, &LIMITS, &shape, 42)
+}
+
+/// Issue 13: each cost of a spec has a cap, and going over it names the
+/// field and the cap.
+#[test]
+fn every_cost_has_a_cap_naming_the_field() {
+    let ones = |n: usize| vec!["1"; n].join(", ");
+    let distinct = |n: usize| {
+        (1..=n)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let cases: Vec<(String, &str, &str)> = vec![
+        // The attacker's 60 KB spec: 20,000 layers, 10,000 trials.
+        (format!("method: random\nmax_trials: 500\nparameters:\n  hidden_layers: {{value: [{}]}}\n", ones(20_000)), "parameters.hidden_layers", "max_hidden_layers"),
+        (format!("method: random\nmax_trials: 2\nparameters:\n  hidden_layers: {{values: [[8], [{}]]}}\n", ones(33)), "parameters.hidden_layers.values[1]", "max_hidden_layers"),
+        ("method: random\nmax_trials: 2\nparameters:\n  hidden_layers: {value: [65537]}\n".into(), "parameters.hidden_layers", "max_layer_width"),
+        ("method: random\nmax_trials: 2\nparameters:\n  batch_size: {value: 65537}\n".into(), "parameters.batch_size", "max_batch_size"),
+        ("method: grid\nparameters:\n  batch_size: {values: [32, 70000]}\n".into(), "parameters.batch_size.values[1]", "max_batch_size"),
+        ("method: random\nmax_trials: 2\nparameters:\n  batch_size: {min: 1, max: 100000}\n".into(), "parameters.batch_size", "max_batch_size"),
+        ("method: random\nmax_trials: 2\nparameters:\n  batch_size: {distribution: q_uniform, min: 16, max: 64, q: 100000}\n".into(), "parameters.batch_size", "max_batch_size"),
+        ("method: random\nmax_trials: 2\nparameters:\n  epochs: {values: [1, 2, 51]}\n".into(), "parameters.epochs.values[2]", "max_epochs"),
+        (format!("method: random\nmax_trials: 2\nparameters:\n  batch_size: {{values: [{}]}}\n", distinct(1001)), "parameters.batch_size.values", "max_values"),
+        (format!("method: random\nmax_trials: 2\nparameters:\n  dropout: {{values: [0.1], probabilities: [{}]}}\n", ones(1001)), "parameters.dropout.probabilities", "max_values"),
+        (format!("method: random\nmax_trials: 2\nparameters:\n  batch_size: {{values: [1]}}\n  momentum: {{value: 0.5, when: {{batch_size: [{}]}}}}\n", ones(1001)), "parameters.momentum.when.batch_size", "max_values"),
+        // Nesting, refused by the pre-scan before libyaml's quadratic path.
+        (format!("method: grid\nparameters: {}1{}\n", "{a: ".repeat(50_000), "}".repeat(50_000)), "body", "max_nesting"),
+        (format!("method: grid\nseed: {}1{}\n", "[".repeat(33), "]".repeat(33)), "body", "max_nesting"),
+        ((0..40).map(|d| format!("{}a{d}:\n", "  ".repeat(d))).collect(), "body", "max_nesting"),
+        (format!("method: grid\ndescription: [{}]\n", ones(100_001)), "body", "max_spec_nodes"),
+        // 4,000 aliases of a 1,000-entry list: 20 KB that expands to 4 million nodes.
+        (format!("method: grid\ndescription: [&a [{}], {}]\n", ones(1000), vec!["*a"; 4000].join(", ")), "body", "max_spec_nodes"),
+    ];
+    for (text, field, limit) in &cases {
+        let err = rejected(text);
+        let short: String = text.chars().take(120).collect();
+        assert_eq!(&err.field, field, "for spec:\n{short}\ngot {err}");
+        assert!(err.message.contains(limit), "{short}: {err} names {limit}");
+    }
+    let deep_json = format!(
+        "{{\"method\": \"grid\", \"seed\": {}1{}}}",
+        "[".repeat(33),
+        "]".repeat(33)
+    );
+    let err = json(&deep_json).unwrap_err();
+    assert_eq!(
+        (err.field.as_str(), err.message.contains("max_nesting")),
+        ("body", true),
+        "{err}"
+    );
+    let aliases = format!(
+        "a: &a [{}]\nb: [{}]\n",
+        ones(1000),
+        vec!["*a"; 200].join(", ")
+    );
+    let err = rejected(&format!(
+        "method: grid\ndescription: {{{}}}\n",
+        aliases.replace('\n', ", ")
+    ));
+    assert!(err.message.contains("max_spec_nodes"), "{err}");
+}
+
+#[test]
+fn caps_leave_room_for_real_specs() {
+    let widths = vec!["64"; 32].join(", ");
+    let values = (1..=1000)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let spec = parse(&format!(
+        "method: random\nmax_trials: 2\nparameters:\n  hidden_layers: {{values: [[{widths}], [128, 64]]}}\n  batch_size: {{values: [{values}]}}\n  epochs: {{distribution: q_uniform, min: 1, max: 50, q: 5}}\ndescription: &d 'a sweep'\nname: *d\n"
+    ))
+    .unwrap();
+    assert_eq!(spec.name, "a sweep", "a few aliases are fine");
+    let nested = format!(
+        "method: random\nmax_trials: 2\nseed: 7\ndescription: {}1{}\n",
+        "[".repeat(31),
+        "]".repeat(31)
+    );
+    assert!(
+        parse(&nested).is_err_and(|e| e.field == "description"),
+        "31 levels pass the scan"
+    );
+}
+
+/// Item 5: 2^32 was accepted and truncated (to 0, which divides by zero
+/// in training, and to 1): integers are range-checked, even with the caps
+/// raised as far as they go.
+#[test]
+fn integers_are_range_checked_never_truncated() {
+    let raised = Limits {
+        max_batch_size: u32::MAX,
+        max_epochs: u32::MAX,
+        max_layer_width: u32::MAX,
+        ..LIMITS
+    };
+    let parse_raised = |yaml: &str| SweepSpec::parse(yaml, Format::Yaml, &raised, &shape, 1);
+    let cases: &[(&str, &str)] = &[
+        ("method: random\nmax_trials: 1\nparameters:\n  batch_size: {value: 4294967296}\n", "parameters.batch_size.value"),
+        ("method: random\nmax_trials: 1\nparameters:\n  batch_size: {value: 4294967297}\n", "parameters.batch_size.value"),
+        ("method: random\nmax_trials: 1\nparameters:\n  batch_size: {value: 18446744073709551615}\n", "parameters.batch_size.value"),
+        ("method: grid\nparameters:\n  epochs: {values: [1, 4294967296]}\n", "parameters.epochs.values[1]"),
+        ("method: random\nmax_trials: 1\nparameters:\n  batch_size: {min: 1, max: 4294967296}\n", "parameters.batch_size"),
+        ("method: random\nmax_trials: 1\nparameters:\n  hidden_layers: {value: [4294967296]}\n", "parameters.hidden_layers.value"),
+        // No integer lies between these bounds: a draw could only leave them.
+        ("method: random\nmax_trials: 1\nparameters:\n  batch_size: {distribution: q_uniform, min: 1.2, max: 1.8, q: 1}\n", "parameters.batch_size.min"),
+        ("method: random\nmax_trials: 1\nparameters:\n  epochs: {distribution: q_log_uniform_values, min: 1, max: 9.5, q: 1}\n", "parameters.epochs.max"),
+    ];
+    for (yaml, field) in cases {
+        let err = parse_raised(yaml).expect_err(yaml);
+        assert_eq!(&err.field, field, "for spec:\n{yaml}\ngot {err}");
+    }
+    let mut params = TrialParams::default();
+    assert!(params
+        .set(ParamName::BatchSize, &Value::from(1u64 << 32))
+        .is_err());
+    assert!(params.set(ParamName::Epochs, &Value::from(-1)).is_err());
+    assert!(params
+        .set(ParamName::HiddenLayers, &serde_json::json!([1, 1u64 << 32]))
+        .is_err());
+    assert_eq!(
+        params,
+        TrialParams::default(),
+        "a refused value changes nothing"
+    );
+    params
+        .set(ParamName::BatchSize, &Value::from(4096))
+        .unwrap();
+    assert_eq!(params.batch_size, 4096);
+}
+
+/// Item 12 and the name limit: characters are counted, not bytes, and a
+/// name holds no control character (plot.svg must stay well-formed XML).
+#[test]
+fn names_count_characters_and_hold_no_control_characters() {
+    // JSON, which carries any character escaped (YAML refuses some raw).
+    let named = |name: &str| {
+        json(&serde_json::json!({"method": "random", "max_trials": 1, "name": name}).to_string())
+    };
+    assert_eq!(named(&"é".repeat(200)).unwrap().name, "é".repeat(200));
+    assert_eq!(named(&"日".repeat(200)).unwrap().name.chars().count(), 200);
+    for bad in [
+        "é".repeat(201),
+        String::new(),
+        "a\u{0}b".into(),
+        "tab\there".into(),
+        "line\nbreak".into(),
+        "\u{7f}".into(),
+        "c1\u{85}".into(),
+        "\u{1b}[31m".into(),
+        "\u{fffe}".into(),
+    ] {
+        let err = named(&bad).expect_err(&bad);
+        assert_eq!(err.field, "name", "{bad:?}: {err}");
+    }
+    // A sweep stored before the rule still reads back.
+    let mut stored = named("ok").unwrap().document;
+    stored["name"] = Value::from("old\u{1}name");
+    assert_eq!(
+        SweepSpec::from_stored(&stored).unwrap().name,
+        "old\u{1}name"
+    );
+}
+
+/// Duplicate keys used to pass silently (the last won): they are refused,
+/// naming the key's dotted path, in YAML and JSON.
+#[test]
+fn duplicate_keys_are_refused_with_their_path() {
+    let cases: &[(&str, Format, &str)] = &[
+        ("method: grid\nmethod: random\n", Format::Yaml, "method"),
+        (
+            "method: grid\nparameters:\n  batch_size: {values: [1], values: [2]}\n",
+            Format::Yaml,
+            "parameters.batch_size.values",
+        ),
+        (
+            "method: grid\nparameters:\n  batch_size: {value: 1}\n  batch_size: {value: 2}\n",
+            Format::Yaml,
+            "parameters.batch_size",
+        ),
+        (
+            "method: grid\ndescription: [{a: 1}, {b: 1, b: 2}]\n",
+            Format::Yaml,
+            "description[1].b",
+        ),
+        (
+            r#"{"method": "grid", "method": "grid"}"#,
+            Format::Json,
+            "method",
+        ),
+        (
+            r#"{"method": "random", "max_trials": 2, "metric": {"name": "val_loss", "name": "val_loss"}}"#,
+            Format::Json,
+            "metric.name",
+        ),
+    ];
+    for (text, format, field) in cases {
+        let err = SweepSpec::parse(text, *format, &LIMITS, &shape, 42).expect_err(text);
+        assert_eq!(&err.field, field, "for spec:\n{text}\ngot {err}");
+        assert!(err.message.contains("twice"), "{err}");
+    }
+}
+
+/// Item 2's grid repeated one value 40 times per parameter: repeats are
+/// refused, naming the repeat and the entry it repeats.
+#[test]
+fn repeated_values_are_refused_naming_both_entries() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "batch_size: {values: [32, 64, 128, 64]}",
+            "parameters.batch_size.values[3]",
+            "values[1]",
+        ),
+        (
+            "learning_rate: {values: [0.1, 0.10]}",
+            "parameters.learning_rate.values[1]",
+            "values[0]",
+        ),
+        (
+            "learning_rate: {values: [1, 2, 1.0]}",
+            "parameters.learning_rate.values[2]",
+            "values[0]",
+        ),
+        (
+            "weight_decay: {values: [0.0, -0.0]}",
+            "parameters.weight_decay.values[1]",
+            "values[0]",
+        ),
+        (
+            "optimizer: {values: [sgd, adam, sgd]}",
+            "parameters.optimizer.values[2]",
+            "values[0]",
+        ),
+        (
+            "hidden_layers: {values: [[64], [64, 32], [64]]}",
+            "parameters.hidden_layers.values[2]",
+            "values[0]",
+        ),
+    ];
+    for (param, field, first) in cases {
+        for method in ["method: grid", "method: random\nmax_trials: 3"] {
+            let yaml = format!("{method}\nparameters:\n  {param}\n");
+            let err = rejected(&yaml);
+            assert_eq!(&err.field, field, "for spec:\n{yaml}\ngot {err}");
+            assert!(err.message.contains(first), "{err}");
+        }
+    }
+    let attacker: String = [
+        "learning_rate: 0.1",
+        "batch_size: 32",
+        "epochs: 1",
+        "dropout: 0.1",
+        "weight_decay: 0.1",
+        "optimizer: sgd",
+        "momentum: 0.5",
+        "activation: relu",
+    ]
+    .iter()
+    .map(|p| {
+        let (name, v) = p.split_once(": ").unwrap();
+        format!("  {name}: {{values: [{}]}}\n", vec![v; 40].join(", "))
+    })
+    .collect();
+    let err = rejected(&format!(
+        "method: grid\nmax_trials: 2\nparameters:\n{attacker}"
+    ));
+    assert_eq!(
+        err.field, "parameters.activation.values[1]",
+        "the first in key order"
+    );
+}
+
+/// The grid's size counts what `when` makes equal once, so a default or
+/// refused `max_trials` follows the grid's true size.
+#[test]
+fn grid_size_counts_conditions_exactly() {
+    let spec = parse("method: grid\nparameters:\n  optimizer: {values: [sgd, adam, rmsprop]}\n  momentum: {values: [0.5, 0.9], when: {optimizer: [sgd, rmsprop]}}\n  batch_size: {values: [32, 64]}\n").unwrap();
+    // 2 batch sizes x (sgd x 2 momenta + adam + rmsprop x 2 momenta).
+    assert_eq!(spec.max_trials, 10);
+    assert_eq!(spec.document["max_trials"], 10);
+    // 2 x 30 x 30 = 1800 combinations over the cap of 500, but 60 configurations.
+    let thirty = |scale: f64| {
+        (1..=30)
+            .map(|i| (f64::from(i) * scale).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let spec = parse(&format!(
+        "method: grid\nparameters:\n  activation: {{values: [relu, tanh]}}\n  dropout: {{values: [{}], when: {{activation: tanh}}}}\n  momentum: {{values: [{}], when: {{activation: relu}}}}\n",
+        thirty(0.01),
+        thirty(0.02)
+    ))
+    .unwrap();
+    assert_eq!(spec.max_trials, 60);
+    // Nested conditions: weight decay under momentum under optimizer.
+    let spec = parse("method: grid\nparameters:\n  optimizer: {values: [sgd, adam]}\n  momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}\n  weight_decay: {values: [0.0, 0.1, 0.2], when: {momentum: 0.9}}\n").unwrap();
+    // adam; sgd with 0.5; sgd with 0.9 and 3 decays.
+    assert_eq!(spec.max_trials, 5);
+}
+
+/// `from_stored` reads back what an older server stored (repeated values
+/// included) without enumerating anything, however large the grid.
+#[test]
+fn stored_specs_read_back_without_new_rules_or_caps() {
+    let values = |v: &str| vec![v; 40].join(", ");
+    let document = serde_json::json!({
+        "name": "old", "dataset": "mnist-10k", "method": "grid", "max_trials": 2, "seed": 1,
+        "trial_timeout_minutes": 60.0,
+        "metric": {"name": "val_accuracy", "goal": "maximize"},
+        "parameters": {
+            "learning_rate": {"values": serde_json::from_str::<Value>(&format!("[{}]", values("0.1"))).unwrap()},
+            "batch_size": {"values": serde_json::from_str::<Value>(&format!("[{}]", values("32"))).unwrap()},
+            "hidden_layers": {"value": vec![1; 20_000]},
+        }
+    });
+    let spec = SweepSpec::from_stored(&document).unwrap();
+    assert_eq!(spec.max_trials, 2);
+}
+
+/// A chain of conditions, each parameter under the one before with 1000
+/// values: the grid's size is counted once per parameter, not once per
+/// value of every ancestor (1000^8 steps).
+#[test]
+fn a_chain_of_conditions_is_counted_in_linear_time() {
+    let values = |scale: f64| {
+        (1..=1000)
+            .map(|i| (f64::from(i) * scale).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let chain = [
+        ("learning_rate", values(1e-4), None),
+        ("weight_decay", values(1e-4), Some("learning_rate: 0.0001")),
+        ("dropout", values(1e-4), Some("weight_decay: 0.0001")),
+        ("momentum", values(1e-4), Some("dropout: 0.0001")),
+        (
+            "batch_size",
+            (1..=1000)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Some("momentum: 0.0001"),
+        ),
+    ];
+    let mut yaml = String::from("method: grid\nmax_trials: 3\nparameters:\n");
+    for (name, values, when) in chain {
+        let when = when.map(|w| format!(", when: {{{w}}}")).unwrap_or_default();
+        yaml += &format!("  {name}: {{values: [{values}]{when}}}\n");
+    }
+    let spec = parse(&yaml).unwrap();
+    assert_eq!(spec.max_trials, 3);
+    // 999 + (999 + (999 + (999 + 1000))) configurations.
+    let limits = Limits {
+        max_trials: u32::MAX,
+        ..LIMITS
+    };
+    let all = SweepSpec::parse(
+        &yaml.replace("max_trials: 3\n", ""),
+        Format::Yaml,
+        &limits,
+        &shape,
+        1,
+    )
+    .unwrap();
+    assert_eq!(all.max_trials, 4996);
 }
