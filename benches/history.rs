@@ -43,6 +43,7 @@ fn spec(extra: &str, trials: u32) -> SweepSpec {
         max_epochs: 200,
         max_trials: trials.max(10_000),
         max_trial_minutes: 60,
+        ..Limits::default()
     };
     let shape = |_: &str| {
         Ok(DatasetShape {

@@ -329,8 +329,24 @@ impl Config {
         if self.server_lock_seconds == 0 {
             return bad("server_lock_seconds must be at least 1");
         }
-        if self.limits.max_trial_minutes == 0 {
-            return bad("limits.max_trial_minutes must be at least 1");
+        let l = &self.limits;
+        for (name, value) in [
+            ("max_parameters", l.max_parameters),
+            ("max_epochs", l.max_epochs.into()),
+            ("max_trials", l.max_trials.into()),
+            ("max_trial_minutes", l.max_trial_minutes.into()),
+            ("max_hidden_layers", l.max_hidden_layers.into()),
+            ("max_layer_width", l.max_layer_width.into()),
+            ("max_batch_size", l.max_batch_size.into()),
+            ("max_values", l.max_values.into()),
+            ("max_nesting", l.max_nesting.into()),
+            ("max_spec_nodes", l.max_spec_nodes.into()),
+        ] {
+            if value == 0u64 {
+                return Err(ConfigError::Invalid(format!(
+                    "limits.{name} must be at least 1"
+                )));
+            }
         }
         if let Some(token) = &self.api_token {
             token.validate()?;
@@ -403,6 +419,11 @@ mod tests {
             "{error}"
         );
         assert_eq!(c.limits.max_epochs, 2);
+        // A misspelt limit is an error, not a silent default.
+        let typo = Config::from_toml("[limits]\nmax_epoch = 2").unwrap_err();
+        assert!(typo.to_string().contains("max_epoch"), "{typo}");
+        let zero = Config::from_toml("[limits]\nmax_nesting = 0").unwrap_err();
+        assert!(zero.to_string().contains("limits.max_nesting"), "{zero}");
     }
 
     #[test]

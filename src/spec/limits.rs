@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// The server's caps on what one sweep may ask for. Every field has a
 /// default, so a config that names only some of them still loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Most learnable weights a trial's network may have.
     pub max_parameters: u64,
