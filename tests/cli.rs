@@ -203,7 +203,9 @@ async fn a_rejected_spec_prints_the_servers_message_and_stores_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_json_prints_each_event_once_in_order_even_across_reconnects() {
-    let app = spawn_app(2, |_| {}).await;
+    // The cutting proxy below passes the client's Host (its own port) through,
+    // as a reverse proxy does: the server is told to answer to it.
+    let app = spawn_app(2, |c| c.allowed_hosts = vec!["127.0.0.1".into()]).await;
     let dir = app.dir.path();
     let id = app.submit(SMALL).await;
     let id_arg = id.to_string();

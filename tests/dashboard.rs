@@ -192,6 +192,25 @@ parameters:
     browser
         .wait_for(&listed, minute, "the sweep list again, from the cookie")
         .await;
+    // Signing out ends the session: the page asks for the token again.
+    browser
+        .click(&browser.find("#sign-out").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            "return document.getElementById('token') !== null",
+            minute,
+            "the sign-in form after signing out",
+        )
+        .await;
+    browser.goto(&format!("{}/", app.url)).await;
+    browser
+        .wait_for(
+            "return document.getElementById('token') !== null",
+            minute,
+            "the sign-in form still, the session being over",
+        )
+        .await;
     browser.quit().await;
     app.stop().await;
 }

@@ -88,6 +88,14 @@ pub fn train(
     classes: i64,
     listener: &mut impl Listener,
 ) -> Result<Outcome, String> {
+    // Specs are range-checked when submitted; a row stored before they were
+    // (batch sizes of 2^32 became 0) must fail its trial, not divide by zero.
+    if job.params.batch_size == 0 {
+        return Err("batch_size must be at least 1, got 0".into());
+    }
+    if let Some(i) = job.params.hidden_layers.iter().position(|&w| w == 0) {
+        return Err(format!("hidden_layers[{i}] must be at least 1, got 0"));
+    }
     tch::manual_seed(job.seed as i64);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let features = split.features();

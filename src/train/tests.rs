@@ -92,6 +92,7 @@ fn optimizers_match_libtorchs_own() {
 }
 
 /// Records reports; suspends after `suspend_after` epochs if set.
+#[derive(Default)]
 struct Recorder {
     started: Vec<i64>,
     reports: Vec<EpochReport>,
@@ -325,11 +326,13 @@ fn an_epoch_is_reported_once_the_previous_checkpoint_is_written() {
         let taken = taken.clone();
         std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(300));
+            // The writer's open of the FIFO returns only once this one has
+            // opened it: no write can be done before this flag is set.
+            taken.store(true, Ordering::SeqCst);
             let mut bytes = Vec::new();
             std::fs::File::open(&partial)
                 .and_then(|mut f| f.read_to_end(&mut bytes))
                 .unwrap();
-            taken.store(true, Ordering::SeqCst);
             // Later checkpoints go to a plain file. (This one's fsync fails:
             // a FIFO cannot be synced; the write is only logged.)
             std::fs::remove_file(&partial).unwrap();
@@ -359,4 +362,45 @@ fn an_epoch_is_reported_once_the_previous_checkpoint_is_written() {
     assert_eq!(order.reports, [(1, false), (2, true), (3, true)]);
     let last = checkpoint::load(&path).unwrap().expect("written");
     assert_eq!(last.epoch, 3);
+}
+
+/// A configuration stored before specs were range-checked (a batch size of
+/// 2^32 truncated to 0) fails its trial with a reason instead of dividing by zero.
+#[test]
+fn a_zero_batch_size_or_width_fails_instead_of_panicking() {
+    let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
+    let split = first_rows(&dataset, 64);
+    let test = TestSet {
+        x: &dataset.test_x,
+        y: &dataset.test_y,
+    };
+    let stop = AtomicBool::new(false);
+    for (p, field) in [
+        (
+            TrialParams {
+                batch_size: 0,
+                ..params("sgd", 1)
+            },
+            "batch_size",
+        ),
+        (
+            TrialParams {
+                hidden_layers: vec![8, 0],
+                ..params("sgd", 1)
+            },
+            "hidden_layers[1]",
+        ),
+    ] {
+        let job = Job {
+            params: &p,
+            seed: 1,
+            batch_loss_every: 10,
+            stop: &stop,
+            checkpoint: None,
+            resume_upto: 0,
+        };
+        let mut recorder = Recorder::default();
+        let error = train(&job, &split, &test, 10, &mut recorder).unwrap_err();
+        assert!(error.contains(field), "{error}");
+    }
 }

@@ -359,7 +359,7 @@ async fn a_quiet_event_stream_outlives_the_idle_cut() {
     // The one worker trains a long sweep; the second waits, and its stream
     // says nothing for longer than the server lets an idle connection live.
     let busy = app
-        .submit("method: grid\nparameters:\n  epochs: {value: 50}\n")
+        .submit("method: grid\nparameters:\n  epochs: {value: 200}\n  hidden_layers: {value: [1024, 1024]}\n")
         .await;
     let quiet = app.submit(TINY).await;
     let mut stream = TcpStream::connect(addr(&app.url)).await.unwrap();
