@@ -2,7 +2,7 @@
 //! buffers, and how far it got. Written atomically (temporary file, fsync,
 //! rename, fsync of the folder), so a crash leaves the previous checkpoint
 //! or the new one, never a torn file.
-use super::Optimizer;
+use super::{Optimizer, TrainError};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ const OPTIMIZER: &str = "optimizer.";
 /// the last one.
 pub struct Saver {
     jobs: Option<mpsc::Sender<Job>>,
-    done: mpsc::Receiver<Result<(), String>>,
+    done: mpsc::Receiver<Result<(), TrainError>>,
     in_flight: bool,
     thread: Option<JoinHandle<()>>,
 }
@@ -69,7 +69,7 @@ impl Saver {
         vs: &VarStore,
         optimizer: &Optimizer,
     ) {
-        // A failed write was logged where it happened.
+        // A failed write was logged where it happened; the next one may work.
         let _ = self.wait();
         // Deep copies: training changes the weights in place meanwhile.
         let tensors = tch::no_grad(|| state(epoch, step, vs, optimizer));
@@ -79,6 +79,7 @@ impl Saver {
         };
         match unsent {
             Some((path, tensors)) => {
+                // Logged there; training goes on without it.
                 let _ = write_logged(&path, &tensors);
             }
             None => self.in_flight = true,
@@ -87,13 +88,14 @@ impl Saver {
 
     /// Waits until the checkpoint being written is on disk; its error, if
     /// it failed.
-    pub fn wait(&mut self) -> Result<(), String> {
+    pub fn wait(&mut self) -> Result<(), TrainError> {
         if !std::mem::take(&mut self.in_flight) {
             return Ok(());
         }
-        self.done
-            .recv()
-            .unwrap_or_else(|_| Err("the checkpoint thread stopped".into()))
+        self.done.recv().unwrap_or_else(|_| {
+            let stopped = "the checkpoint thread stopped";
+            Err(TrainError::CheckpointNotWritten(stopped.into()))
+        })
     }
 }
 
@@ -130,7 +132,7 @@ fn state(epoch: i64, step: i64, vs: &VarStore, optimizer: &Optimizer) -> Vec<(St
 
 /// Writes `tensors` to `path` atomically, logging how long it took or why
 /// it failed.
-fn write_logged(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), String> {
+fn write_logged(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), TrainError> {
     let started = std::time::Instant::now();
     let written = write(path, tensors);
     match &written {
@@ -144,9 +146,9 @@ fn write_logged(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), String>
 }
 
 /// Writes `tensors` to `path` atomically.
-fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), String> {
+fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), TrainError> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        format!("checkpoint {}: {what}: {e}", path.display())
+        TrainError::CheckpointNotWritten(format!("checkpoint {}: {what}: {e}", path.display()))
     };
     let folder = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder).map_err(|e| fail("creating its folder", &e))?;
@@ -173,20 +175,25 @@ pub(crate) fn partial_path(path: &Path) -> PathBuf {
     path.with_extension(format!("partial-{}", std::process::id()))
 }
 
-/// Reads the checkpoint at `path`; None when there is none, an error when
-/// it cannot be read or lacks its header.
-pub fn load(path: &Path) -> Result<Option<Checkpoint>, String> {
+/// Reads the checkpoint at `path`; None when there is none, `BadCheckpoint`
+/// when it cannot be read (torn, garbage) or lacks its header.
+pub fn load(path: &Path) -> Result<Option<Checkpoint>, TrainError> {
     if !path.exists() {
         return Ok(None);
     }
-    let tensors =
-        Tensor::load_multi(path).map_err(|e| format!("checkpoint {}: {e}", path.display()))?;
+    let bad = |e: &dyn std::fmt::Display| {
+        TrainError::BadCheckpoint(format!("checkpoint {}: {e}", path.display()))
+    };
+    let tensors = Tensor::load_multi(path).map_err(|e| match TrainError::from(e) {
+        oom @ TrainError::OutOfMemory(_) => oom,
+        e => bad(&e),
+    })?;
     let scalar = |name: &str| {
         tensors
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, t)| t.int64_value(&[]))
-            .ok_or_else(|| format!("checkpoint {}: `{name}` is missing", path.display()))
+            .ok_or_else(|| bad(&format_args!("`{name}` is missing")))
+            .and_then(|(_, t)| t.f_int64_value(&[]).map_err(|e| bad(&e)))
     };
     Ok(Some(Checkpoint {
         epoch: scalar("meta.epoch")?,
@@ -199,7 +206,7 @@ impl Checkpoint {
     /// Copies the saved weights into `vs` and the saved buffers into
     /// `optimizer`. Everything is checked first: on an error (the checkpoint
     /// is of another network) nothing was changed.
-    pub fn restore(&self, vs: &mut VarStore, optimizer: &mut Optimizer) -> Result<(), String> {
+    pub fn restore(&self, vs: &mut VarStore, optimizer: &mut Optimizer) -> Result<(), TrainError> {
         let saved = |prefix: &str, name: &str| {
             self.tensors
                 .iter()
@@ -220,18 +227,21 @@ impl Checkpoint {
                 .count()
         };
         if count(MODEL) + count(OPTIMIZER) != pairs.len() {
-            return Err("the checkpoint is of another network or optimizer".into());
+            let other = "the checkpoint is of another network or optimizer";
+            return Err(TrainError::BadCheckpoint(other.into()));
         }
         for (from, to, name) in &pairs {
             if from.map(|t| t.size()) != Some(to.size()) {
-                return Err(format!("the checkpoint has no `{name}` of its shape"));
+                let missing = format!("the checkpoint has no `{name}` of its shape");
+                return Err(TrainError::BadCheckpoint(missing));
             }
         }
         tch::no_grad(|| {
             for (from, mut to, _) in pairs {
-                to.copy_(from.expect("checked above"));
+                to.f_copy_(from.expect("checked above"))?;
             }
-        });
+            Ok::<_, TrainError>(())
+        })?;
         optimizer.reload();
         Ok(())
     }

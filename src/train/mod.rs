@@ -2,9 +2,13 @@
 //! that reports each epoch. Runs on a plain thread that owns its tensors;
 //! never on the async executor.
 pub mod checkpoint;
+mod datasets;
+mod error;
 mod model;
 mod optim;
 
+pub use datasets::Datasets;
+pub use error::TrainError;
 pub use model::Mlp;
 pub use optim::Optimizer;
 
@@ -14,7 +18,7 @@ use crate::spec::TrialParams;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use tch::nn::{self, ModuleT};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 /// What a trial trains with.
@@ -76,32 +80,59 @@ pub enum Outcome {
     Suspended,
 }
 
+/// Sets how many threads libtorch's operations use, for the whole process.
+pub fn set_threads(threads: usize) {
+    tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
+}
+
 /// Trains a network on `split` (fresh, or resumed from the job's checkpoint),
 /// telling `listener` of each training-loss sample and, after each epoch, of
 /// its report; the listener's answer decides whether training goes on. Each
 /// epoch's shuffling and dropout are seeded by the trial's seed and the
 /// epoch, so a resumed trial trains exactly as an uninterrupted one would.
+/// A failure, libtorch's included, is an error, never a panic.
 pub fn train(
     job: &Job,
     split: &Split,
     test: &TestSet,
     classes: i64,
     listener: &mut impl Listener,
-) -> Result<Outcome, String> {
-    // Specs are range-checked when submitted; a row stored before they were
-    // (batch sizes of 2^32 became 0) must fail its trial, not divide by zero.
-    if job.params.batch_size == 0 {
-        return Err("batch_size must be at least 1, got 0".into());
+) -> Result<Outcome, TrainError> {
+    error::guard(|| train_unguarded(job, split, test, classes, listener))
+}
+
+/// The configuration's values that cannot be trained. Specs are range-checked
+/// when submitted; a row stored before they were (batch sizes of 2^32 became
+/// 0) must fail its trial, not divide by zero.
+fn check(params: &TrialParams) -> Result<(), TrainError> {
+    let invalid = |field: String| TrainError::InvalidConfiguration {
+        field,
+        problem: "must be at least 1, got 0".into(),
+    };
+    if params.batch_size == 0 {
+        return Err(invalid("batch_size".into()));
     }
-    if let Some(i) = job.params.hidden_layers.iter().position(|&w| w == 0) {
-        return Err(format!("hidden_layers[{i}] must be at least 1, got 0"));
+    if let Some(i) = params.hidden_layers.iter().position(|&w| w == 0) {
+        return Err(invalid(format!("hidden_layers[{i}]")));
     }
+    Ok(())
+}
+
+/// `train`, where libtorch may still panic.
+fn train_unguarded(
+    job: &Job,
+    split: &Split,
+    test: &TestSet,
+    classes: i64,
+    listener: &mut impl Listener,
+) -> Result<Outcome, TrainError> {
+    check(job.params)?;
     tch::manual_seed(job.seed as i64);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let features = split.features();
-    let net = Mlp::new(&vs.root(), job.params, features, classes);
-    let mut optimizer = Optimizer::new(&vs, job.params);
-    let (first, mut step) = resume(job, &mut vs, &mut optimizer);
+    let net = Mlp::new(&vs.root(), job.params, features, classes)?;
+    let mut optimizer = Optimizer::new(&vs, job.params)?;
+    let (first, mut step) = resume(job, &mut vs, &mut optimizer)?;
     // Dropped on return, after the last checkpoint is written: nothing is
     // written for a trial once its worker has heard it ended.
     let mut saver = checkpoint::Saver::new();
@@ -130,8 +161,13 @@ pub fn train(
             }
             let len = batch.min(n - start);
             let (x, y) = split.gather(&rows.narrow(0, start, len));
-            let loss = net.forward_t(&x, true).nll_loss(&y);
-            optimizer.backward_step(&loss);
+            let loss = net.f_forward_t(&x, true)?.f_nll_loss::<Tensor>(
+                &y,
+                None,
+                tch::Reduction::Mean,
+                -100,
+            )?;
+            optimizer.backward_step(&loss)?;
             let loss = loss.double_value(&[]);
             if !loss.is_finite() {
                 return Ok(Outcome::Diverged { epoch });
@@ -154,7 +190,7 @@ pub fn train(
             }
             start += len;
         }
-        let (val_loss, val_accuracy) = evaluate(&net, &split.val_x, &split.val_y);
+        let (val_loss, val_accuracy) = evaluate(&net, &split.val_x, &split.val_y)?;
         if !val_loss.is_finite() {
             return Ok(Outcome::Diverged { epoch });
         }
@@ -167,7 +203,8 @@ pub fn train(
         };
         // The epoch is reported once the previous checkpoint is on disk
         // (long since, as a rule), so a crash after the report costs at
-        // most this epoch, however slow the disk. Its error was logged.
+        // most this epoch, however slow the disk. A failed write was logged
+        // and costs nothing but epochs after a crash: training goes on.
         let _ = saver.wait();
         let control = listener.on_epoch(report, samples);
         if matches!(control, Control::Continue | Control::Suspend) {
@@ -178,6 +215,7 @@ pub fn train(
                 saver.save(path, epoch, step, &vs, &optimizer);
                 if control == Control::Suspend {
                     // Another attempt resumes from it: it must be on disk.
+                    // Without it (logged), that attempt starts afresh.
                     let _ = saver.wait();
                 }
                 let micros = saving.elapsed().as_micros() as u64;
@@ -191,7 +229,7 @@ pub fn train(
             Control::Finish => break,
         }
     }
-    let (test_loss, test_accuracy) = evaluate(&net, test.x, test.y);
+    let (test_loss, test_accuracy) = evaluate(&net, test.x, test.y)?;
     Ok(Outcome::Completed {
         test_loss,
         test_accuracy,
@@ -200,22 +238,28 @@ pub fn train(
 
 /// The epoch and step to start after: the job's checkpoint when it can be
 /// read, fits the network and is not past `resume_upto`; else (0, 0).
-fn resume(job: &Job, vs: &mut nn::VarStore, optimizer: &mut Optimizer) -> (i64, i64) {
+fn resume(
+    job: &Job,
+    vs: &mut nn::VarStore,
+    optimizer: &mut Optimizer,
+) -> Result<(i64, i64), TrainError> {
     let Some(path) = job.checkpoint.filter(|_| job.resume_upto > 0) else {
-        return (0, 0);
+        return Ok((0, 0));
     };
     let restored = checkpoint::load(path).and_then(|c| match c {
         Some(c) if c.epoch <= job.resume_upto => c.restore(vs, optimizer).map(|_| Some(c)),
         _ => Ok(None),
     });
     match restored {
-        Ok(Some(c)) => (c.epoch, c.step),
-        Ok(None) => (0, 0),
-        Err(e) => {
-            // `restore` checks before it copies: the fresh state is intact.
+        Ok(Some(c)) => Ok((c.epoch, c.step)),
+        Ok(None) => Ok((0, 0)),
+        // A bad checkpoint costs the epochs it held, not the trial.
+        // `restore` checks before it copies: the fresh state is intact.
+        Err(e @ TrainError::BadCheckpoint(_)) => {
             tracing::warn!("not resuming: {e}");
-            (0, 0)
+            Ok((0, 0))
         }
+        Err(e) => Err(e),
     }
 }
 
@@ -225,26 +269,30 @@ fn epoch_seed(seed: u64, epoch: i64) -> i64 {
 }
 
 /// Mean loss and accuracy of `net` on `(x, y)`, in inference mode.
-pub fn evaluate(net: &impl ModuleT, x: &Tensor, y: &Tensor) -> (f64, f64) {
+pub fn evaluate(net: &Mlp, x: &Tensor, y: &Tensor) -> Result<(f64, f64), TrainError> {
     const CHUNK: i64 = 8192;
     let n = x.size()[0];
     let (mut loss, mut correct) = (0.0, 0.0);
-    tch::no_grad(|| {
+    tch::no_grad(|| -> Result<(), TrainError> {
         let mut start = 0;
         while start < n {
             let len = CHUNK.min(n - start);
-            let out = net.forward_t(&x.narrow(0, start, len), false);
+            let out = net.f_forward_t(&x.narrow(0, start, len), false)?;
             let y = y.narrow(0, start, len);
-            loss += out.nll_loss(&y).double_value(&[]) * len as f64;
+            loss += out
+                .f_nll_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100)?
+                .f_double_value(&[])?
+                * len as f64;
             correct += out
-                .argmax(-1, false)
-                .eq_tensor(&y)
-                .sum(Kind::Float)
-                .double_value(&[]);
+                .f_argmax(-1, false)?
+                .f_eq_tensor(&y)?
+                .f_sum(Kind::Float)?
+                .f_double_value(&[])?;
             start += len;
         }
-    });
-    (loss / n.max(1) as f64, correct / n.max(1) as f64)
+        Ok(())
+    })?;
+    Ok((loss / n.max(1) as f64, correct / n.max(1) as f64))
 }
 
 /// Flushes denormal floats to zero on this thread (x86 FTZ and DAZ bits):

@@ -4,7 +4,7 @@
 //! gradient (AdamW: decoupled, applied to the weights).
 use crate::spec::TrialParams;
 use tch::nn;
-use tch::Tensor;
+use tch::{TchError, Tensor};
 
 /// How the update is computed from a gradient and the per-variable buffers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,8 +53,9 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    /// The optimizer `params.optimizer` with its learning rate, L2 weight decay and momentum.
-    pub fn new(vs: &nn::VarStore, params: &TrialParams) -> Optimizer {
+    /// The optimizer `params.optimizer` with its learning rate, L2 weight
+    /// decay and momentum; an error when libtorch cannot allocate its buffers.
+    pub fn new(vs: &nn::VarStore, params: &TrialParams) -> Result<Optimizer, TchError> {
         let momentum = params.momentum;
         let rule = match params.optimizer.as_str() {
             "adam" => Rule::Adam { decoupled: false },
@@ -66,25 +67,26 @@ impl Optimizer {
         let variables = vs.trainable_variables();
         let buffers = variables
             .iter()
-            .map(|v| (0..rule.buffers()).map(|_| v.zeros_like()).collect())
-            .collect();
-        Optimizer {
+            .map(|v| (0..rule.buffers()).map(|_| v.f_zeros_like()).collect())
+            .collect::<Result<_, _>>()?;
+        Ok(Optimizer {
             rule,
             lr: params.learning_rate,
             weight_decay: params.weight_decay,
             variables,
             buffers,
             steps: 0,
-            steps_tensor: Tensor::zeros([1], (tch::Kind::Int64, tch::Device::Cpu)),
-        }
+            steps_tensor: Tensor::f_zeros([1], (tch::Kind::Int64, tch::Device::Cpu))?,
+        })
     }
 
-    /// Zeroes the gradients, back-propagates `loss`, and takes one step.
-    pub fn backward_step(&mut self, loss: &Tensor) {
+    /// Zeroes the gradients, back-propagates `loss`, and takes one step; an
+    /// error when libtorch cannot back-propagate (no memory for gradients).
+    pub fn backward_step(&mut self, loss: &Tensor) -> Result<(), TchError> {
         for v in &mut self.variables {
             v.zero_grad();
         }
-        loss.backward();
+        loss.f_backward()?;
         self.steps += 1;
         let (rule, lr, wd, steps) = (self.rule, self.lr, self.weight_decay, self.steps);
         tch::no_grad(|| {
@@ -97,6 +99,7 @@ impl Optimizer {
                 step(rule, lr, wd, steps, v, &g, buffers);
             }
         });
+        Ok(())
     }
 
     /// The state to checkpoint, named: the step count (as a one-element

@@ -1,7 +1,7 @@
 use super::*;
 use crate::data::catalog::Catalog;
 use crate::data::tensors::Dataset;
-use tch::nn::OptimizerConfig;
+use tch::nn::{ModuleT, OptimizerConfig};
 
 /// libtorch's random generator is global to the process: tests that seed
 /// it take turns.
@@ -68,18 +68,20 @@ fn optimizers_match_libtorchs_own() {
                 },
                 20,
                 3,
-            );
+            )
+            .unwrap();
             (vs, net)
         };
         let (ours_vs, ours_net) = make();
         let (their_vs, their_net) = make();
-        let mut ours = Optimizer::new(&ours_vs, &p);
+        let mut ours = Optimizer::new(&ours_vs, &p).unwrap();
         let mut theirs = build(&p)(&their_vs);
         tch::manual_seed(3);
         for _ in 0..20 {
             let x = Tensor::randn([16, 20], (Kind::Float, Device::Cpu));
             let y = Tensor::randint(3, [16], (Kind::Int64, Device::Cpu));
-            ours.backward_step(&ours_net.forward_t(&x, true).nll_loss(&y));
+            let loss = ours_net.f_forward_t(&x, true).unwrap().nll_loss(&y);
+            ours.backward_step(&loss).unwrap();
             theirs.backward_step(&their_net.forward_t(&x, true).nll_loss(&y));
         }
         let a = ours_vs.variables();
@@ -200,7 +202,10 @@ fn a_resumed_trial_trains_exactly_as_an_uninterrupted_one() {
     assert_eq!(r.started, vec![0]);
     // A torn file is not a checkpoint either.
     std::fs::write(&path, b"not a checkpoint").unwrap();
-    assert!(checkpoint::load(&path).is_err());
+    assert!(matches!(
+        checkpoint::load(&path),
+        Err(TrainError::BadCheckpoint(_))
+    ));
 }
 
 /// What the saver writes is the state at `save`, although training goes on
@@ -212,16 +217,16 @@ fn a_checkpoint_holds_the_state_at_save_while_training_goes_on() {
     tch::manual_seed(7);
     let p = params("sgd", 3);
     let vs = nn::VarStore::new(tch::Device::Cpu);
-    let mlp = model::Mlp::new(&vs.root(), &p, 784, 10);
-    let mut optimizer = optim::Optimizer::new(&vs, &p);
+    let mlp = model::Mlp::new(&vs.root(), &p, 784, 10).unwrap();
+    let mut optimizer = optim::Optimizer::new(&vs, &p).unwrap();
     let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
     let (x, y) = (
         dataset.test_x.narrow(0, 0, 32),
         dataset.test_y.narrow(0, 0, 32),
     );
     let step = |optimizer: &mut optim::Optimizer| {
-        let loss = mlp.forward_t(&x, true).nll_loss(&y);
-        optimizer.backward_step(&loss);
+        let loss = mlp.f_forward_t(&x, true).unwrap().nll_loss(&y);
+        optimizer.backward_step(&loss).unwrap();
     };
     step(&mut optimizer);
     let snapshot = |vs: &nn::VarStore, optimizer: &optim::Optimizer| {
@@ -258,8 +263,8 @@ fn a_checkpoint_holds_the_state_at_save_while_training_goes_on() {
         let c = checkpoint::load(path).unwrap().expect("written");
         assert_eq!((c.epoch, c.step), (epoch, epoch));
         let mut fresh = nn::VarStore::new(tch::Device::Cpu);
-        let _ = model::Mlp::new(&fresh.root(), &p, 784, 10);
-        let mut fresh_optimizer = optim::Optimizer::new(&fresh, &p);
+        model::Mlp::new(&fresh.root(), &p, 784, 10).unwrap();
+        let mut fresh_optimizer = optim::Optimizer::new(&fresh, &p).unwrap();
         c.restore(&mut fresh, &mut fresh_optimizer).unwrap();
         let got = snapshot(&fresh, &fresh_optimizer);
         assert_eq!(got.len(), want.len());
@@ -400,7 +405,105 @@ fn a_zero_batch_size_or_width_fails_instead_of_panicking() {
             resume_upto: 0,
         };
         let mut recorder = Recorder::default();
+        match train(&job, &split, &test, 10, &mut recorder) {
+            Err(TrainError::InvalidConfiguration { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+        // The trial's reason, as the user reads it.
         let error = train(&job, &split, &test, 10, &mut recorder).unwrap_err();
-        assert!(error.contains(field), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!("{field} must be at least 1, got 0")
+        );
+        assert!(recorder.started.is_empty(), "nothing trained");
     }
+}
+
+/// A checkpoint torn or overwritten with garbage is `BadCheckpoint` when
+/// read, and a trial resuming from it trains from scratch instead of
+/// failing (the epochs it held are lost, not the trial).
+#[test]
+fn a_bad_checkpoint_is_reported_and_training_starts_afresh() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
+    let split = first_rows(&dataset, 128);
+    let test = TestSet {
+        x: &dataset.test_x,
+        y: &dataset.test_y,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trial.ckpt");
+    let stop = AtomicBool::new(false);
+    let p = params("adam", 1);
+    let job = |resume_upto| Job {
+        params: &p,
+        seed: 5,
+        batch_loss_every: 10,
+        stop: &stop,
+        checkpoint: Some(&path),
+        resume_upto,
+    };
+    let mut first = Recorder {
+        suspend_after: Some(1),
+        ..Recorder::default()
+    };
+    let outcome = train(&job(0), &split, &test, 10, &mut first).unwrap();
+    assert_eq!(outcome, Outcome::Suspended);
+    let whole = std::fs::read(&path).unwrap();
+    assert!(checkpoint::load(&path).unwrap().is_some());
+    let garbage = vec![0x5a; whole.len()];
+    for (what, bytes) in [
+        ("truncated", &whole[..whole.len() / 2]),
+        ("garbage", &garbage[..]),
+        ("empty", &[][..]),
+    ] {
+        std::fs::write(&path, bytes).unwrap();
+        match checkpoint::load(&path) {
+            Err(TrainError::BadCheckpoint(reason)) => {
+                assert!(reason.contains("trial.ckpt"), "{what}: {reason}")
+            }
+            other => panic!("{what}: {:?}", other.map(|c| c.map(|c| c.epoch))),
+        }
+        let mut again = Recorder::default();
+        let outcome = train(&job(1), &split, &test, 10, &mut again).unwrap();
+        assert!(matches!(outcome, Outcome::Completed { .. }), "{what}");
+        assert_eq!(again.started, vec![0], "{what}: trained from scratch");
+    }
+}
+
+/// A network libtorch cannot allocate is `OutOfMemory`, not a panic: the
+/// third layer's weights (2^24 x 2^24 floats, 1 PiB) exceed any address
+/// space, so the allocation fails at once whatever the machine, after
+/// about 200 MB for the layers before it.
+#[test]
+fn a_network_too_large_to_allocate_is_out_of_memory() {
+    let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
+    let split = first_rows(&dataset, 64);
+    let test = TestSet {
+        x: &dataset.test_x,
+        y: &dataset.test_y,
+    };
+    let stop = AtomicBool::new(false);
+    let p = TrialParams {
+        hidden_layers: vec![1, 1 << 24, 1 << 24],
+        ..params("sgd", 1)
+    };
+    let job = Job {
+        params: &p,
+        seed: 1,
+        batch_loss_every: 10,
+        stop: &stop,
+        checkpoint: None,
+        resume_upto: 0,
+    };
+    let mut recorder = Recorder::default();
+    match train(&job, &split, &test, 10, &mut recorder) {
+        Err(e @ TrainError::OutOfMemory(_)) => {
+            let text = e.to_string();
+            assert!(!text.contains("frame #"), "no C++ backtrace: {text}");
+            assert!(!text.contains('\n'), "one line: {text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(recorder.started.is_empty(), "nothing trained");
 }

@@ -9,7 +9,7 @@ use crate::schedule::Curve;
 use crate::search;
 use crate::spec::{SweepSpec, TrialParams};
 use crate::store::{Claim, Finish, LeaseLost, Store, StoreError, Verdict};
-use crate::train::{Control, Outcome};
+use crate::train::{Control, Outcome, TrainError};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -160,8 +160,8 @@ impl TrialRun<'_> {
             progress,
             checkpoint: self.checkpoint.clone(),
         });
-        if let Err(reason) = submitted {
-            self.fail(reason).await?;
+        if let Err(stopped) = submitted {
+            self.fail(stopped.to_string()).await?;
             return Ok(());
         }
         // Renewal runs in its own task, so neither a long epoch nor a slow
@@ -283,12 +283,23 @@ impl TrialRun<'_> {
     /// Ends the trial `failed` with `reason`.
     async fn fail(&self, reason: String) -> Result<(), StoreError> {
         let finish = Finish::Failed { reason };
-        let _ = self
+        let ended = self
             .persist("ending the trial", || {
                 self.store.finish(self.claim, self.worker, &finish)
             })
             .await?;
+        self.unless_lost("ending the trial failed", ended);
         Ok(())
+    }
+
+    /// Logs a write the lease was lost for: the trial was taken back (or
+    /// ended elsewhere) meanwhile and is no longer this worker's to record,
+    /// so nothing more is done with it.
+    fn unless_lost(&self, what: &str, written: Result<(), LeaseLost>) {
+        if let Err(LeaseLost) = written {
+            let trial = self.claim.trial_id;
+            tracing::info!(trial, "{what}: not recorded, the lease was lost meanwhile");
+        }
     }
 
     /// Runs a write, again every `RETRY` while the database cannot take it
@@ -348,14 +359,17 @@ impl TrialRun<'_> {
     }
 
     /// Records how training ended while the lease was held.
-    async fn done(&self, result: Result<Outcome, String>) -> Result<(), StoreError> {
+    async fn done(&self, result: Result<Outcome, TrainError>) -> Result<(), StoreError> {
         let (store, claim, worker) = (self.store, self.claim, self.worker);
         match result {
             Ok(Outcome::Suspended) => {
-                let _ = self
+                let handed = self
                     .persist("handing the trial back", || store.hand_back(claim, worker))
                     .await?;
-                tracing::info!(trial = claim.trial_id, "handed back at its checkpoint");
+                if handed.is_ok() {
+                    tracing::info!(trial = claim.trial_id, "handed back at its checkpoint");
+                }
+                self.unless_lost("handing the trial back", handed);
                 return Ok(());
             }
             Ok(Outcome::Stopped) => {}
@@ -367,27 +381,36 @@ impl TrialRun<'_> {
                     test_loss,
                     test_accuracy,
                 };
-                let _ = self
+                let ended = self
                     .persist("ending the trial", || store.finish(claim, worker, &finish))
                     .await?;
+                self.unless_lost("ending the trial completed", ended);
             }
             Ok(Outcome::Diverged { epoch }) => {
                 tracing::info!(epoch, "the loss became NaN or infinite");
                 self.fail("diverged".to_string()).await?;
             }
-            Err(reason) if out_of_memory(&reason) => {
+            Err(e @ TrainError::OutOfMemory(_)) => {
                 // Like a crash, this costs one attempt; the process starts
                 // afresh so that no half-freed memory stays behind.
-                let why = format!("the worker ran out of memory ({reason})");
-                let _ = self
+                let why = format!("the worker ran out of memory ({e})");
+                let lost = self
                     .persist("giving the attempt up", || {
                         store.lose_attempt(claim, worker, self.max_attempts, &why)
                     })
                     .await?;
+                // Restarted all the same: the memory is what it is about.
+                self.unless_lost("giving the attempt up", lost);
                 tracing::error!(trial = claim.trial_id, "{why}; restarting the worker");
                 std::process::exit(EXIT_OUT_OF_MEMORY);
             }
-            Err(reason) => self.fail(reason).await?,
+            Err(
+                e @ (TrainError::InvalidConfiguration { .. }
+                | TrainError::Data(_)
+                | TrainError::BadCheckpoint(_)
+                | TrainError::CheckpointNotWritten(_)
+                | TrainError::Torch(_)),
+            ) => self.fail(e.to_string()).await?,
         }
         self.forget_if_ended().await
     }
@@ -405,14 +428,6 @@ impl TrialRun<'_> {
 
 /// The exit status of a worker that ran out of memory (EX_TEMPFAIL).
 const EXIT_OUT_OF_MEMORY: i32 = 75;
-
-/// Whether a training error is libtorch (or the C++ runtime) failing to
-/// allocate memory.
-fn out_of_memory(reason: &str) -> bool {
-    ["can't allocate memory", "out of memory", "bad_alloc"]
-        .iter()
-        .any(|m| reason.contains(m))
-}
 
 /// Renews the lease every third of its length until aborted; when it is
 /// lost (taken back, the trial ended elsewhere), stops the training.

@@ -1,13 +1,10 @@
 //! The worker's training thread: owns the datasets it has read (tensors are
 //! not `Sync`) and trains one claimed trial at a time.
 use crate::data::catalog::Catalog;
-use crate::data::tensors::{Dataset, Split};
 use crate::report::{BatchLoss, EpochReport};
 use crate::spec::TrialParams;
 use crate::store::Claim;
-use crate::train::{self, Control, Job, Listener, Outcome, TestSet};
-use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use crate::train::{self, Control, Datasets, Job, Listener, Outcome, TrainError};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
@@ -28,7 +25,7 @@ pub enum Progress {
     /// An epoch's report; training waits for the answer on the sender.
     Epoch(EpochReport, Vec<BatchLoss>, mpsc::SyncSender<Control>),
     /// The trial ended; `Err` holds why it could not train.
-    Done(Result<Outcome, String>),
+    Done(Result<Outcome, TrainError>),
 }
 
 /// One trial to train, with where to send its progress.
@@ -67,24 +64,24 @@ impl Trainer {
     }
 
     /// Queues a trial; its progress arrives on `request.progress`.
-    pub fn submit(&self, request: Request) -> Result<(), String> {
-        self.requests
-            .send(request)
-            .map_err(|_| "the training thread has stopped".to_string())
+    pub fn submit(&self, request: Request) -> Result<(), TrainerStopped> {
+        self.requests.send(request).map_err(|_| TrainerStopped)
     }
 }
 
+/// The training thread has stopped: it takes no more trials.
+#[derive(Debug, thiserror::Error)]
+#[error("the training thread has stopped")]
+pub struct TrainerStopped;
+
 fn run(settings: Settings, inbox: mpsc::Receiver<Request>) {
-    tch::set_num_threads(settings.threads as i32);
+    train::set_threads(settings.threads);
     train::flush_denormals();
     let mut datasets = Datasets::new(settings.catalog.clone());
     for request in inbox {
-        let progress = request.progress.clone();
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            train_one(&settings, &mut datasets, &request)
-        }))
-        .unwrap_or_else(|panic| Err(panic_message(panic)));
-        let _ = progress.send(Progress::Done(result));
+        let result = train_one(&settings, &mut datasets, &request);
+        // No receiver: the worker gave the trial up and hears of it no more.
+        let _ = request.progress.send(Progress::Done(result));
     }
 }
 
@@ -92,13 +89,8 @@ fn train_one(
     settings: &Settings,
     datasets: &mut Datasets,
     request: &Request,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, TrainError> {
     let claim = &request.claim;
-    let (dataset, split) = datasets.split(
-        &claim.dataset,
-        claim.sweep_seed,
-        settings.validation_fraction,
-    )?;
     let job = Job {
         params: &request.params,
         seed: claim.seed,
@@ -107,13 +99,14 @@ fn train_one(
         checkpoint: Some(&request.checkpoint),
         resume_upto: claim.epochs_done,
     };
-    let test = TestSet {
-        x: &dataset.test_x,
-        y: &dataset.test_y,
-    };
-    let classes = dataset.info.classes as i64;
     let mut listener = Relay(&request.progress);
-    train::train(&job, split, &test, classes, &mut listener)
+    datasets.train(
+        &claim.dataset,
+        claim.sweep_seed,
+        settings.validation_fraction,
+        &job,
+        &mut listener,
+    )
 }
 
 /// Passes training progress to the worker's async side.
@@ -137,6 +130,7 @@ impl Listener for Relay<'_> {
     }
 
     fn on_sample(&mut self, sample: &BatchLoss, batch: i64, batches: i64) {
+        // No receiver: the worker gave the trial up; its next answer stops it.
         let _ = self.0.send(Progress::Sample {
             sample: sample.clone(),
             batch,
@@ -147,60 +141,4 @@ impl Listener for Relay<'_> {
     fn on_epoch(&mut self, report: EpochReport, samples: Vec<BatchLoss>) -> Control {
         self.ask(|answer| Progress::Epoch(report, samples, answer))
     }
-}
-
-/// Datasets read once per worker process, and the last validation split made.
-struct Datasets {
-    catalog: Catalog,
-    loaded: HashMap<String, Dataset>,
-    split: Option<((String, u64), Split)>,
-}
-
-impl Datasets {
-    /// Datasets kept in memory at once; more are read again when needed.
-    const KEEP: usize = 2;
-
-    fn new(catalog: Catalog) -> Datasets {
-        Datasets {
-            catalog,
-            loaded: HashMap::new(),
-            split: None,
-        }
-    }
-
-    fn split(
-        &mut self,
-        name: &str,
-        seed: u64,
-        fraction: f64,
-    ) -> Result<(&Dataset, &Split), String> {
-        if !self.loaded.contains_key(name) {
-            let raw = self.catalog.load(name).map_err(|e| e.to_string())?;
-            if self.loaded.len() >= Self::KEEP {
-                self.loaded.clear();
-            }
-            self.loaded.insert(name.to_string(), Dataset::from_raw(raw));
-        }
-        let dataset = &self.loaded[name];
-        let key = (name.to_string(), seed);
-        if self.split.as_ref().map(|(k, _)| k) != Some(&key) {
-            self.split = None; // free the old split before making the new one
-            self.split = Some((key, dataset.split(seed, fraction)));
-        }
-        let split = &self.split.as_ref().expect("split was just made").1;
-        Ok((dataset, split))
-    }
-}
-
-fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
-    let text = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into());
-    // libtorch's errors carry a C++ backtrace (its newlines escaped when the
-    // error went through Debug): the first line says it all.
-    let text = text.split("\\n").next().unwrap_or_default();
-    let text = text.lines().next().unwrap_or_default();
-    format!("training failed: {text}")
 }
