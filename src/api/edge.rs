@@ -123,8 +123,16 @@ fn host_of(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .transpose()
 }
 
+/// How long, and up to how many bytes, the body of a refused request is
+/// read and thrown away after its 413: nginx's "lingering close". Closing a
+/// socket with unread data resets the connection, and a client still
+/// sending would see a broken pipe instead of the answer.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
+const LINGER_BYTES: usize = 256 << 20;
+
 /// Middleware: a `Content-Length` over the body limit gets 413 before a byte
-/// of the body is read, and the connection is closed rather than drained.
+/// of the body is used; what the client sends meanwhile is discarded (for
+/// `LINGER` at most) and the connection then closed, never kept alive.
 pub async fn refuse_announced_oversize(
     State(limit): State<usize>,
     request: Request,
@@ -136,6 +144,7 @@ pub async fn refuse_announced_oversize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u128>().ok());
     if announced.is_some_and(|n| n > limit as u128) {
+        tokio::spawn(discard(request.into_body()));
         let mut response = ApiError::TooLarge(limit).into_response();
         response
             .headers_mut()
@@ -143,6 +152,23 @@ pub async fn refuse_announced_oversize(
         return response;
     }
     next.run(request).await
+}
+
+/// Reads `body` to its end, `LINGER_BYTES` or `LINGER`, whichever is first.
+async fn discard(body: axum::body::Body) {
+    use futures_util::StreamExt;
+    let mut chunks = body.into_data_stream();
+    let mut read = 0;
+    // Whether time ran out or the body ended, reading stops: nothing to do.
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Some(Ok(chunk)) = chunks.next().await {
+            read += chunk.len();
+            if read > LINGER_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Host and port of `host[:port]` (`[v6]:port` for IPv6), the host lowercased.
@@ -180,6 +206,42 @@ fn is_ip_literal(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client still sending an announced-oversize body reads the 413,
+    /// rather than a broken pipe, however fast the server answers: the
+    /// server reads (and discards) what comes while it answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_oversize_body_being_sent_gets_its_413() {
+        let limit = 1024;
+        let router = axum::Router::new()
+            .route("/", axum::routing::post(|| async { "read" }))
+            .layer(axum::middleware::from_fn_with_state(
+                limit,
+                refuse_announced_oversize,
+            ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let options = super::super::serve::ServeOptions {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            max_connections: 64,
+        };
+        let server = tokio::spawn(super::super::serve::serve(
+            listener,
+            router,
+            options,
+            std::future::pending(),
+        ));
+        let client = reqwest::Client::new();
+        for size in [4 << 20, 16 << 20, 64 << 20] {
+            for _ in 0..5 {
+                let body = vec![b'y'; size];
+                let r = client.post(&url).body(body).send().await;
+                let r = r.unwrap_or_else(|e| panic!("{size} bytes: {e:?}"));
+                assert_eq!(r.status(), 413, "{size} bytes");
+            }
+        }
+        server.abort();
+    }
 
     fn hosts(configured: &[&str], listen: &str) -> AllowedHosts {
         let configured: Vec<String> = configured.iter().map(|s| s.to_string()).collect();
