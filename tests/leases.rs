@@ -2,10 +2,9 @@
 //! libtorch does on a fatal error). The trial they held costs one attempt:
 //! it is taken back at once, resumed by another worker from its checkpoint,
 //! and counted once; the other trials and the server carry on.
-mod common;
 
-use common::process::signal;
-use common::{spawn_app, TestApp};
+use crate::common::process::signal;
+use crate::common::{spawn_app, TestApp};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -117,8 +116,27 @@ async fn a_frozen_workers_lease_expires_and_its_late_writes_are_refused() {
     let sweep = app.wait_for_sweep(id, Duration::from_secs(120)).await;
     signal(pid_of(&trial), libc::SIGCONT);
     assert_eq!(sweep["trials"]["completed"], 1, "{sweep}");
-    // Give the woken worker time to try its writes.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The woken worker tries its late writes, is refused, drops the trial
+    // and claims again: once it has started a trial of the next sweep, all
+    // it would have written about the old one has been tried. Two trials,
+    // long enough that the worker that was never frozen cannot finish the
+    // first and take the second before the woken one claims.
+    let next = app
+        .submit("method: grid\nparameters:\n  epochs: {value: 20}\n  batch_size: {value: 32}\n  learning_rate: {values: [0.01, 0.02]}\n")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, trials) = app.get(&format!("/v1/sweeps/{next}/trials")).await;
+        let trials = trials["trials"].as_array().unwrap().clone();
+        if trials.iter().any(|t| t["worker"] == trial["worker"]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the woken worker never claimed again: {trials:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (_, done) = app.get(&format!("/v1/trials/{}", trial["id"])).await;
     assert_eq!(done["state"], "completed");
     assert_eq!(done["attempt"], 2, "{done}");

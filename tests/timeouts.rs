@@ -1,8 +1,7 @@
 //! `trial_timeout_minutes`: a trial training past it ends `failed` with
 //! reason `timeout` and the sweep goes on; the server's cap bounds it.
-mod common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
