@@ -10,11 +10,17 @@ use std::time::{Duration, Instant};
 
 /// Waits until trial `number` of the sweep runs with at least one epoch reported.
 async fn running_with_an_epoch(app: &TestApp, id: i64, number: usize) -> Value {
+    running_with_epochs(app, id, number, 1).await
+}
+
+/// Waits until trial `number` of the sweep runs with at least `epochs`
+/// epochs reported.
+async fn running_with_epochs(app: &TestApp, id: i64, number: usize, epochs: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, trials) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
         let trial = trials["trials"][number].clone();
-        if trial["epochs_done"].as_i64().unwrap_or(0) >= 1 && trial["state"] == "running" {
+        if trial["epochs_done"].as_i64().unwrap_or(0) >= epochs && trial["state"] == "running" {
             return trial;
         }
         assert!(
@@ -52,7 +58,10 @@ async fn a_dead_workers_trial_resumes_elsewhere(sig: i32) {
     let id = app
         .submit("method: grid\nmax_parallel: 2\nparameters:\n  epochs: {value: 8}\n  batch_size: {value: 32}\n  learning_rate: {values: [0.01, 0.02, 0.03]}\n")
         .await;
-    let victim = running_with_an_epoch(&app, id, 0).await;
+    // Two epochs: an epoch is reported once the checkpoint before it is on
+    // disk, so the victim surely has one to resume from (after only one,
+    // the kill may come before the first checkpoint is written).
+    let victim = running_with_epochs(&app, id, 0, 2).await;
     let bystander = running_with_an_epoch(&app, id, 1).await;
     signal(pid_of(&victim), sig);
 
