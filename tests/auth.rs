@@ -1,7 +1,7 @@
 //! The API token and the Origin rule, through a real server and the real binary.
-mod common;
 
-use common::spawn_app;
+use crate::common::ready::wait_until_answers;
+use crate::common::spawn_app;
 use hypersweep::config::ApiToken;
 use serde_json::Value;
 
@@ -195,12 +195,7 @@ async fn with_a_token_the_binary_serves_publicly_and_the_cli_gets_in() {
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while client.get(format!("{url}/healthz")).send().await.is_err() {
-        assert!(server.try_wait().unwrap().is_none(), "the server exited");
-        assert!(std::time::Instant::now() < deadline, "no answer");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_until_answers(&mut server, &url, std::time::Duration::from_secs(30)).await;
     let r = client.get(format!("{url}/v1/sweeps")).send().await.unwrap();
     assert_eq!(r.status(), 401);
 

@@ -1,5 +1,7 @@
 //! The `hypersweep` binary as a user runs it: flags, environment and
 //! config.toml, no library path set, and a clean exit on SIGTERM.
+
+use crate::common::ready::wait_until_answers;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,16 +37,7 @@ async fn serve_runs_a_sweep_with_no_environment_and_stops_on_sigterm() {
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{url}/healthz")).send().await {
-            assert_eq!(r.status(), 200);
-            break;
-        }
-        assert!(server.try_wait().unwrap().is_none(), "server exited");
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_answers(&mut server, &url, Duration::from_secs(30)).await;
     let datasets: serde_json::Value = client
         .get(format!("{url}/v1/datasets"))
         .send()
@@ -161,15 +154,27 @@ async fn auto_packing_starts_one_single_threaded_worker_per_core() {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while children(server.id()) < workers {
+        // Each worker process says "worker ready" once it can train: wait
+        // for as many as the server should start, then count the processes.
+        // The server starts all it will at start-up, one per worker slot,
+        // so a count taken once each slot's worker is up is final.
+        let ready = |text: &str| text.lines().filter(|l| l.contains("worker ready")).count();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let text = loop {
+            let text = std::fs::read_to_string(&log).unwrap();
+            if ready(&text) >= workers {
+                break text;
+            }
             assert!(server.try_wait().unwrap().is_none(), "server exited");
-            assert!(Instant::now() < deadline, "{workers} workers did not start");
+            assert!(
+                Instant::now() < deadline,
+                "{workers} workers did not start: {text}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(children(server.id()), workers, "{extra:?}");
-        let text = std::fs::read_to_string(&log).unwrap();
+        };
+        assert_eq!(ready(&text), workers, "{extra:?}: {text}");
+        assert_eq!(children(server.id()), workers, "{extra:?}: {text}");
+        assert!(!text.contains("worker exited"), "{text}");
         let serving = text
             .lines()
             .find(|l| l.contains("hypersweep serving"))

@@ -1,8 +1,7 @@
 //! The command-line client as a user runs it: the real binary as a child
 //! process against a real server, real workers and real training.
-mod common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

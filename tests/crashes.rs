@@ -4,9 +4,8 @@
 //! its metrics, queued trials stay queued, running ones resume from their
 //! checkpoint, and the sweep ends with exactly its trials, each epoch
 //! reported once and no (trial, attempt) started twice.
-mod common;
 
-use common::process::{signal, Server, Site};
+use crate::common::process::{signal, Server, Site};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -250,6 +249,8 @@ async fn a_kill_loop_until_the_sweep_ends_loses_nothing() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| rand::rng().random());
+    // Said before anything happens, so that a failure can be replayed.
+    println!("kill loop: KILL_SEED={seed}");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     // Random kills may hit one trial many times: a generous max_attempts.
     let site = Site::new(2, "lease_seconds = 3\nmax_attempts = 1000");
@@ -257,6 +258,7 @@ async fn a_kill_loop_until_the_sweep_ends_loses_nothing() {
     let id = site.submit(SWEEP).await;
     let (mut server_kills, mut worker_kills) = (0, 0);
     let started = Instant::now();
+    let deadline = started + Duration::from_secs(400);
     let mut finished_before = BTreeMap::new();
     loop {
         let pause = rng.random_range(300..2500);
@@ -268,8 +270,8 @@ async fn a_kill_loop_until_the_sweep_ends_loses_nothing() {
             break;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(400),
-            "the sweep does not end under the kill loop"
+            Instant::now() < deadline,
+            "the sweep does not end under the kill loop (KILL_SEED={seed})"
         );
         let workers = server.as_ref().unwrap().workers();
         if workers.is_empty() || rng.random_bool(0.3) {

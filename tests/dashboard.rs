@@ -1,9 +1,8 @@
 //! The dashboard in a real browser: headless Chromium, driven over the W3C
 //! WebDriver protocol by chromedriver (`scripts/browser.sh` installs both),
 //! watches a real sweep train and cancels it.
-mod common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -21,7 +20,8 @@ async fn the_dashboard_shows_a_sweep_training_live_and_cancels_it() {
     assert!(
         Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
         "this test drives {CHROMIUM} through {CHROMEDRIVER}, and one is missing: \
-         run `bash scripts/browser.sh` (as root) to install chromium and chromium-driver"
+         `bash scripts/browser.sh` (as root) installs chromium and chromium-driver; \
+         `bash scripts/test.sh` runs it before the tests"
     );
     let app = spawn_app(2, |_| {}).await;
     let id = app

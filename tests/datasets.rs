@@ -1,7 +1,6 @@
 //! Damaged dataset files give errors naming the file; the server carries on.
-mod common;
 
-use common::{shared_data, spawn_app};
+use crate::common::{shared_data, spawn_app};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;

@@ -2,20 +2,25 @@
 //! libtorch does on a fatal error). The trial they held costs one attempt:
 //! it is taken back at once, resumed by another worker from its checkpoint,
 //! and counted once; the other trials and the server carry on.
-mod common;
 
-use common::process::signal;
-use common::{spawn_app, TestApp};
+use crate::common::process::signal;
+use crate::common::{spawn_app, TestApp};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Waits until trial `number` of the sweep runs with at least one epoch reported.
 async fn running_with_an_epoch(app: &TestApp, id: i64, number: usize) -> Value {
+    running_with_epochs(app, id, number, 1).await
+}
+
+/// Waits until trial `number` of the sweep runs with at least `epochs`
+/// epochs reported.
+async fn running_with_epochs(app: &TestApp, id: i64, number: usize, epochs: i64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, trials) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
         let trial = trials["trials"][number].clone();
-        if trial["epochs_done"].as_i64().unwrap_or(0) >= 1 && trial["state"] == "running" {
+        if trial["epochs_done"].as_i64().unwrap_or(0) >= epochs && trial["state"] == "running" {
             return trial;
         }
         assert!(
@@ -53,7 +58,10 @@ async fn a_dead_workers_trial_resumes_elsewhere(sig: i32) {
     let id = app
         .submit("method: grid\nmax_parallel: 2\nparameters:\n  epochs: {value: 8}\n  batch_size: {value: 32}\n  learning_rate: {values: [0.01, 0.02, 0.03]}\n")
         .await;
-    let victim = running_with_an_epoch(&app, id, 0).await;
+    // Two epochs: an epoch is reported once the checkpoint before it is on
+    // disk, so the victim surely has one to resume from (after only one,
+    // the kill may come before the first checkpoint is written).
+    let victim = running_with_epochs(&app, id, 0, 2).await;
     let bystander = running_with_an_epoch(&app, id, 1).await;
     signal(pid_of(&victim), sig);
 
@@ -117,8 +125,27 @@ async fn a_frozen_workers_lease_expires_and_its_late_writes_are_refused() {
     let sweep = app.wait_for_sweep(id, Duration::from_secs(120)).await;
     signal(pid_of(&trial), libc::SIGCONT);
     assert_eq!(sweep["trials"]["completed"], 1, "{sweep}");
-    // Give the woken worker time to try its writes.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The woken worker tries its late writes, is refused, drops the trial
+    // and claims again: once it has started a trial of the next sweep, all
+    // it would have written about the old one has been tried. Two trials,
+    // long enough that the worker that was never frozen cannot finish the
+    // first and take the second before the woken one claims.
+    let next = app
+        .submit("method: grid\nparameters:\n  epochs: {value: 20}\n  batch_size: {value: 32}\n  learning_rate: {values: [0.01, 0.02]}\n")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, trials) = app.get(&format!("/v1/sweeps/{next}/trials")).await;
+        let trials = trials["trials"].as_array().unwrap().clone();
+        if trials.iter().any(|t| t["worker"] == trial["worker"]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the woken worker never claimed again: {trials:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (_, done) = app.get(&format!("/v1/trials/{}", trial["id"])).await;
     assert_eq!(done["state"], "completed");
     assert_eq!(done["attempt"], 2, "{done}");

@@ -1,8 +1,7 @@
 //! `GET /v1/sweeps/<id>/trials` in pages: a cursor walk visits every trial
 //! exactly once, in number order, and bad page parameters get a 400 naming them.
-mod common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cursor_walk_lists_every_trial_exactly_once() {

@@ -1,7 +1,6 @@
 //! Bad input gets a clear 4xx naming the field, and stores nothing.
-mod common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_specs_get_422_naming_the_field_and_store_nothing() {
@@ -205,7 +204,7 @@ async fn every_rejection_is_a_json_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dataset_names_resolve_inside_the_data_dir_only() {
-    let shared = common::shared_data();
+    let shared = crate::common::shared_data();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();

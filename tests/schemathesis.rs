@@ -1,9 +1,8 @@
 //! schemathesis (installed by scripts/test.sh) fuzzes every operation of
 //! `/v1/openapi.json` against a real server: no response may be a 5xx, and
 //! every response must match the schema the document gives it.
-mod common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 use std::path::PathBuf;
 
 /// The pinned schemathesis CLI of the project's venv.
@@ -11,8 +10,9 @@ fn st() -> PathBuf {
     let st = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/st");
     assert!(
         st.is_file(),
-        "schemathesis is not installed at {}: scripts/test.sh installs it \
-         (or run `.venv/bin/pip install schemathesis==4.32.5`)",
+        "schemathesis is not installed at {}: `bash scripts/test.sh` installs \
+         it before the tests, or run `.venv/bin/pip install schemathesis==4.32.5` \
+         (the version scripts/test.sh pins)",
         st.display()
     );
     st

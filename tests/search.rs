@@ -1,14 +1,13 @@
 //! Smarter search end to end: bayes, early stopping (hyperband, median),
 //! and the budgets beyond max_trials (target, max_minutes).
-mod common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 use serde_json::Value;
 use std::time::Duration;
 
 const MINUTES: Duration = Duration::from_secs(60);
 
-async fn trials(app: &common::TestApp, id: i64) -> Vec<Value> {
+async fn trials(app: &crate::common::TestApp, id: i64) -> Vec<Value> {
     let (_, body) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
     body["trials"].as_array().unwrap().clone()
 }

@@ -2,6 +2,10 @@
 //! panic, and every spec it accepts round-trips through its stored document,
 //! as JSON and as YAML. Any body up to the body limit, random or built to
 //! be expensive, is answered within a bounded time and heap (issue 13).
+//!
+//! A test binary of its own (Cargo.toml), not a module of `tests/main.rs`:
+//! it installs a counting global allocator, which is process-wide and
+//! would count, and slow, every end-to-end test beside it.
 use hypersweep::spec::{DatasetShape, Format, Limits, SpecError, SweepSpec, KEYS};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
@@ -418,7 +422,7 @@ fn mutate(mut document: Value, mutations: &[(Index, Mutation)]) -> (Value, Strin
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(seeded(200))]
 
     #[test]
     fn valid_specs_parse_and_round_trip(document in valid_spec()) {
@@ -460,7 +464,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(seeded(16))]
 
     #[test]
     fn deep_nesting_is_rejected_without_overflow(depth in 1usize..20_000, flow in any::<bool>()) {
@@ -549,6 +553,28 @@ fn adversarial_body() -> impl Strategy<Value = (String, String)> {
     ]
 }
 
+/// The seed of a property test: PROPTEST_RNG_SEED, or a fresh random one.
+fn rng_seed() -> u64 {
+    std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>)
+}
+
+/// The config of a `proptest!` test of `cases` cases, with its seed said
+/// before the first case (set PROPTEST_RNG_SEED to replay a failure).
+fn seeded(cases: u32) -> ProptestConfig {
+    let seed = rng_seed();
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    println!("{test}: PROPTEST_RNG_SEED={seed} cases={cases}");
+    ProptestConfig {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 /// Every body is answered, Ok or Err, within the time and heap bounds, in
 /// both formats. Prints the seed first (set PROPTEST_RNG_SEED to replay),
 /// and the slowest and heaviest cases at the end.
@@ -556,10 +582,7 @@ fn bodies_are_answered_within_bounds<S>(name: &str, cases: u32, strategy: S)
 where
     S: Strategy<Value = (String, String)>,
 {
-    let seed = std::env::var("PROPTEST_RNG_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random::<u64>);
+    let seed = rng_seed();
     let config = ProptestConfig {
         cases,
         rng_seed: RngSeed::Fixed(seed),

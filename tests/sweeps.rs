@@ -1,8 +1,7 @@
 //! Sweeps end to end through the HTTP API: real server, real worker
 //! processes, real training on the real MNIST / Fashion-MNIST files.
-mod common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;

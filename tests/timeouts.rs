@@ -1,8 +1,7 @@
 //! `trial_timeout_minutes`: a trial training past it ends `failed` with
 //! reason `timeout` and the sweep goes on; the server's cap bounds it.
-mod common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,8 +17,10 @@ async fn a_trial_past_its_time_limit_fails_with_timeout() {
     let (_, trials) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
     for t in trials["trials"].as_array().unwrap() {
         assert_eq!(t["error"], "timeout", "{t}");
+        // Stopped before its 200 epochs; how many it trained in 3 s
+        // depends on the machine (none, on a busy one).
         let epochs = t["epochs_done"].as_i64().unwrap();
-        assert!((1..200).contains(&epochs), "stopped partway: {t}");
+        assert!((0..200).contains(&epochs), "stopped partway: {t}");
     }
     // The stored spec says which limit applied.
     assert_eq!(sweep["spec"]["trial_timeout_minutes"], 0.05);

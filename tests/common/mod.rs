@@ -2,6 +2,7 @@
 //! processes, for tests that go through the HTTP API.
 #![allow(dead_code)]
 pub mod process;
+pub mod ready;
 use hypersweep::config::Config;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -79,21 +80,8 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
         stop: Some(stop),
         server: Some(server),
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app
-        .client
-        .get(format!("{}/healthz", app.url))
-        .send()
-        .await
-        .is_err()
-    {
-        if app.server.as_ref().is_some_and(|s| s.is_finished()) {
-            let outcome = app.server.take().unwrap().await;
-            panic!("the server stopped before it answered: {outcome:?}");
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = app.server.as_mut().expect("the server task");
+    ready::wait_until_answers(server, &app.url, Duration::from_secs(30)).await;
     app
 }
 

@@ -1,6 +1,7 @@
 //! The real `hypersweep serve` as a child process, for tests that kill it:
 //! a config file, a database and checkpoints in a temp folder, a fixed port
 //! so that a restarted server answers where the old one did.
+use super::ready::wait_until_answers;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -73,25 +74,8 @@ impl Site {
             .spawn()
             .unwrap();
         let mut server = Server { child };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = self
-                .client
-                .get(format!("{}/healthz", self.url))
-                .send()
-                .await
-            {
-                if r.status() == 200 {
-                    return server;
-                }
-            }
-            assert!(
-                server.child.try_wait().unwrap().is_none(),
-                "the server exited at start-up"
-            );
-            assert!(Instant::now() < deadline, "the server did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_until_answers(&mut server.child, &self.url, Duration::from_secs(60)).await;
+        server
     }
 
     /// GET a path; None when the server does not answer.

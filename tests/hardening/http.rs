@@ -368,7 +368,12 @@ async fn a_quiet_event_stream_outlives_the_idle_cut() {
         addr(&app.url)
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // An idle connection opened after the stream's request, which says
+    // nothing: once the server has cut it, the stream too has been quiet
+    // for longer than the idle cut.
+    let mut idle = TcpStream::connect(addr(&app.url)).await.unwrap();
+    let (_, cut) = read_until_closed(&mut idle, Duration::from_secs(30)).await;
+    assert!(cut, "an idle connection is never cut");
     app.post(
         &format!("/v1/sweeps/{quiet}/cancel"),
         "application/json",
