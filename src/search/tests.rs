@@ -1,5 +1,5 @@
 use super::*;
-use crate::spec::{DatasetShape, Format, Limits, SweepSpec, TrialParams};
+use crate::spec::{Activation, DatasetShape, Format, Limits, Optimizer, SweepSpec, TrialParams};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -34,7 +34,7 @@ fn grid_runs_every_combination_once() {
     assert_eq!(configs.len(), 6);
     let mut pairs: Vec<_> = configs
         .iter()
-        .map(|c| (c.batch_size, c.optimizer.clone(), c.epochs))
+        .map(|c| (c.batch_size, c.optimizer, c.epochs))
         .collect();
     pairs.sort();
     pairs.dedup();
@@ -82,7 +82,10 @@ fn draws_stay_in_their_bounds_and_scales() {
 #[test]
 fn probabilities_weight_the_choice() {
     let s = spec("method: random\nmax_trials: 1000\nparameters:\n  optimizer: {values: [sgd, adam], probabilities: [0.9, 0.1]}\n");
-    let sgd = configs(&s).iter().filter(|c| c.optimizer == "sgd").count();
+    let sgd = configs(&s)
+        .iter()
+        .filter(|c| c.optimizer == Optimizer::Sgd)
+        .count();
     assert!((850..=950).contains(&sgd), "{sgd}");
 }
 
@@ -104,7 +107,7 @@ fn a_conditional_parameter_is_never_sampled_when_it_does_not_apply() {
     let s = spec(&format!("method: random\nmax_trials: 300\n{CONDITIONAL}"));
     for c in configs(&s) {
         let default = TrialParams::default().momentum;
-        if c.optimizer == "adam" {
+        if c.optimizer == Optimizer::Adam {
             assert_eq!(c.momentum, default, "momentum sampled for adam: {c:?}");
         } else {
             assert!((0.1..=0.5).contains(&c.momentum), "{c:?}");
@@ -117,7 +120,7 @@ fn a_conditional_parameter_is_never_sampled_when_it_does_not_apply() {
     let mut history: Vec<(TrialParams, Option<f64>)> = Vec::new();
     for seed in 0..40 {
         let c = suggest(&s, &history, seed);
-        if c.optimizer == "adam" {
+        if c.optimizer == Optimizer::Adam {
             assert_eq!(c.momentum, TrialParams::default().momentum, "{c:?}");
         } else {
             assert!((0.1..=0.5).contains(&c.momentum), "{c:?}");
@@ -130,7 +133,7 @@ fn a_conditional_parameter_is_never_sampled_when_it_does_not_apply() {
 #[test]
 fn a_grid_skips_combinations_that_differ_only_in_inactive_parameters() {
     let s = spec("method: grid\nparameters:\n  optimizer: {values: [sgd, adam]}\n  momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}\n");
-    let got: Vec<(String, f64)> = configs(&s)
+    let got: Vec<(Optimizer, f64)> = configs(&s)
         .into_iter()
         .map(|c| (c.optimizer, c.momentum))
         .collect();
@@ -138,9 +141,9 @@ fn a_grid_skips_combinations_that_differ_only_in_inactive_parameters() {
     assert_eq!(
         got,
         vec![
-            ("sgd".into(), 0.5),
-            ("sgd".into(), 0.9),
-            ("adam".into(), default)
+            (Optimizer::Sgd, 0.5),
+            (Optimizer::Sgd, 0.9),
+            (Optimizer::Adam, default)
         ]
     );
 }
@@ -240,8 +243,8 @@ fn a_grid_walk_skips_equal_combinations_without_visiting_them() {
         got,
         vec![
             (0.1, default.batch_size, default.activation),
-            (0.2, 8, "relu".into()),
-            (0.2, 8, "tanh".into()),
+            (0.2, 8, Activation::Relu),
+            (0.2, 8, Activation::Tanh),
         ]
     );
 }

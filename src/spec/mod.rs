@@ -16,7 +16,7 @@ pub use condition::{applies, Condition};
 pub use grid::Combinations;
 pub use limits::Limits;
 pub use param::{Distribution, ParamSpec};
-pub use params::{ParamName, TrialParams};
+pub use params::{Activation, Optimizer, ParamName, TrialParams};
 
 use crate::schedule::EarlyTerminate;
 use fields::{
@@ -57,6 +57,22 @@ pub enum Method {
     Bayes,
 }
 
+impl Method {
+    /// Every method, in the order error messages list them.
+    pub const ALL: [Method; 3] = [Method::Grid, Method::Random, Method::Bayes];
+
+    /// The name as written in a spec and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Grid => "grid",
+            Method::Random => "random",
+            Method::Bayes => "bayes",
+        }
+    }
+}
+
+crate::names::text_enum!(Method, "method");
+
 /// Whether a bigger metric is better.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -64,6 +80,21 @@ pub enum Goal {
     Maximize,
     Minimize,
 }
+
+impl Goal {
+    /// Both goals.
+    pub const ALL: [Goal; 2] = [Goal::Maximize, Goal::Minimize];
+
+    /// The goal as written in a spec and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Maximize => "maximize",
+            Goal::Minimize => "minimize",
+        }
+    }
+}
+
+crate::names::text_enum!(Goal, "goal");
 
 /// The metrics a sweep can optimise, as stored in every epoch report.
 pub const METRICS: &[&str] = &["val_accuracy", "val_loss", "train_loss"];
@@ -256,15 +287,12 @@ impl SweepSpec {
             optional_string(map, "dataset")?.unwrap_or_else(|| DEFAULT_DATASET.into());
         let shape = dataset(&dataset_name).map_err(|why| SpecError::new("dataset", why))?;
         let method = match map.get("method") {
-            Some(Value::String(m)) if m == "grid" => Method::Grid,
-            Some(Value::String(m)) if m == "random" => Method::Random,
-            Some(Value::String(m)) if m == "bayes" => Method::Bayes,
-            Some(m) => {
-                return Err(SpecError::new(
+            Some(m) => m.as_str().and_then(|m| m.parse().ok()).ok_or_else(|| {
+                SpecError::new(
                     "method",
                     format!("must be grid, random or bayes, got {}", describe(m)),
-                ))
-            }
+                )
+            })?,
             None => {
                 return Err(SpecError::new(
                     "method",

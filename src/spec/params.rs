@@ -1,11 +1,74 @@
 //! The training parameters a trial can be given, and their allowed values.
+use crate::names::{self, UnknownName};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Optimizers a trial can train with.
-pub const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw", "adagrad", "rmsprop"];
-/// Activation functions between hidden layers.
-pub const ACTIVATIONS: &[&str] = &["relu", "tanh", "sigmoid", "gelu"];
+/// An optimizer a trial can train with. The serde text is the spec's (and
+/// the stored row's): an unknown name does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    Sgd,
+    Adam,
+    AdamW,
+    Adagrad,
+    RmsProp,
+}
+
+impl Optimizer {
+    /// Every optimizer, in the order the spec's error messages list them.
+    pub const ALL: [Optimizer; 5] = [
+        Optimizer::Sgd,
+        Optimizer::Adam,
+        Optimizer::AdamW,
+        Optimizer::Adagrad,
+        Optimizer::RmsProp,
+    ];
+
+    /// The name as written in a spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Optimizer::Sgd => "sgd",
+            Optimizer::Adam => "adam",
+            Optimizer::AdamW => "adamw",
+            Optimizer::Adagrad => "adagrad",
+            Optimizer::RmsProp => "rmsprop",
+        }
+    }
+}
+
+/// An activation function between hidden layers; serde text as `Optimizer`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Sigmoid,
+    Gelu,
+}
+
+impl Activation {
+    /// Every activation, in the order the spec's error messages list them.
+    pub const ALL: [Activation; 4] = [
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Gelu,
+    ];
+
+    /// The name as written in a spec.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Gelu => "gelu",
+        }
+    }
+}
+
+names::text_enum!(Optimizer, "optimizer");
+names::text_enum!(Activation, "activation");
 
 /// One fully resolved training configuration: what a trial trains with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,9 +80,9 @@ pub struct TrialParams {
     pub hidden_layers: Vec<u32>,
     pub dropout: f64,
     pub weight_decay: f64,
-    pub optimizer: String,
+    pub optimizer: Optimizer,
     pub momentum: f64,
-    pub activation: String,
+    pub activation: Activation,
 }
 
 impl Default for TrialParams {
@@ -32,9 +95,9 @@ impl Default for TrialParams {
             hidden_layers: vec![128, 64],
             dropout: 0.0,
             weight_decay: 0.0,
-            optimizer: "sgd".into(),
+            optimizer: Optimizer::Sgd,
             momentum: 0.9,
-            activation: "relu".into(),
+            activation: Activation::Relu,
         }
     }
 }
@@ -60,9 +123,9 @@ impl TrialParams {
             ParamName::HiddenLayers => self.hidden_layers.clone().into(),
             ParamName::Dropout => self.dropout.into(),
             ParamName::WeightDecay => self.weight_decay.into(),
-            ParamName::Optimizer => self.optimizer.clone().into(),
+            ParamName::Optimizer => self.optimizer.as_str().into(),
             ParamName::Momentum => self.momentum.into(),
-            ParamName::Activation => self.activation.clone().into(),
+            ParamName::Activation => self.activation.as_str().into(),
         }
     }
 
@@ -84,7 +147,6 @@ impl TrialParams {
         let text = || {
             value
                 .as_str()
-                .map(str::to_string)
                 .ok_or_else(|| format!("{value} is not a string"))
         };
         match name {
@@ -101,9 +163,13 @@ impl TrialParams {
             }
             ParamName::Dropout => self.dropout = float()?,
             ParamName::WeightDecay => self.weight_decay = float()?,
-            ParamName::Optimizer => self.optimizer = text()?,
+            ParamName::Optimizer => {
+                self.optimizer = text()?.parse().map_err(|e: UnknownName| e.to_string())?
+            }
             ParamName::Momentum => self.momentum = float()?,
-            ParamName::Activation => self.activation = text()?,
+            ParamName::Activation => {
+                self.activation = text()?.parse().map_err(|e: UnknownName| e.to_string())?
+            }
         }
         Ok(())
     }
@@ -240,19 +306,21 @@ impl ParamName {
                 Ok(())
             }
             ValueKind::Choice => {
-                let allowed = if self == ParamName::Optimizer {
-                    OPTIMIZERS
+                let (known, allowed) = if self == ParamName::Optimizer {
+                    let known = value
+                        .as_str()
+                        .is_some_and(|s| s.parse::<Optimizer>().is_ok());
+                    (known, Optimizer::ALL.map(Optimizer::as_str).join(", "))
                 } else {
-                    ACTIVATIONS
+                    let known = value
+                        .as_str()
+                        .is_some_and(|s| s.parse::<Activation>().is_ok());
+                    (known, Activation::ALL.map(Activation::as_str).join(", "))
                 };
-                match value.as_str() {
-                    Some(s) if allowed.contains(&s) => Ok(()),
-                    _ => Err(format!(
-                        "must be one of {}, got {}",
-                        allowed.join(", "),
-                        describe(value)
-                    )),
+                if known {
+                    return Ok(());
                 }
+                Err(format!("must be one of {allowed}, got {}", describe(value)))
             }
         }
     }
