@@ -25,6 +25,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod metric;
 pub mod names;
 pub mod report;
 pub mod schedule;
