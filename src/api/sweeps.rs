@@ -77,7 +77,7 @@ pub async fn create(
             .enumerate()
             .map(|(number, params)| {
                 let params = params.map(|p| serde_json::to_value(p).expect("params serialize"));
-                (params, search::trial_seed(spec.seed, number as u32))
+                (params, search::trial_seed(spec.seed(), number as u32))
             })
             .collect();
         Ok::<_, ApiError>((spec, trials))
@@ -87,21 +87,21 @@ pub async fn create(
     let id = state
         .store
         .create_sweep(NewSweep {
-            name: &spec.name,
-            dataset: &spec.dataset,
-            method: match spec.method {
+            name: spec.name(),
+            dataset: spec.dataset(),
+            method: match spec.method() {
                 Method::Grid => "grid",
                 Method::Random => "random",
                 Method::Bayes => "bayes",
             },
-            metric: &spec.metric,
-            max_parallel: spec.max_parallel,
-            seed: spec.seed,
-            spec: &spec.document,
-            early_terminate: spec.early_terminate.as_ref().map(|r| json!(r)),
-            max_minutes: spec.max_minutes,
-            stop_at_deadline: spec.at_max_minutes == AtDeadline::Stop,
-            target: spec.target.as_ref().map(|t| json!(t)),
+            metric: spec.metric(),
+            max_parallel: spec.max_parallel(),
+            seed: spec.seed(),
+            spec: spec.document(),
+            early_terminate: spec.early_terminate().map(|r| json!(r)),
+            max_minutes: spec.max_minutes(),
+            stop_at_deadline: spec.at_max_minutes() == AtDeadline::Stop,
+            target: spec.target().map(|t| json!(t)),
             trials,
         })
         .await?;

@@ -83,35 +83,125 @@ pub struct DatasetShape {
 }
 
 /// A validated sweep: every field is in range and every parameter well-formed.
+/// The fields are private: only `parse`, `from_document` and `from_stored`
+/// build one, so no caller can hold an invalid spec; read it through its
+/// accessors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepSpec {
-    pub name: String,
-    pub dataset: String,
-    pub method: Method,
-    pub metric: Metric,
+    name: String,
+    dataset: String,
+    method: Method,
+    metric: Metric,
     /// Trials the sweep runs: as given, or the grid's size (capped by `max_trials`).
-    pub max_trials: u32,
-    pub max_parallel: Option<u32>,
-    pub seed: u64,
-    pub parameters: BTreeMap<ParamName, ParamSpec>,
+    max_trials: u32,
+    max_parallel: Option<u32>,
+    seed: u64,
+    parameters: BTreeMap<ParamName, ParamSpec>,
     /// Parameters that apply only when another has given values.
-    pub conditions: BTreeMap<ParamName, Condition>,
+    conditions: BTreeMap<ParamName, Condition>,
     /// Every parameter, parents before those whose `when` names them.
-    pub order: Vec<ParamName>,
+    order: Vec<ParamName>,
     /// Early stopping of hopeless trials, if any.
-    pub early_terminate: Option<EarlyTerminate>,
+    early_terminate: Option<EarlyTerminate>,
     /// Minutes after submission past which no trial starts.
-    pub max_minutes: Option<f64>,
+    max_minutes: Option<f64>,
     /// What running trials do when `max_minutes` is up.
-    pub at_max_minutes: AtDeadline,
+    at_max_minutes: AtDeadline,
     /// A metric value that completes the sweep as soon as a trial reaches it.
-    pub target: Option<Target>,
+    target: Option<Target>,
     /// Bayes draws at random until this many trials have finished.
-    pub n_startup_trials: u32,
+    n_startup_trials: u32,
     /// Minutes one attempt of a trial may train before it fails `timeout`.
-    pub trial_timeout_minutes: f64,
+    trial_timeout_minutes: f64,
     /// The spec as a JSON document with defaults filled in, as stored.
-    pub document: Value,
+    document: Value,
+}
+
+impl SweepSpec {
+    /// The sweep's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The dataset its trials train on.
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    /// How configurations are chosen.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// The metric the sweep optimises, and its goal.
+    pub fn metric(&self) -> &Metric {
+        &self.metric
+    }
+
+    /// Trials the sweep runs: as given, or the grid's size (capped by `max_trials`).
+    pub fn max_trials(&self) -> u32 {
+        self.max_trials
+    }
+
+    /// Trials of this sweep that may run at once; None for no cap.
+    pub fn max_parallel(&self) -> Option<u32> {
+        self.max_parallel
+    }
+
+    /// The seed of the sweep's randomness.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Each parameter's search space.
+    pub fn parameters(&self) -> &BTreeMap<ParamName, ParamSpec> {
+        &self.parameters
+    }
+
+    /// Parameters that apply only when another has given values.
+    pub fn conditions(&self) -> &BTreeMap<ParamName, Condition> {
+        &self.conditions
+    }
+
+    /// Every parameter, parents before those whose `when` names them.
+    pub fn order(&self) -> &[ParamName] {
+        &self.order
+    }
+
+    /// Early stopping of hopeless trials, if any.
+    pub fn early_terminate(&self) -> Option<&EarlyTerminate> {
+        self.early_terminate.as_ref()
+    }
+
+    /// Minutes after submission past which no trial starts.
+    pub fn max_minutes(&self) -> Option<f64> {
+        self.max_minutes
+    }
+
+    /// What running trials do when `max_minutes` is up.
+    pub fn at_max_minutes(&self) -> AtDeadline {
+        self.at_max_minutes
+    }
+
+    /// A metric value that completes the sweep as soon as a trial reaches it.
+    pub fn target(&self) -> Option<&Target> {
+        self.target.as_ref()
+    }
+
+    /// Bayes draws at random until this many trials have finished.
+    pub fn n_startup_trials(&self) -> u32 {
+        self.n_startup_trials
+    }
+
+    /// Minutes one attempt of a trial may train before it fails `timeout`.
+    pub fn trial_timeout_minutes(&self) -> f64 {
+        self.trial_timeout_minutes
+    }
+
+    /// The spec as a JSON document with defaults filled in, as stored.
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
 }
 
 /// Whether a spec is new, and checked against the server's caps and every
