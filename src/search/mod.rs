@@ -26,6 +26,28 @@ pub fn configurations(spec: &SweepSpec) -> Vec<Option<TrialParams>> {
     }
 }
 
+/// One trial of a sweep as submitted: what it trains with, and its seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedTrial {
+    /// Its configuration; None for bayes, sampled when a worker claims it.
+    pub params: Option<TrialParams>,
+    /// The seed of its own randomness (see `trial_seed`).
+    pub seed: u64,
+}
+
+/// The trials a new sweep queues, in trial-number order: `configurations`
+/// with each trial's seed.
+pub fn plan(spec: &SweepSpec) -> Vec<PlannedTrial> {
+    configurations(spec)
+        .into_iter()
+        .zip(0..)
+        .map(|(params, number)| PlannedTrial {
+            params,
+            seed: trial_seed(spec.seed(), number),
+        })
+        .collect()
+}
+
 /// A trial's configuration by TPE over the sweep's finished trials, each
 /// given as its parameters and final metric (None for a failed trial).
 pub fn suggest(

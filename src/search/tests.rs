@@ -401,3 +401,27 @@ fn a_wide_parent_after_its_child_costs_one_check_per_visit() {
     assert_eq!((got[1000].dropout, got[1000].momentum), (0.0018, 0.0009));
     assert_eq!((got[1998].dropout, got[1999].learning_rate), (0.9, 0.2));
 }
+
+/// A sweep's plan is its configurations, each with its trial's seed; bayes
+/// trials are planned without a configuration.
+#[test]
+fn a_plan_pairs_configurations_with_trial_seeds() {
+    let s = spec("method: grid\nseed: 5\nparameters:\n  batch_size: {values: [32, 64]}\n");
+    let grid = plan(&s);
+    let expected: Vec<_> = configs(&s)
+        .into_iter()
+        .zip(0..)
+        .map(|(c, n)| PlannedTrial {
+            params: Some(c),
+            seed: trial_seed(5, n),
+        })
+        .collect();
+    assert_eq!(grid, expected);
+    let s = spec(
+        "method: bayes\nmax_trials: 3\nseed: 5\nparameters:\n  batch_size: {values: [32, 64]}\n",
+    );
+    let bayes = plan(&s);
+    assert_eq!(bayes.len(), 3);
+    assert!(bayes.iter().all(|t| t.params.is_none()));
+    assert_eq!(bayes[2].seed, trial_seed(5, 2));
+}

@@ -5,6 +5,7 @@ mod budget;
 mod condition;
 mod document;
 mod fields;
+mod format;
 mod grid;
 mod limits;
 mod param;
@@ -15,6 +16,7 @@ mod scan;
 pub use crate::metric::{Goal, Metric, METRICS};
 pub use budget::{AtDeadline, Target};
 pub use condition::{applies, Condition};
+pub use format::{Format, UnsupportedType};
 pub use grid::Combinations;
 pub use limits::Limits;
 pub use param::{Distribution, ParamSpec};
@@ -210,13 +212,6 @@ impl SweepSpec {
 enum Admission<'a> {
     New(&'a Limits),
     Stored,
-}
-
-/// The input format of a spec body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Json,
-    Yaml,
 }
 
 /// The keys a spec may have.
