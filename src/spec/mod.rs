@@ -3,6 +3,7 @@
 //! Pure: no I/O, no async, no training.
 mod budget;
 mod condition;
+mod distribution;
 mod document;
 mod fields;
 mod format;
@@ -16,10 +17,11 @@ mod scan;
 pub use crate::metric::{Goal, Metric, METRICS};
 pub use budget::{AtDeadline, Target};
 pub use condition::{applies, Condition};
+pub use distribution::Distribution;
 pub use format::{Format, UnsupportedType};
 pub use grid::Combinations;
 pub use limits::Limits;
-pub use param::{Distribution, ParamSpec};
+pub use param::ParamSpec;
 pub use params::{Activation, Optimizer, ParamName, TrialParams};
 
 use crate::schedule::EarlyTerminate;
