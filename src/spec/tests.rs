@@ -1,5 +1,7 @@
 use super::*;
 use crate::schedule::EarlyTerminate;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 const LIMITS: Limits = Limits {
     max_parameters: 2_000_000,
