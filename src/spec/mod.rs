@@ -2,6 +2,7 @@
 //! keys of a W&B sweep config) into a `SweepSpec` that cannot be invalid.
 //! Pure: no I/O, no async, no training.
 mod budget;
+mod choices;
 mod condition;
 mod distribution;
 mod document;
