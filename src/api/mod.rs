@@ -14,7 +14,7 @@ mod trials;
 
 pub use edge::AllowedHosts;
 pub use error::{ApiError, ApiPath, ApiQuery};
-pub use serve::{serve, ServeOptions};
+pub use serve::{run, serve, ServeOptions};
 
 use crate::config::{ApiToken, Config};
 use crate::data::catalog::Catalog;
