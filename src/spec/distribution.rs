@@ -123,11 +123,19 @@ pub(super) fn parse(
             max: hi,
             q,
         },
-        _ => Distribution::QLogUniformValues {
+        "q_log_uniform_values" => Distribution::QLogUniformValues {
             min: lo,
             max: hi,
             q,
         },
+        // `categorical` is parsed as values; any other name was refused
+        // before, and would be here rather than become a default.
+        other => {
+            return Err(err(
+                ".distribution",
+                format!("{other} takes values, not min and max"),
+            ))
+        }
     };
     Ok(ParamSpec::Distribution {
         distribution,
