@@ -3,8 +3,6 @@
 //! sends and receives nothing for that long between requests is closed, and
 //! at most `max_connections` are served at once (the rest wait in the listen
 //! backlog), so slow or idle clients cannot use up the file descriptors.
-use super::AppState;
-use crate::config::Config;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::Router;
@@ -22,23 +20,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
-
-/// The API of `state`, configured by `config`, ready to serve on
-/// `listener` until `shutdown` resolves (see `serve`): what the server
-/// starts, so that only `api` knows the router and the connection loop.
-pub fn run(
-    listener: TcpListener,
-    state: AppState,
-    config: &Config,
-    shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<impl Future<Output = ()>> {
-    let router = super::router(state, config, listener.local_addr()?);
-    let options = ServeOptions {
-        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
-        max_connections: config.max_connections,
-    };
-    Ok(serve(listener, router, options, shutdown))
-}
 
 /// How connections are accepted and kept.
 #[derive(Debug, Clone, Copy)]
