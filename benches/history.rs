@@ -71,21 +71,20 @@ async fn fill(store: &Store, url: &str, spec: &SweepSpec) -> anyhow::Result<i64>
         .enumerate()
         .map(|(n, p)| {
             let p = p.as_ref().map(|p| serde_json::to_value(p).expect("params"));
-            (p, search::trial_seed(spec.seed, n as u32))
+            (p, search::trial_seed(spec.seed(), n as u32))
         })
         .collect();
     let id = store
         .create_sweep(NewSweep {
-            name: &spec.name,
-            dataset: &spec.dataset,
+            name: spec.name(),
+            dataset: spec.dataset(),
             method: "random",
-            metric: &spec.metric,
+            metric: spec.metric(),
             max_parallel: None,
-            seed: spec.seed,
-            spec: &spec.document,
+            seed: spec.seed(),
+            spec: spec.document(),
             early_terminate: spec
-                .early_terminate
-                .as_ref()
+                .early_terminate()
                 .map(|r| serde_json::to_value(r).expect("rule")),
             max_minutes: None,
             stop_at_deadline: false,

@@ -3,28 +3,37 @@
 //! stores every metric and is the queue.
 //!
 //! # Layout
-//! - [`spec`]: parses and validates sweep specs (pure).
-//! - [`search`]: which configurations a sweep's trials train: grid, random, TPE (pure).
-//! - [`schedule`]: early stopping: ASHA/Hyperband and the median rule (pure).
+//! - [`names`]: the domain's enums as text, and the error of an unknown name (pure).
+//! - [`metric`]: the metric a sweep optimises and its goal (pure).
 //! - [`report`]: what a trial reports per epoch (pure types).
+//! - [`schedule`]: early stopping: ASHA/Hyperband and the median rule (pure).
+//! - [`spec`]: reads a spec body (format, bounded parse) and validates it into
+//!   a `SweepSpec` that only validation builds; the parameters, optimizers and
+//!   activations a trial trains with (pure).
+//! - [`search`]: which configurations a sweep's trials train: grid, random,
+//!   TPE, and the trials a new sweep queues (pure).
 //! - [`data`]: IDX datasets: the built-in one, those in `data_dir`, as tensors.
 //! - [`train`]: the network, the optimizers, checkpoints and the training loop (tch).
 //! - [`store`]: SQLite through sqlx: sweeps, trials, reports, events, the queue,
 //!   and taking trials back from workers that stopped.
 //! - [`worker`]: the worker process: claim, resume or train, report, renew the
 //!   lease, hand the trial back at a checkpoint on SIGTERM.
-//! - [`api`]: the HTTP routes (axum).
+//! - [`api`]: the HTTP routes, the traced router and the connection loop (axum, hyper).
 //! - [`server`]: wires store, worker processes and API together; restarts dead
 //!   workers and drains them at shutdown.
 //! - [`cli`]: the command-line client: submit, watch, best, trials, cancel (reqwest, indicatif).
 //! - [`config`]: settings from defaults, `config.toml`, environment and flags.
 //!
-//! Dependencies point down this list's pure part and into the store; only
-//! `api` knows axum, only `store` knows sqlx, only `data` and `train` know tch.
+//! Dependencies point down this list's pure part (`spec` -> `schedule` ->
+//! `metric` -> `names`; `search` -> `spec`) and into the store; only `api`
+//! knows axum, only `store` knows sqlx, only `data` and `train` know tch;
+//! the pure modules know none of them, nor tokio.
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod metric;
+pub mod names;
 pub mod report;
 pub mod schedule;
 pub mod search;

@@ -104,13 +104,13 @@ fn parse(text: &str, format: Format) -> Result<SweepSpec, SpecError> {
 /// An accepted spec's document, written out as JSON and as YAML and parsed
 /// again, gives the same spec; so does reading it back as a stored sweep.
 fn assert_round_trips(spec: &SweepSpec) -> Result<(), TestCaseError> {
-    let json = serde_json::to_string(&spec.document).unwrap();
+    let json = serde_json::to_string(spec.document()).unwrap();
     let again = parse(&json, Format::Json);
     prop_assert_eq!(again.as_ref(), Ok(spec), "as JSON: {}", json);
-    let yaml = serde_yaml::to_string(&spec.document).unwrap();
+    let yaml = serde_yaml::to_string(spec.document()).unwrap();
     let again = parse(&yaml, Format::Yaml);
     prop_assert_eq!(again.as_ref(), Ok(spec), "as YAML: {}", yaml);
-    let stored = SweepSpec::from_stored(&spec.document);
+    let stored = SweepSpec::from_stored(spec.document());
     prop_assert_eq!(stored.as_ref(), Ok(spec), "as stored");
     Ok(())
 }

@@ -24,8 +24,11 @@ use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::middleware;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// What every handler can reach.
@@ -101,6 +104,23 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
         .with_state(state)
+}
+
+/// The API of `state`, configured by `config`, ready to serve on
+/// `listener` until `shutdown` resolves (see `serve`): what the server
+/// starts, so that only `api` knows the router and the connection loop.
+pub fn run(
+    listener: TcpListener,
+    state: AppState,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<impl Future<Output = ()>> {
+    let router = router(state, config, listener.local_addr()?);
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+        max_connections: config.max_connections,
+    };
+    Ok(serve(listener, router, options, shutdown))
 }
 
 /// The answer of `/healthz`.

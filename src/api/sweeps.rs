@@ -2,10 +2,11 @@
 use super::error::ErrorBody;
 use super::openapi::SpecDocument;
 use super::{page, parse_id, ApiError, ApiPath, AppState};
+use crate::data::catalog::Catalog;
 use crate::data::DataError;
 use crate::schedule::{rung_counts, EarlyTerminate, RungStats};
 use crate::search;
-use crate::spec::{AtDeadline, DatasetShape, Format, Goal, Method, SweepSpec};
+use crate::spec::{AtDeadline, DatasetShape, Format, Goal, SweepSpec};
 use crate::store::{Cancel, NewSweep, Sweep, Trial};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -49,7 +50,9 @@ pub async fn create(
     })?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("the body is not UTF-8 text".into()))?;
-    let format = format_of(&headers, text)?;
+    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
+    let format = Format::of(content_type, text)
+        .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
     let (catalog, limits) = (state.catalog.clone(), state.limits);
     let text = text.to_string();
     // Parsing, validation and the grid's expansion are CPU work (and dataset
@@ -58,55 +61,57 @@ pub async fn create(
     let gone = Abandoned::default();
     let client_gone = gone.flag();
     let (spec, trials) = tokio::task::spawn_blocking(move || {
-        let shape = |name: &str| match catalog.info(name) {
-            Ok(info) => Ok(DatasetShape {
-                features: info.features(),
-                classes: info.classes,
-            }),
-            Err(DataError::Unknown(_)) => Err(format!(
-                "unknown dataset `{name}`; GET /v1/datasets lists them"
-            )),
-            Err(e) => Err(format!("dataset `{name}` cannot be read: {e}")),
-        };
+        let shape = |name: &str| dataset_shape(&catalog, name);
         let spec = SweepSpec::parse(&text, format, &limits, &shape, rand::random())?;
         if client_gone.load(Ordering::Relaxed) {
             return Err(ApiError::BadRequest("the client has gone".into()));
         }
-        let trials: Vec<(Option<Value>, u64)> = search::configurations(&spec)
-            .into_iter()
-            .enumerate()
-            .map(|(number, params)| {
-                let params = params.map(|p| serde_json::to_value(p).expect("params serialize"));
-                (params, search::trial_seed(spec.seed, number as u32))
-            })
-            .collect();
+        let trials = search::plan(&spec);
         Ok::<_, ApiError>((spec, trials))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("parsing a spec: {e}")))??;
+    let trials = trials
+        .into_iter()
+        .map(|t| {
+            let params = t.params.map(|p| json!(p));
+            (params, t.seed)
+        })
+        .collect();
     let id = state
         .store
         .create_sweep(NewSweep {
-            name: &spec.name,
-            dataset: &spec.dataset,
-            method: match spec.method {
-                Method::Grid => "grid",
-                Method::Random => "random",
-                Method::Bayes => "bayes",
-            },
-            metric: &spec.metric,
-            max_parallel: spec.max_parallel,
-            seed: spec.seed,
-            spec: &spec.document,
-            early_terminate: spec.early_terminate.as_ref().map(|r| json!(r)),
-            max_minutes: spec.max_minutes,
-            stop_at_deadline: spec.at_max_minutes == AtDeadline::Stop,
-            target: spec.target.as_ref().map(|t| json!(t)),
+            name: spec.name(),
+            dataset: spec.dataset(),
+            method: spec.method().as_str(),
+            metric: spec.metric(),
+            max_parallel: spec.max_parallel(),
+            seed: spec.seed(),
+            spec: spec.document(),
+            early_terminate: spec.early_terminate().map(|r| json!(r)),
+            max_minutes: spec.max_minutes(),
+            stop_at_deadline: spec.at_max_minutes() == AtDeadline::Stop,
+            target: spec.target().map(|t| json!(t)),
             trials,
         })
         .await?;
     let sweep = sweep(&state, id).await?;
     Ok((StatusCode::CREATED, Json(status(&state, sweep).await?)))
+}
+
+/// A dataset's shape for the spec, or why a sweep cannot train on it, in
+/// the words the spec's `dataset` error gives.
+fn dataset_shape(catalog: &Catalog, name: &str) -> Result<DatasetShape, String> {
+    match catalog.info(name) {
+        Ok(info) => Ok(DatasetShape {
+            features: info.features(),
+            classes: info.classes,
+        }),
+        Err(DataError::Unknown(_)) => Err(format!(
+            "unknown dataset `{name}`; GET /v1/datasets lists them"
+        )),
+        Err(e) => Err(format!("dataset `{name}` cannot be read: {e}")),
+    }
 }
 
 /// Set when dropped: the handler was dropped because its client went away.
@@ -318,32 +323,4 @@ async fn rungs(state: &AppState, sweep: &Sweep) -> Result<Option<Vec<RungStats>>
     }
     let groups = state.store.progress_groups(sweep.id).await?;
     Ok(Some(rung_counts(&rule, &groups)))
-}
-
-/// JSON or YAML from the content type; without one, JSON if it looks like JSON.
-fn format_of(headers: &HeaderMap, body: &str) -> Result<Format, ApiError> {
-    let Some(content_type) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(if body.trim_start().starts_with('{') {
-            Format::Json
-        } else {
-            Format::Yaml
-        });
-    };
-    let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    match essence {
-        "application/json" => Ok(Format::Json),
-        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" | "text/plain" => {
-            Ok(Format::Yaml)
-        }
-        // curl --data-binary sends this unless told otherwise.
-        "application/x-www-form-urlencoded" => Ok(if body.trim_start().starts_with('{') {
-            Format::Json
-        } else {
-            Format::Yaml
-        }),
-        other => Err(ApiError::UnsupportedMediaType(format!(
-            "content-type `{other}` is not supported: send application/json or application/yaml"
-        ))),
-    }
 }

@@ -1,6 +1,6 @@
 //! Early stopping (a sweep's `early_terminate`): after each epoch report, should
 //! the trial go on? Pure functions of the sweep's curves: no I/O, no clock.
-use crate::spec::Goal;
+use crate::metric::Goal;
 use serde::{Deserialize, Serialize};
 
 /// The early-stopping rule of a sweep.

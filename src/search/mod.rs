@@ -14,16 +14,38 @@ use tpe::{Observation, TpeConfig};
 /// for grid and random; None for each of bayes's trials, which are sampled
 /// from the finished trials when a worker claims them.
 pub fn configurations(spec: &SweepSpec) -> Vec<Option<TrialParams>> {
-    match spec.method {
+    match spec.method() {
         Method::Grid => grid(spec).into_iter().map(Some).collect(),
         Method::Random => {
-            let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
-            (0..spec.max_trials)
+            let mut rng = ChaCha8Rng::seed_from_u64(spec.seed());
+            (0..spec.max_trials())
                 .map(|_| Some(random(spec, &mut rng)))
                 .collect()
         }
-        Method::Bayes => vec![None; spec.max_trials as usize],
+        Method::Bayes => vec![None; spec.max_trials() as usize],
     }
+}
+
+/// One trial of a sweep as submitted: what it trains with, and its seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedTrial {
+    /// Its configuration; None for bayes, sampled when a worker claims it.
+    pub params: Option<TrialParams>,
+    /// The seed of its own randomness (see `trial_seed`).
+    pub seed: u64,
+}
+
+/// The trials a new sweep queues, in trial-number order: `configurations`
+/// with each trial's seed.
+pub fn plan(spec: &SweepSpec) -> Vec<PlannedTrial> {
+    configurations(spec)
+        .into_iter()
+        .zip(0..)
+        .map(|(params, number)| PlannedTrial {
+            params,
+            seed: trial_seed(spec.seed(), number),
+        })
+        .collect()
 }
 
 /// A trial's configuration by TPE over the sweep's finished trials, each
@@ -41,19 +63,19 @@ pub fn suggest(
         })
         .collect();
     let config = TpeConfig {
-        n_startup_trials: spec.n_startup_trials as usize,
+        n_startup_trials: spec.n_startup_trials() as usize,
         ..TpeConfig::default()
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut chosen = BTreeMap::new();
     // One parameter at a time, parents first, so a parameter whose `when`
     // does not hold is never sampled.
-    for name in &spec.order {
+    for name in spec.order() {
         if spec.applies(*name, &chosen) {
-            let space = BTreeMap::from([(*name, spec.parameters[name].clone())]);
-            let value = tpe::sample(&space, &history, spec.metric.goal, &config, &mut rng)
+            let space = BTreeMap::from([(*name, spec.parameters()[name].clone())]);
+            let value = tpe::sample(&space, &history, spec.metric().goal, &config, &mut rng)
                 .remove(name)
-                .unwrap_or_else(|| sample(&spec.parameters[name], &mut rng));
+                .unwrap_or_else(|| sample(&spec.parameters()[name], &mut rng));
             chosen.insert(*name, value);
         }
     }
@@ -88,7 +110,7 @@ fn grid(spec: &SweepSpec) -> Vec<TrialParams> {
         .grid()
         .expect("a grid spec's parameters all have value or values");
     combinations
-        .take(spec.max_trials as usize)
+        .take(spec.max_trials() as usize)
         .map(|chosen| params_of(&chosen))
         .collect()
 }
@@ -96,9 +118,9 @@ fn grid(spec: &SweepSpec) -> Vec<TrialParams> {
 /// Independent draws from each applicable parameter's distribution.
 fn random(spec: &SweepSpec, rng: &mut impl Rng) -> TrialParams {
     let mut chosen = BTreeMap::new();
-    for name in &spec.order {
+    for name in spec.order() {
         if spec.applies(*name, &chosen) {
-            chosen.insert(*name, sample(&spec.parameters[name], rng));
+            chosen.insert(*name, sample(&spec.parameters()[name], rng));
         }
     }
     params_of(&chosen)

@@ -1,5 +1,5 @@
 use super::*;
-use crate::spec::{DatasetShape, Format, Limits, SweepSpec, TrialParams};
+use crate::spec::{Activation, DatasetShape, Format, Limits, Optimizer, SweepSpec, TrialParams};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -34,7 +34,7 @@ fn grid_runs_every_combination_once() {
     assert_eq!(configs.len(), 6);
     let mut pairs: Vec<_> = configs
         .iter()
-        .map(|c| (c.batch_size, c.optimizer.clone(), c.epochs))
+        .map(|c| (c.batch_size, c.optimizer, c.epochs))
         .collect();
     pairs.sort();
     pairs.dedup();
@@ -82,7 +82,10 @@ fn draws_stay_in_their_bounds_and_scales() {
 #[test]
 fn probabilities_weight_the_choice() {
     let s = spec("method: random\nmax_trials: 1000\nparameters:\n  optimizer: {values: [sgd, adam], probabilities: [0.9, 0.1]}\n");
-    let sgd = configs(&s).iter().filter(|c| c.optimizer == "sgd").count();
+    let sgd = configs(&s)
+        .iter()
+        .filter(|c| c.optimizer == Optimizer::Sgd)
+        .count();
     assert!((850..=950).contains(&sgd), "{sgd}");
 }
 
@@ -104,7 +107,7 @@ fn a_conditional_parameter_is_never_sampled_when_it_does_not_apply() {
     let s = spec(&format!("method: random\nmax_trials: 300\n{CONDITIONAL}"));
     for c in configs(&s) {
         let default = TrialParams::default().momentum;
-        if c.optimizer == "adam" {
+        if c.optimizer == Optimizer::Adam {
             assert_eq!(c.momentum, default, "momentum sampled for adam: {c:?}");
         } else {
             assert!((0.1..=0.5).contains(&c.momentum), "{c:?}");
@@ -117,7 +120,7 @@ fn a_conditional_parameter_is_never_sampled_when_it_does_not_apply() {
     let mut history: Vec<(TrialParams, Option<f64>)> = Vec::new();
     for seed in 0..40 {
         let c = suggest(&s, &history, seed);
-        if c.optimizer == "adam" {
+        if c.optimizer == Optimizer::Adam {
             assert_eq!(c.momentum, TrialParams::default().momentum, "{c:?}");
         } else {
             assert!((0.1..=0.5).contains(&c.momentum), "{c:?}");
@@ -130,7 +133,7 @@ fn a_conditional_parameter_is_never_sampled_when_it_does_not_apply() {
 #[test]
 fn a_grid_skips_combinations_that_differ_only_in_inactive_parameters() {
     let s = spec("method: grid\nparameters:\n  optimizer: {values: [sgd, adam]}\n  momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}\n");
-    let got: Vec<(String, f64)> = configs(&s)
+    let got: Vec<(Optimizer, f64)> = configs(&s)
         .into_iter()
         .map(|c| (c.optimizer, c.momentum))
         .collect();
@@ -138,9 +141,9 @@ fn a_grid_skips_combinations_that_differ_only_in_inactive_parameters() {
     assert_eq!(
         got,
         vec![
-            ("sgd".into(), 0.5),
-            ("sgd".into(), 0.9),
-            ("adam".into(), default)
+            (Optimizer::Sgd, 0.5),
+            (Optimizer::Sgd, 0.9),
+            (Optimizer::Adam, default)
         ]
     );
 }
@@ -164,21 +167,21 @@ fn bayes_is_deterministic_for_a_history_and_seed() {
 /// It walks the whole product, so it serves small grids only, as an oracle.
 fn odometer_grid(spec: &SweepSpec) -> Vec<TrialParams> {
     let axes: Vec<(ParamName, Vec<Value>)> = spec
-        .parameters
+        .parameters()
         .iter()
         .map(|(name, p)| (*name, p.discrete_values().unwrap_or_default()))
         .collect();
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     let mut index = vec![0usize; axes.len()];
-    while out.len() < spec.max_trials as usize {
+    while out.len() < spec.max_trials() as usize {
         let all: BTreeMap<ParamName, Value> = axes
             .iter()
             .zip(&index)
             .map(|((n, v), &i)| (*n, v[i].clone()))
             .collect();
         let mut chosen = BTreeMap::new();
-        for name in &spec.order {
+        for name in spec.order() {
             if spec.applies(*name, &chosen) {
                 chosen.insert(*name, all[name].clone());
             }
@@ -240,8 +243,8 @@ fn a_grid_walk_skips_equal_combinations_without_visiting_them() {
         got,
         vec![
             (0.1, default.batch_size, default.activation),
-            (0.2, 8, "relu".into()),
-            (0.2, 8, "tanh".into()),
+            (0.2, 8, Activation::Relu),
+            (0.2, 8, Activation::Tanh),
         ]
     );
 }
@@ -321,11 +324,14 @@ proptest! {
         let shape = |_: &str| Ok(DatasetShape { features: 784, classes: 10 });
         let s = SweepSpec::parse(&text, Format::Json, &limits, &shape, 1).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
         prop_assert_eq!(configs(&s), odometer_grid(&s), "{}", text);
-        let all = SweepSpec { max_trials: u32::MAX, ..s.clone() };
+        // Capped only by the server (above any grid these documents make).
+        let mut uncapped = document.clone();
+        uncapped["max_trials"] = limits.max_trials.into();
+        let all = SweepSpec::parse(&uncapped.to_string(), Format::Json, &limits, &shape, 1).map_err(|e| TestCaseError::fail(format!("{uncapped}: {e}")))?;
         let every = odometer_grid(&all);
         prop_assert_eq!(configs(&all), every.clone(), "{}", text);
         if document.get("max_trials").is_none() {
-            prop_assert_eq!(s.max_trials as usize, every.len(), "grid size of {}", text);
+            prop_assert_eq!(s.max_trials() as usize, every.len(), "grid size of {}", text);
         }
     }
 }
@@ -394,4 +400,28 @@ fn a_wide_parent_after_its_child_costs_one_check_per_visit() {
     // Then dropout moves on, which needs momentum 0.0009.
     assert_eq!((got[1000].dropout, got[1000].momentum), (0.0018, 0.0009));
     assert_eq!((got[1998].dropout, got[1999].learning_rate), (0.9, 0.2));
+}
+
+/// A sweep's plan is its configurations, each with its trial's seed; bayes
+/// trials are planned without a configuration.
+#[test]
+fn a_plan_pairs_configurations_with_trial_seeds() {
+    let s = spec("method: grid\nseed: 5\nparameters:\n  batch_size: {values: [32, 64]}\n");
+    let grid = plan(&s);
+    let expected: Vec<_> = configs(&s)
+        .into_iter()
+        .zip(0..)
+        .map(|(c, n)| PlannedTrial {
+            params: Some(c),
+            seed: trial_seed(5, n),
+        })
+        .collect();
+    assert_eq!(grid, expected);
+    let s = spec(
+        "method: bayes\nmax_trials: 3\nseed: 5\nparameters:\n  batch_size: {values: [32, 64]}\n",
+    );
+    let bayes = plan(&s);
+    assert_eq!(bayes.len(), 3);
+    assert!(bayes.iter().all(|t| t.params.is_none()));
+    assert_eq!(bayes[2].seed, trial_seed(5, 2));
 }

@@ -42,18 +42,9 @@ pub async fn serve(
         "hypersweep serving"
     );
     let (api_stop, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = api::router(state, &config, listener.local_addr()?);
-    let api = api::serve(
-        listener,
-        router,
-        api::ServeOptions {
-            header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
-            max_connections: config.max_connections,
-        },
-        async {
-            let _ = api_stopped.await;
-        },
-    );
+    let api = api::run(listener, state, &config, async {
+        let _ = api_stopped.await;
+    })?;
     tokio::pin!(api);
     let drained = async move {
         shutdown.await;

@@ -70,16 +70,14 @@ pub(super) fn parse_metric(raw: Option<&Value>) -> Result<Metric, SpecError> {
         None => return Err(SpecError::new("metric.name", "is required")),
     };
     let goal = match map.get("goal") {
-        Some(Value::String(g)) if g == "maximize" => Goal::Maximize,
-        Some(Value::String(g)) if g == "minimize" => Goal::Minimize,
         None if name == "val_accuracy" => Goal::Maximize,
         None => Goal::Minimize,
-        Some(v) => {
-            return Err(SpecError::new(
+        Some(v) => v.as_str().and_then(|g| g.parse().ok()).ok_or_else(|| {
+            SpecError::new(
                 "metric.goal",
                 format!("must be maximize or minimize, got {}", describe(v)),
-            ))
-        }
+            )
+        })?,
     };
     Ok(Metric { name, goal })
 }

@@ -1,17 +1,8 @@
 //! One parameter's search space: a fixed value, a list of values, or a distribution.
-use super::params::{describe, ParamName, ValueKind};
+use super::distribution::{self, Distribution, DISTRIBUTIONS};
+use super::params::{describe, ParamName};
 use super::SpecError;
 use serde_json::{Map, Value};
-
-/// A distribution over numbers, with bounds already checked against the parameter.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Distribution {
-    Uniform { min: f64, max: f64 },
-    IntUniform { min: i64, max: i64 },
-    LogUniformValues { min: f64, max: f64 },
-    QUniform { min: f64, max: f64, q: f64 },
-    QLogUniformValues { min: f64, max: f64, q: f64 },
-}
 
 /// How one parameter is searched.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,15 +31,6 @@ const KEYS: &[&str] = &[
     "max",
     "q",
 ];
-const DISTRIBUTIONS: &[&str] = &[
-    "uniform",
-    "int_uniform",
-    "log_uniform_values",
-    "q_uniform",
-    "q_log_uniform_values",
-    "categorical",
-];
-
 impl ParamSpec {
     /// Parses the mapping of one parameter; `field` is its path for errors.
     pub fn parse(name: ParamName, field: &str, raw: &Value) -> Result<ParamSpec, SpecError> {
@@ -116,7 +98,7 @@ impl ParamSpec {
                 "needs value, values, or min and max (with a distribution)".into(),
             ));
         };
-        parse_distribution(name, field, distribution, min, max, map.get("q"))
+        distribution::parse(name, field, distribution, min, max, map.get("q"))
     }
 
     /// Every value the spec can give, for the grid; `None` for distributions.
@@ -190,115 +172,5 @@ fn parse_values(
     Ok(ParamSpec::Values {
         values: values.clone(),
         probabilities,
-    })
-}
-
-fn parse_distribution(
-    name: ParamName,
-    field: &str,
-    distribution: Option<&str>,
-    min: &Value,
-    max: &Value,
-    q: Option<&Value>,
-) -> Result<ParamSpec, SpecError> {
-    let err = |sub: &str, msg: String| SpecError::new(format!("{field}{sub}"), msg);
-    let kind = name.kind();
-    if matches!(kind, ValueKind::List | ValueKind::Choice) {
-        return Err(err(
-            "",
-            format!(
-                "{} takes value or values, not a distribution",
-                name.as_str()
-            ),
-        ));
-    }
-    let both_ints = min.is_i64() && max.is_i64();
-    // W&B infers the distribution from the bounds when none is named.
-    let distribution = distribution.unwrap_or(if both_ints { "int_uniform" } else { "uniform" });
-    let number = |sub: &str, v: &Value| -> Result<f64, SpecError> {
-        v.as_f64()
-            .filter(|x| x.is_finite())
-            .ok_or_else(|| err(sub, format!("must be a number, got {}", describe(v))))
-    };
-    let (lo, hi) = (number(".min", min)?, number(".max", max)?);
-    if lo > hi {
-        return Err(err(
-            ".min",
-            format!("min ({lo}) is greater than max ({hi})"),
-        ));
-    }
-    let integer = kind == ValueKind::Int;
-    let log = matches!(distribution, "log_uniform_values" | "q_log_uniform_values");
-    if log && lo <= 0.0 {
-        return Err(err(
-            ".min",
-            format!("must be greater than 0 on a log scale, got {lo}"),
-        ));
-    }
-    let q = match (distribution, q) {
-        ("q_uniform" | "q_log_uniform_values", Some(q)) => {
-            let q = number(".q", q)?;
-            if q <= 0.0 {
-                return Err(err(".q", "must be greater than 0".into()));
-            }
-            if integer && q.fract() != 0.0 {
-                return Err(err(
-                    ".q",
-                    format!("must be an integer for {}", name.as_str()),
-                ));
-            }
-            q
-        }
-        ("q_uniform" | "q_log_uniform_values", None) => 1.0,
-        (_, Some(_)) => return Err(err(".q", format!("is not used by {distribution}"))),
-        (_, None) => 0.0,
-    };
-    name.check_number(lo).map_err(|m| err(".min", m))?;
-    name.check_number(hi).map_err(|m| err(".max", m))?;
-    let distribution = match distribution {
-        "int_uniform" => {
-            let (Some(min), Some(max)) = (min.as_i64(), max.as_i64()) else {
-                return Err(err("", "int_uniform needs integer min and max".into()));
-            };
-            Distribution::IntUniform { min, max }
-        }
-        "uniform" | "log_uniform_values" if integer => {
-            return Err(err(
-                ".distribution",
-                format!(
-                    "{} takes integers: use int_uniform, q_uniform, q_log_uniform_values or values",
-                    name.as_str()
-                ),
-            ))
-        }
-        // Integer bounds and q keep every quantized draw an integer within them.
-        "q_uniform" | "q_log_uniform_values" if integer && lo.fract() != 0.0 => {
-            return Err(err(
-                ".min",
-                format!("must be an integer for {}, got {lo}", name.as_str()),
-            ))
-        }
-        "q_uniform" | "q_log_uniform_values" if integer && hi.fract() != 0.0 => {
-            return Err(err(
-                ".max",
-                format!("must be an integer for {}, got {hi}", name.as_str()),
-            ))
-        }
-        "uniform" => Distribution::Uniform { min: lo, max: hi },
-        "log_uniform_values" => Distribution::LogUniformValues { min: lo, max: hi },
-        "q_uniform" => Distribution::QUniform {
-            min: lo,
-            max: hi,
-            q,
-        },
-        _ => Distribution::QLogUniformValues {
-            min: lo,
-            max: hi,
-            q,
-        },
-    };
-    Ok(ParamSpec::Distribution {
-        distribution,
-        integer,
     })
 }

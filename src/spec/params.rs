@@ -1,11 +1,8 @@
 //! The training parameters a trial can be given, and their allowed values.
+pub use super::choices::{Activation, Optimizer};
+use crate::names::UnknownName;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Optimizers a trial can train with.
-pub const OPTIMIZERS: &[&str] = &["sgd", "adam", "adamw", "adagrad", "rmsprop"];
-/// Activation functions between hidden layers.
-pub const ACTIVATIONS: &[&str] = &["relu", "tanh", "sigmoid", "gelu"];
 
 /// One fully resolved training configuration: what a trial trains with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,9 +14,9 @@ pub struct TrialParams {
     pub hidden_layers: Vec<u32>,
     pub dropout: f64,
     pub weight_decay: f64,
-    pub optimizer: String,
+    pub optimizer: Optimizer,
     pub momentum: f64,
-    pub activation: String,
+    pub activation: Activation,
 }
 
 impl Default for TrialParams {
@@ -32,9 +29,9 @@ impl Default for TrialParams {
             hidden_layers: vec![128, 64],
             dropout: 0.0,
             weight_decay: 0.0,
-            optimizer: "sgd".into(),
+            optimizer: Optimizer::Sgd,
             momentum: 0.9,
-            activation: "relu".into(),
+            activation: Activation::Relu,
         }
     }
 }
@@ -60,9 +57,9 @@ impl TrialParams {
             ParamName::HiddenLayers => self.hidden_layers.clone().into(),
             ParamName::Dropout => self.dropout.into(),
             ParamName::WeightDecay => self.weight_decay.into(),
-            ParamName::Optimizer => self.optimizer.clone().into(),
+            ParamName::Optimizer => self.optimizer.as_str().into(),
             ParamName::Momentum => self.momentum.into(),
-            ParamName::Activation => self.activation.clone().into(),
+            ParamName::Activation => self.activation.as_str().into(),
         }
     }
 
@@ -84,7 +81,6 @@ impl TrialParams {
         let text = || {
             value
                 .as_str()
-                .map(str::to_string)
                 .ok_or_else(|| format!("{value} is not a string"))
         };
         match name {
@@ -101,9 +97,13 @@ impl TrialParams {
             }
             ParamName::Dropout => self.dropout = float()?,
             ParamName::WeightDecay => self.weight_decay = float()?,
-            ParamName::Optimizer => self.optimizer = text()?,
+            ParamName::Optimizer => {
+                self.optimizer = text()?.parse().map_err(|e: UnknownName| e.to_string())?
+            }
             ParamName::Momentum => self.momentum = float()?,
-            ParamName::Activation => self.activation = text()?,
+            ParamName::Activation => {
+                self.activation = text()?.parse().map_err(|e: UnknownName| e.to_string())?
+            }
         }
         Ok(())
     }
@@ -240,19 +240,21 @@ impl ParamName {
                 Ok(())
             }
             ValueKind::Choice => {
-                let allowed = if self == ParamName::Optimizer {
-                    OPTIMIZERS
+                let (known, allowed) = if self == ParamName::Optimizer {
+                    let known = value
+                        .as_str()
+                        .is_some_and(|s| s.parse::<Optimizer>().is_ok());
+                    (known, Optimizer::ALL.map(Optimizer::as_str).join(", "))
                 } else {
-                    ACTIVATIONS
+                    let known = value
+                        .as_str()
+                        .is_some_and(|s| s.parse::<Activation>().is_ok());
+                    (known, Activation::ALL.map(Activation::as_str).join(", "))
                 };
-                match value.as_str() {
-                    Some(s) if allowed.contains(&s) => Ok(()),
-                    _ => Err(format!(
-                        "must be one of {}, got {}",
-                        allowed.join(", "),
-                        describe(value)
-                    )),
+                if known {
+                    return Ok(());
                 }
+                Err(format!("must be one of {allowed}, got {}", describe(value)))
             }
         }
     }

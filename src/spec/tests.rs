@@ -1,5 +1,7 @@
 use super::*;
 use crate::schedule::EarlyTerminate;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 const LIMITS: Limits = Limits {
     max_parameters: 2_000_000,
@@ -591,4 +593,23 @@ fn a_chain_of_conditions_is_counted_in_linear_time() {
     )
     .unwrap();
     assert_eq!(all.max_trials, 4996);
+}
+
+/// A stored configuration with an optimizer or activation no version knows
+/// does not decode: it is an error, never the default.
+#[test]
+fn stored_params_with_an_unknown_choice_do_not_decode() {
+    let stored = serde_json::to_value(TrialParams::default()).unwrap();
+    assert_eq!(stored["optimizer"], "sgd");
+    assert_eq!(stored["activation"], "relu");
+    assert_eq!(
+        serde_json::from_value::<TrialParams>(stored.clone()).unwrap(),
+        TrialParams::default()
+    );
+    for (key, value) in [("optimizer", "lion"), ("activation", "swish")] {
+        let mut row = stored.clone();
+        row[key] = value.into();
+        let e = serde_json::from_value::<TrialParams>(row).unwrap_err();
+        assert!(e.to_string().contains(value), "{e}");
+    }
 }

@@ -1,5 +1,5 @@
 //! The network a trial trains: a multilayer perceptron ending in LogSoftmax.
-use crate::spec::TrialParams;
+use crate::spec::{Activation, TrialParams};
 use tch::nn::{self, Init, ModuleT};
 use tch::{Kind, TchError, Tensor};
 
@@ -11,15 +11,6 @@ pub struct Mlp {
     output: nn::Linear,
     activation: Activation,
     dropout: f64,
-}
-
-/// What follows each hidden layer's linear map.
-#[derive(Debug, Clone, Copy)]
-enum Activation {
-    Relu,
-    Tanh,
-    Sigmoid,
-    Gelu,
 }
 
 impl Mlp {
@@ -39,16 +30,10 @@ impl Mlp {
             hidden.push(linear(&(path / format!("layer{i}")), width, w)?);
             width = w;
         }
-        let activation = match params.activation.as_str() {
-            "tanh" => Activation::Tanh,
-            "sigmoid" => Activation::Sigmoid,
-            "gelu" => Activation::Gelu,
-            _ => Activation::Relu,
-        };
         Ok(Mlp {
             hidden,
             output: linear(&(path / "output"), width, classes)?,
-            activation,
+            activation: params.activation,
             dropout: params.dropout,
         })
     }

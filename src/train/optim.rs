@@ -2,7 +2,7 @@
 //! restored (tch's own keep theirs out of reach). Each follows PyTorch's
 //! update rule for the same settings, with L2 weight decay added to the
 //! gradient (AdamW: decoupled, applied to the weights).
-use crate::spec::TrialParams;
+use crate::spec::{self, TrialParams};
 use tch::nn;
 use tch::{TchError, Tensor};
 
@@ -57,12 +57,12 @@ impl Optimizer {
     /// decay and momentum; an error when libtorch cannot allocate its buffers.
     pub fn new(vs: &nn::VarStore, params: &TrialParams) -> Result<Optimizer, TchError> {
         let momentum = params.momentum;
-        let rule = match params.optimizer.as_str() {
-            "adam" => Rule::Adam { decoupled: false },
-            "adamw" => Rule::Adam { decoupled: true },
-            "rmsprop" => Rule::RmsProp { momentum },
-            "adagrad" => Rule::Adagrad,
-            _ => Rule::Sgd { momentum },
+        let rule = match params.optimizer {
+            spec::Optimizer::Sgd => Rule::Sgd { momentum },
+            spec::Optimizer::Adam => Rule::Adam { decoupled: false },
+            spec::Optimizer::AdamW => Rule::Adam { decoupled: true },
+            spec::Optimizer::RmsProp => Rule::RmsProp { momentum },
+            spec::Optimizer::Adagrad => Rule::Adagrad,
         };
         let variables = vs.trainable_variables();
         let buffers = variables

@@ -9,7 +9,7 @@ static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn params(optimizer: &str, epochs: u32) -> TrialParams {
     TrialParams {
-        optimizer: optimizer.into(),
+        optimizer: optimizer.parse().unwrap(),
         epochs,
         learning_rate: 0.01,
         weight_decay: 1e-4,

@@ -188,7 +188,7 @@ impl TrialRun<'_> {
                         .await?;
                     let control = match rewound {
                         Ok(kept) if held(&lost) => {
-                            curve = kept.iter().map(|r| r.metric(&spec.metric.name)).collect();
+                            curve = kept.iter().map(|r| r.metric(&spec.metric().name)).collect();
                             Control::Continue
                         }
                         _ => Control::Stop,
@@ -227,7 +227,7 @@ impl TrialRun<'_> {
                 Progress::Epoch(report, samples, answer) => {
                     let control = if held(&lost) {
                         let started = Instant::now();
-                        curve.push(report.metric(&spec.metric.name));
+                        curve.push(report.metric(&spec.metric().name));
                         let verdict = judge(store, &spec, claim, &curve, &report, epochs).await?;
                         let reported = self
                             .persist("reporting an epoch", || {
@@ -339,7 +339,7 @@ impl TrialRun<'_> {
         }
         let finished: Vec<_> = self
             .store
-            .history(self.claim.sweep_id, &spec.metric.name)
+            .history(self.claim.sweep_id, &spec.metric().name)
             .await?
             .into_iter()
             .map(|f| (f.params, f.value))
@@ -480,12 +480,12 @@ async fn judge(
 ) -> Result<Verdict, StoreError> {
     let mut verdict = Verdict::default();
     if let Some(rule) = spec
-        .early_terminate
+        .early_terminate()
         .as_ref()
         .filter(|_| report.epoch < epochs)
     {
         let curves = store
-            .curves(claim.sweep_id, &spec.metric.name, report.epoch)
+            .curves(claim.sweep_id, &spec.metric().name, report.epoch)
             .await?;
         let others: Vec<Curve> = curves
             .iter()
@@ -499,12 +499,12 @@ async fn judge(
             trial: claim.trial_id,
             values: curve,
         };
-        let decision = rule.decide(spec.metric.goal, &this, &others);
+        let decision = rule.decide(spec.metric().goal, &this, &others);
         verdict.decision = Some((decision.stop, decision.reason));
         verdict.rung = decision.rung;
     }
     let pruned = matches!(verdict.decision, Some((true, _)));
-    if let Some(target) = spec.target.as_ref().filter(|_| !pruned) {
+    if let Some(target) = spec.target().filter(|_| !pruned) {
         verdict.target_reached = target.reached(report.metric(&target.metric));
     }
     Ok(verdict)

@@ -1,4 +1,6 @@
+use super::parzen::normal_cdf;
 use super::*;
+use crate::spec::Distribution;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
