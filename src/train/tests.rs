@@ -373,6 +373,8 @@ fn an_epoch_is_reported_once_the_previous_checkpoint_is_written() {
 /// 2^32 truncated to 0) fails its trial with a reason instead of dividing by zero.
 #[test]
 fn a_zero_batch_size_or_width_fails_instead_of_panicking() {
+    // train seeds libtorch's global generator: not while another test trains.
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
     let split = first_rows(&dataset, 64);
     let test = TestSet {
@@ -477,6 +479,8 @@ fn a_bad_checkpoint_is_reported_and_training_starts_afresh() {
 /// about 200 MB for the layers before it.
 #[test]
 fn a_network_too_large_to_allocate_is_out_of_memory() {
+    // train seeds libtorch's global generator: not while another test trains.
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dataset = Dataset::from_raw(Catalog::new(None).load("mnist-10k").unwrap());
     let split = first_rows(&dataset, 64);
     let test = TestSet {
