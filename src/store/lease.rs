@@ -2,11 +2,32 @@
 //! still holds the lease (trial id, worker and attempt), write (with the
 //! events that tell of it), commit. A worker whose trial was taken back
 //! therefore cannot count it twice.
-use super::queue::{Claim, WriteError};
+use super::queue::Claim;
 use super::{Store, StoreError};
 use crate::state::TrialState;
 use futures_util::future::BoxFuture;
 use sqlx::{Sqlite, Transaction};
+
+/// Why a write fenced by a trial's lease was not made. One enum, so that
+/// no caller can take a lost lease for a stored write by dropping an inner
+/// result: the write either happened or its caller is told which of these.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The worker no longer holds the trial's lease: it was taken back, or
+    /// the trial was ended by someone else. Nothing was written; the
+    /// worker must drop the trial.
+    #[error("the lease on this trial is no longer held")]
+    LeaseLost,
+    /// The store failed; nothing was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> WriteError {
+        WriteError::Store(e.into())
+    }
+}
 
 impl Store {
     /// Runs `write` in one write transaction after checking that `worker`

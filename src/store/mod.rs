@@ -1,14 +1,17 @@
 //! The SQLite store: the single source of truth and the queue of trials.
 //! All SQL lives here, one file per aggregate; the rest of the crate sees
 //! domain types only.
+mod claim;
 mod codec;
 mod events;
+mod history;
 mod interface;
 mod lease;
 mod lifecycle;
 mod lock;
 mod queue;
 mod recovery;
+mod rewind;
 mod sessions;
 mod sqlite;
 mod sweeps;

@@ -1,10 +1,9 @@
 //! Getting trials back from workers that stopped: crashed workers, expired
-//! leases, a killed server, a graceful shutdown, a trial over its time limit;
-//! and a resumed attempt's rewind to its checkpoint.
+//! leases, a killed server, a graceful shutdown, a trial over its time
+//! limit, a worker out of memory.
 use super::lifecycle::complete_sweep_if_done;
 use super::queue::{Claim, WriteError};
-use super::trials::report_from;
-use super::{events, now_ms, Columns, EpochReport, Store, StoreError, NOW};
+use super::{events, now_ms, Columns, Store, StoreError, NOW};
 use crate::state::TrialState;
 use serde_json::json;
 use sqlx::sqlite::SqliteRow;
@@ -185,69 +184,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(rows.len())
-    }
-
-    /// Rewinds a claimed trial to `epoch`, the checkpoint its new attempt
-    /// resumes from (0: from scratch): reports and samples after it go, its
-    /// latest metrics are those of `epoch`. Returns the reports kept.
-    pub(super) async fn rewind(
-        &self,
-        claim: &Claim,
-        worker: &str,
-        epoch: i64,
-    ) -> Result<Vec<EpochReport>, WriteError> {
-        self.with_lease(claim, worker, |mut tx| {
-            Box::pin(async move {
-            // Two statements with their table names spelt out, not one
-            // built per table.
-            sqlx::query("DELETE FROM epoch_reports WHERE trial_id = ? AND epoch > ?")
-                .bind(claim.trial_id)
-                .bind(epoch)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM batch_losses WHERE trial_id = ? AND epoch > ?")
-                .bind(claim.trial_id)
-                .bind(epoch)
-                .execute(&mut *tx)
-                .await?;
-            let rows = sqlx::query(
-                "SELECT epoch, train_loss, val_loss, val_accuracy, seconds FROM epoch_reports
-                 WHERE trial_id = ? ORDER BY epoch",
-            )
-            .bind(claim.trial_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            let kept = rows
-                .iter()
-                .map(|row| {
-                    report_from(&Columns {
-                        row,
-                        what: "epoch report of trial",
-                        id: claim.trial_id,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let last = kept.last();
-            sqlx::query(
-                "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ? WHERE id = ?",
-            )
-            .bind(epoch)
-            .bind(last.map(|r| r.train_loss))
-            .bind(last.map(|r| r.val_loss))
-            .bind(last.map(|r| r.val_accuracy))
-            .bind(claim.trial_id)
-            .execute(&mut *tx)
-            .await?;
-            if epoch > 0 {
-                let data =
-                    json!({"number": claim.number, "attempt": claim.attempt, "epoch": epoch});
-                events::append(&mut tx, claim.sweep_id, Some(claim.trial_id), "trial_resumed", data)
-                    .await?;
-            }
-            Ok((tx, kept))
-            })
-        })
-        .await
     }
 }
 

@@ -11,7 +11,10 @@ type Calls = Arc<Mutex<Vec<Duration>>>;
 /// then Ok.
 fn stub(
     answers: Vec<Result<(), WriteError>>,
-) -> (Calls, impl FnMut() -> std::future::Ready<Result<(), WriteError>>) {
+) -> (
+    Calls,
+    impl FnMut() -> std::future::Ready<Result<(), WriteError>>,
+) {
     let calls = Arc::new(Mutex::new(Vec::new()));
     let (seen, start) = (calls.clone(), TokioInstant::now());
     let mut answers = answers.into_iter();
