@@ -240,3 +240,6 @@ async fn wait_or_shutdown(shutdown: &mut watch::Receiver<bool>, pause: Duration)
         _ = shutdown.changed() => {}
     }
 }
+
+#[cfg(test)]
+mod tests;
