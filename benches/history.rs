@@ -8,7 +8,7 @@
 use hypersweep::config::Config;
 use hypersweep::search;
 use hypersweep::spec::{DatasetShape, Format, Limits, SweepSpec, TrialParams};
-use hypersweep::store::{NewSweep, Store};
+use hypersweep::store::{NewSweep, Store, Sweeps as _};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;

@@ -5,7 +5,7 @@
 //!
 //! `cargo bench --bench search -- [--minutes 8] [--dataset fashion-mnist] [--only bayes-hyperband]`
 use hypersweep::config::Config;
-use hypersweep::store::Store;
+use hypersweep::store::{Events as _, Store};
 use serde_json::Value;
 use std::time::Duration;
 

@@ -12,10 +12,12 @@
 //!   activations a trial trains with (pure).
 //! - [`search`]: which configurations a sweep's trials train: grid, random,
 //!   TPE, and the trials a new sweep queues (pure).
+//! - [`state`]: the states of trials and sweeps (pure types).
 //! - [`data`]: IDX datasets: the built-in one, those in `data_dir`, as tensors.
 //! - [`train`]: the network, the optimizers, checkpoints and the training loop (tch).
 //! - [`store`]: SQLite through sqlx: sweeps, trials, reports, events, the queue,
-//!   and taking trials back from workers that stopped.
+//!   and taking trials back from workers that stopped; behind traits
+//!   (`Queue`, `Recovery`, `Sweeps`, `Events`, `Sessions`) a second engine can implement.
 //! - [`worker`]: the worker process: claim, resume or train, report, renew the
 //!   lease, hand the trial back at a checkpoint on SIGTERM.
 //! - [`api`]: the HTTP routes, the traced router and the connection loop (axum, hyper).
@@ -39,6 +41,7 @@ pub mod schedule;
 pub mod search;
 pub mod server;
 pub mod spec;
+pub mod state;
 pub mod store;
 pub mod train;
 pub mod worker;

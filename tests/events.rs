@@ -2,7 +2,7 @@
 
 use crate::common::spawn_app;
 use futures_util::StreamExt;
-use hypersweep::store::Store;
+use hypersweep::store::{Events as _, Store};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! queued trial's configuration later, on a real SQLite file.
 use hypersweep::schedule::TrialGroup;
 use hypersweep::spec::{Goal, Metric, TrialParams};
-use hypersweep::store::{NewSweep, Store};
+use hypersweep::store::{NewSweep, Queue as _, Store, Sweeps as _};
 use serde_json::json;
 
 #[tokio::test]
@@ -68,7 +68,6 @@ async fn planned_epochs_follow_params_written_at_insert_and_at_sampling() {
             },
         )
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
         store.progress_groups(sweep).await.unwrap(),

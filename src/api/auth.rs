@@ -8,7 +8,7 @@
 //! on a forged form post.
 use super::{ApiError, AppState};
 use crate::config::ApiToken;
-use crate::store::{Store, StoreError};
+use crate::store::{Sessions as _, Store, StoreError};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;

@@ -3,7 +3,7 @@
 //! with `Last-Event-ID` gets every event it missed and none twice.
 use super::error::ErrorBody;
 use super::{parse_id, ApiError, ApiPath, AppState};
-use crate::store::{Store, StoreError};
+use crate::store::{Events as _, Store, StoreError, Sweeps as _};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -112,7 +112,7 @@ impl Tail {
                     Event::default()
                         .id(event.id.to_string())
                         .event(event.kind.clone())
-                        .json_data(&event)
+                        .json_data(super::wire::Event::from(event))
                         .unwrap_or_else(|_| Event::default().comment("unserializable event")),
                 );
             }
@@ -122,7 +122,7 @@ impl Tail {
             // Read whether the sweep has ended before reading the page, so
             // that an event written as it ended is still sent.
             let ended = match self.store.sweep_state(self.sweep_id).await {
-                Ok(Some(state)) => state != "running",
+                Ok(Some(state)) => state.is_ended(),
                 Ok(None) => true,
                 Err(e) => {
                     self.failed(&e);

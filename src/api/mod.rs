@@ -11,6 +11,7 @@ mod plot;
 mod serve;
 mod sweeps;
 mod trials;
+mod wire;
 
 pub use edge::AllowedHosts;
 pub use error::{ApiError, ApiPath, ApiQuery};

@@ -2,6 +2,8 @@
 //! server, for reports and for people without a browser.
 use super::error::ErrorBody;
 use super::{parse_id, ApiError, ApiPath, ApiQuery, AppState};
+use crate::state::TrialState;
+use crate::store::{Queue as _, Sweeps as _};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -101,10 +103,14 @@ pub async fn svg(
             .iter()
             .filter_map(|t| {
                 let values = curves.get(&t.id)?;
-                let emphasis = match (Some(t.id) == best, t.state.as_str()) {
+                let emphasis = match (Some(t.id) == best, t.state) {
                     (true, _) => Emphasis::Best,
-                    (false, "pruned" | "failed" | "cancelled") => Emphasis::Faded,
-                    _ => Emphasis::Normal,
+                    (false, TrialState::Pruned | TrialState::Failed | TrialState::Cancelled) => {
+                        Emphasis::Faded
+                    }
+                    (false, TrialState::Queued | TrialState::Running | TrialState::Completed) => {
+                        Emphasis::Normal
+                    }
                 };
                 let points = values
                     .iter()

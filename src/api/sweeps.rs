@@ -1,13 +1,14 @@
 //! Sweep routes: submit a spec, read a sweep's status, and its best trial.
 use super::error::ErrorBody;
 use super::openapi::SpecDocument;
+use super::wire;
 use super::{page, parse_id, ApiError, ApiPath, AppState};
 use crate::data::catalog::Catalog;
 use crate::data::DataError;
 use crate::schedule::{rung_counts, EarlyTerminate, RungStats};
 use crate::search;
 use crate::spec::{AtDeadline, DatasetShape, Format, Goal, SweepSpec};
-use crate::store::{Cancel, NewSweep, Sweep, Trial};
+use crate::store::{Cancel, NewSweep, Sweep, Sweeps as _};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
@@ -133,7 +134,7 @@ impl Drop for Abandoned {
 /// A page of the sweeps, newest first.
 #[derive(Serialize, ToSchema)]
 pub struct SweepList {
-    pub sweeps: Vec<Sweep>,
+    pub sweeps: Vec<wire::Sweep>,
     /// The `before` of the next page; null on the last.
     pub next: Option<i64>,
 }
@@ -163,6 +164,7 @@ pub async fn list(
     } else {
         None
     };
+    let sweeps = sweeps.into_iter().map(wire::Sweep::from).collect();
     Ok(Json(SweepList { sweeps, next }))
 }
 
@@ -190,7 +192,7 @@ pub struct BestTrial {
     pub params: Value,
     /// Loss and accuracy on the dataset's test split.
     pub test: TestMetrics,
-    pub trial: Trial,
+    pub trial: wire::Trial,
 }
 
 /// The sweep's metric and the best trial's value of it.
@@ -238,7 +240,7 @@ pub async fn best(
             loss: trial.test_loss,
             accuracy: trial.test_accuracy,
         },
-        trial,
+        trial: trial.into(),
     }))
 }
 
@@ -283,7 +285,7 @@ async fn sweep(state: &AppState, id: i64) -> Result<Sweep, ApiError> {
 #[derive(Serialize, ToSchema)]
 pub struct SweepStatus {
     #[serde(flatten)]
-    pub sweep: Sweep,
+    pub sweep: wire::Sweep,
     /// The best finished trial so far, if any.
     pub best: Option<BestSoFar>,
     /// For hyperband: per rung, how many trials reached it and were promoted.
@@ -307,7 +309,11 @@ async fn status(state: &AppState, sweep: Sweep) -> Result<SweepStatus, ApiError>
         value: t.metric(&sweep.metric.name),
     });
     let rungs = rungs(state, &sweep).await?;
-    Ok(SweepStatus { sweep, best, rungs })
+    Ok(SweepStatus {
+        sweep: sweep.into(),
+        best,
+        rungs,
+    })
 }
 
 /// For hyperband: per rung, how many trials reached it and were promoted.

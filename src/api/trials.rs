@@ -1,7 +1,8 @@
 //! Trial routes: a sweep's trials, page by page, and one trial with its reports.
 use super::error::ErrorBody;
+use super::wire::{Trial, TrialDetail};
 use super::{page, parse_id, ApiError, ApiPath, AppState};
-use crate::store::{Trial, TrialDetail};
+use crate::store::Sweeps as _;
 use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde::Serialize;
@@ -44,7 +45,10 @@ pub async fn list(
         return Err(ApiError::NotFound(format!("no sweep `{id}`")));
     }
     // One more than asked tells whether a next page exists.
-    let mut trials = state.store.trials_page(id, after, limit + 1).await?;
+    let mut trials: Vec<Trial> = (state.store.trials_page(id, after, limit + 1).await?)
+        .into_iter()
+        .map(Trial::from)
+        .collect();
     let next = if trials.len() as i64 > limit {
         trials.truncate(limit as usize);
         trials.last().map(|t| t.number)
@@ -75,5 +79,5 @@ pub async fn show(
         .trial_detail(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no trial `{id}`")))?;
-    Ok(Json(trial))
+    Ok(Json(trial.into()))
 }

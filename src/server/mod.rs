@@ -4,7 +4,7 @@ mod supervisor;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::data::catalog::Catalog;
-use crate::store::{ServerLock, Store};
+use crate::store::{Recovery as _, ServerLock, Store};
 use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;

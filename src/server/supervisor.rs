@@ -2,7 +2,7 @@
 //! trials of workers that die or stop renewing their lease, and at shutdown
 //! lets running trials reach their next checkpoint.
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::{Recovery, StoreError, Sweeps};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::process::Command;
@@ -11,9 +11,13 @@ use tokio::task::JoinSet;
 
 /// Starts the configured number of worker processes and the lease reaper; both stop
 /// when `shutdown` turns true, killing the workers.
-pub fn start(
+///
+/// Generic over the store's traits rather than `Arc<dyn ...>`: their
+/// methods return `impl Future`, which a trait object cannot, and the
+/// server picks its one engine at start-up anyway.
+pub fn start<S: Recovery + Sweeps>(
     config: &Config,
-    store: Store,
+    store: S,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<JoinSet<()>> {
     let program = match &config.worker_program {
@@ -54,11 +58,11 @@ pub fn start(
 }
 
 /// One worker slot: how to start its process and what to do when it dies.
-struct Worker {
+struct Worker<S> {
     program: PathBuf,
     settings: String,
     name: String,
-    store: Store,
+    store: S,
     max_attempts: u32,
     /// How long a running trial gets to reach its checkpoint at shutdown.
     grace: Duration,
@@ -69,7 +73,7 @@ struct Worker {
 /// Runs one worker process, starting it again whenever it exits; the
 /// trials it held are taken back at once. At shutdown the worker gets
 /// SIGTERM and `grace` to hand its trial back at a checkpoint, then SIGKILL.
-async fn keep_alive(w: Worker, mut shutdown: watch::Receiver<bool>) {
+async fn keep_alive<S: Recovery>(w: Worker<S>, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         let mut command = Command::new(&w.program);
         command
@@ -132,7 +136,7 @@ async fn keep_alive(w: Worker, mut shutdown: watch::Receiver<bool>) {
 /// Takes back what the worker `id` held when it stopped; while the
 /// database cannot be written (a full disk), again every second until
 /// shutdown, so that its trials do not wait for their lease to run out.
-async fn take_back(w: &Worker, id: &str, shutdown: &mut watch::Receiver<bool>) {
+async fn take_back<S: Recovery>(w: &Worker<S>, id: &str, shutdown: &mut watch::Receiver<bool>) {
     let mut warned = false;
     loop {
         match w.store.take_back_from(id, w.max_attempts).await {
@@ -152,8 +156,8 @@ async fn take_back(w: &Worker, id: &str, shutdown: &mut watch::Receiver<bool>) {
 }
 
 /// What the periodic sweep over the store needs.
-struct Reaper {
-    store: Store,
+struct Reaper<S> {
+    store: S,
     max_attempts: u32,
     checkpoints: PathBuf,
 }
@@ -161,7 +165,11 @@ struct Reaper {
 /// Every `every`: re-queues (or fails) trials whose lease expired, fails
 /// trials over their time limit, ends sweeps past their `max_minutes`, and
 /// deletes the checkpoints of sweeps that have ended.
-async fn reap(r: Reaper, every: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn reap<S: Recovery + Sweeps>(
+    r: Reaper<S>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
     // Whether each job failed last time: a failure is logged when it starts.
     let mut failing = [false; 3];
     while !*shutdown.borrow() {
@@ -205,7 +213,7 @@ fn quiet(failing: &mut bool, done: Result<usize, StoreError>, what: &str) -> Opt
 }
 
 /// Deletes the checkpoint folders of sweeps that are no longer running.
-async fn remove_ended_checkpoints(store: &Store, checkpoints: &Path) {
+async fn remove_ended_checkpoints<S: Sweeps>(store: &S, checkpoints: &Path) {
     let Ok(entries) = std::fs::read_dir(checkpoints) else {
         return;
     };
@@ -218,7 +226,8 @@ async fn remove_ended_checkpoints(store: &Store, checkpoints: &Path) {
             continue;
         };
         if let Ok(Some(state)) = store.sweep_state(id).await {
-            if state != "running" {
+            if state.is_ended() {
+                // Best effort: the next pass tries again.
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -231,3 +240,6 @@ async fn wait_or_shutdown(shutdown: &mut watch::Receiver<bool>, pause: Duration)
         _ = shutdown.changed() => {}
     }
 }
+
+#[cfg(test)]
+mod tests;

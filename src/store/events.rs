@@ -1,13 +1,12 @@
 //! The append-only event log: every state change and report, with an
 //! increasing id, so that a live stream is a tail of this table.
 use super::{Columns, Store, StoreError, NOW};
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 /// One row of the event log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Event {
     pub id: i64,
     pub sweep_id: i64,
@@ -20,15 +19,10 @@ pub struct Event {
 impl Event {
     /// Decodes a row; a bad one is a `BadRow` error naming the event and column.
     fn from_row(row: &SqliteRow) -> Result<Event, StoreError> {
-        let id: i64 = row.try_get("id")?;
-        let c = Columns {
-            row,
-            what: "event",
-            id,
-        };
+        let c = Columns::of(row, "event", "id")?;
         let data: String = c.get("data")?;
         Ok(Event {
-            id,
+            id: c.id,
             sweep_id: c.get("sweep_id")?,
             trial_id: c.get("trial_id")?,
             kind: c.get("kind")?,
@@ -63,7 +57,7 @@ impl Store {
     /// The sweep's events with ids above `after`, oldest first, at most
     /// `limit`. A row that cannot be decoded ends the page before it; read
     /// first, it is a `BadRow` error naming it.
-    pub async fn events(
+    pub(super) async fn events(
         &self,
         sweep_id: i64,
         after: i64,

@@ -1,6 +1,8 @@
 //! How sweeps end: all trials done, a budget spent (`max_minutes`, `target`),
 //! or cancelled; and the `best_changed` event when a trial takes the lead.
-use super::{best_trial_sql, events, metric_column, now_ms, Store, StoreError, NOW};
+use super::{best_trial_sql, events, now_ms, Columns, Store, StoreError, NOW};
+use crate::spec::Goal;
+use crate::state::{SweepState, TrialState};
 use serde_json::json;
 use sqlx::{Sqlite, Transaction};
 
@@ -16,12 +18,13 @@ pub enum Cancel {
 impl Store {
     /// Ends the budget of every running sweep past its `max_minutes`: queued
     /// trials are cancelled, running ones too if the sweep says so.
-    pub async fn enforce_deadlines(&self) -> Result<usize, StoreError> {
+    pub(super) async fn enforce_deadlines(&self) -> Result<usize, StoreError> {
         let mut tx = self.write().await?;
         let sweeps: Vec<(i64, bool)> = sqlx::query_as(
             "SELECT id, stop_at_deadline FROM sweeps
-             WHERE state = 'running' AND ended_by IS NULL AND deadline_ms IS NOT NULL AND deadline_ms <= ?",
+             WHERE state = ? AND ended_by IS NULL AND deadline_ms IS NOT NULL AND deadline_ms <= ?",
         )
+        .bind(SweepState::Running)
         .bind(now_ms())
         .fetch_all(&mut *tx)
         .await?;
@@ -34,20 +37,23 @@ impl Store {
 
     /// Cancels a running sweep: queued and running trials end `cancelled`
     /// (running ones at their worker's next write, within one epoch).
-    pub async fn cancel_sweep(&self, sweep_id: i64) -> Result<Cancel, StoreError> {
+    pub(super) async fn cancel_sweep(&self, sweep_id: i64) -> Result<Cancel, StoreError> {
         let mut tx = self.write().await?;
-        let state: Option<String> = sqlx::query_scalar("SELECT state FROM sweeps WHERE id = ?")
+        let row = sqlx::query("SELECT id, state FROM sweeps WHERE id = ?")
             .bind(sweep_id)
             .fetch_optional(&mut *tx)
             .await?;
-        match state.as_deref() {
-            None => return Ok(Cancel::NotFound),
-            Some("running") => {}
-            Some(_) => return Ok(Cancel::AlreadyEnded),
+        let Some(row) = row else {
+            return Ok(Cancel::NotFound);
+        };
+        let state: SweepState = Columns::of(&row, "sweep", "id")?.get("state")?;
+        if state.is_ended() {
+            return Ok(Cancel::AlreadyEnded);
         }
         sqlx::query(&format!(
-            "UPDATE sweeps SET state = 'cancelled', ended_by = 'cancelled', finished_at = {NOW} WHERE id = ?"
+            "UPDATE sweeps SET state = ?, ended_by = 'cancelled', finished_at = {NOW} WHERE id = ?"
         ))
+        .bind(SweepState::Cancelled)
         .bind(sweep_id)
         .execute(&mut *tx)
         .await?;
@@ -64,19 +70,23 @@ pub(super) async fn emit_best_if_changed(
     sweep_id: i64,
     trial_id: i64,
 ) -> Result<(), StoreError> {
-    let (metric, goal): (String, String) =
-        sqlx::query_as("SELECT metric_name, metric_goal FROM sweeps WHERE id = ?")
-            .bind(sweep_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    let best: Option<(i64, i64, f64)> = sqlx::query_as(&best_trial_sql(
-        &format!("id, number, {}", metric_column(&metric)),
-        &metric,
-        goal == "minimize",
-    ))
-    .bind(sweep_id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let row = sqlx::query("SELECT id, metric_name, metric_goal FROM sweeps WHERE id = ?")
+        .bind(sweep_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let c = Columns::of(&row, "sweep", "id")?;
+    let (metric, goal): (String, Goal) = (c.get("metric_name")?, c.get("metric_goal")?);
+    let best = sqlx::query(&best_trial_sql("id, number", &metric, goal)?)
+        .bind(sweep_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    let best = match &best {
+        Some(row) => {
+            let c = Columns::of(row, "trial", "id")?;
+            Some((c.id, c.get::<i64>("number")?, c.get::<f64>("metric_value")?))
+        }
+        None => None,
+    };
     if let Some((id, number, value)) = best.filter(|b| b.0 == trial_id) {
         events::append(
             tx,
@@ -118,17 +128,20 @@ async fn cancel_trials(
     stop_running: bool,
     keep: Option<i64>,
 ) -> Result<(), StoreError> {
-    let states = if stop_running {
-        "('queued', 'running')"
-    } else {
-        "('queued')"
+    // The second state is the first again unless running trials stop too.
+    let stopped = match stop_running {
+        true => TrialState::Running,
+        false => TrialState::Queued,
     };
     let cancelled: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "UPDATE trials SET state = 'cancelled', error = ?, finished_at = {NOW}, lease_expires_ms = NULL
-         WHERE sweep_id = ? AND state IN {states} AND id IS NOT ? RETURNING id, number"
+        "UPDATE trials SET state = ?, error = ?, finished_at = {NOW}, lease_expires_ms = NULL
+         WHERE sweep_id = ? AND state IN (?, ?) AND id IS NOT ? RETURNING id, number"
     ))
+    .bind(TrialState::Cancelled)
     .bind(format!("the sweep ended: {ended_by}"))
     .bind(sweep_id)
+    .bind(TrialState::Queued)
+    .bind(stopped)
     .bind(keep)
     .fetch_all(&mut **tx)
     .await?;
@@ -145,24 +158,28 @@ async fn cancel_trials(
     Ok(())
 }
 
+/// Completes the sweep once none of its trials is queued or running.
 pub(super) async fn complete_sweep_if_done(
     tx: &mut Transaction<'_, Sqlite>,
     sweep_id: i64,
 ) -> Result<(), StoreError> {
-    let open: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND state IN ('queued', 'running')",
-    )
-    .bind(sweep_id)
-    .fetch_one(&mut **tx)
-    .await?;
+    let open: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND state IN (?, ?)")
+            .bind(sweep_id)
+            .bind(TrialState::Queued)
+            .bind(TrialState::Running)
+            .fetch_one(&mut **tx)
+            .await?;
     if open > 0 {
         return Ok(());
     }
     let changed = sqlx::query(&format!(
-        "UPDATE sweeps SET state = 'completed', finished_at = {NOW}, ended_by = COALESCE(ended_by, 'max_trials')
-         WHERE id = ? AND state = 'running'"
+        "UPDATE sweeps SET state = ?, finished_at = {NOW}, ended_by = COALESCE(ended_by, 'max_trials')
+         WHERE id = ? AND state = ?"
     ))
+    .bind(SweepState::Completed)
     .bind(sweep_id)
+    .bind(SweepState::Running)
     .execute(&mut **tx)
     .await?;
     if changed.rows_affected() == 1 {

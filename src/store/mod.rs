@@ -1,22 +1,30 @@
 //! The SQLite store: the single source of truth and the queue of trials.
 //! All SQL lives here, one file per aggregate; the rest of the crate sees
 //! domain types only.
+mod claim;
+mod codec;
 mod events;
+mod history;
+mod interface;
+mod lease;
 mod lifecycle;
 mod lock;
 mod queue;
 mod recovery;
+mod rewind;
 mod sessions;
+mod sqlite;
 mod sweeps;
 mod trials;
 
 pub use events::Event;
+pub use interface::{Backend, Events, Queue, Recovery, Sessions, Sweeps};
 pub use lifecycle::Cancel;
 pub use lock::{LockError, ServerLock};
-pub use queue::{Claim, Finish, LeaseLost, Verdict};
+pub use queue::{Claim, Finish, Verdict, WriteError};
 pub use sweeps::{NewSweep, Sweep, TrialCounts};
 pub use trials::Finished;
-pub use trials::{BatchLoss, EpochReport, Trial, TrialDetail};
+pub use trials::{BatchLoss, EpochReport, StoredReport, Trial, TrialDetail};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqlitePool};
@@ -51,6 +59,9 @@ pub enum StoreError {
         id: i64,
         why: String,
     },
+    /// A value given to the store names nothing it knows, e.g. a metric.
+    #[error("`{value}` is not a {what}")]
+    Invalid { what: &'static str, value: String },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -146,28 +157,40 @@ impl Store {
     }
 }
 
-/// The trials column holding a metric's latest value. Metric names were
-/// checked against `spec::METRICS` when the spec was parsed; these are the
-/// only column names any of them maps to, so the result is safe in SQL.
-pub(crate) fn metric_column(metric: &str) -> &'static str {
+/// The trials (and epoch_reports) column holding a metric's value: one of
+/// a fixed set of names, so the result is safe to splice into SQL. A name
+/// that is not one of `spec::METRICS` is an error, never a default column.
+pub(crate) fn metric_column(metric: &str) -> Result<&'static str, StoreError> {
     match metric {
-        "val_loss" => "val_loss",
-        "train_loss" => "train_loss",
-        _ => "val_accuracy",
+        "val_accuracy" => Ok("val_accuracy"),
+        "val_loss" => Ok("val_loss"),
+        "train_loss" => Ok("train_loss"),
+        _ => Err(StoreError::Invalid {
+            what: "metric",
+            value: metric.to_string(),
+        }),
     }
 }
 
-/// SQL selecting `columns` of the sweep's best trial (bind the sweep id):
-/// the best final value of the metric among completed and pruned trials,
-/// ties to the earlier trial. The one definition of "best".
-pub(crate) fn best_trial_sql(columns: &str, metric: &str, minimize: bool) -> String {
-    let column = metric_column(metric);
-    let order = if minimize { "ASC" } else { "DESC" };
-    format!(
-        "SELECT {columns} FROM trials
-         WHERE sweep_id = ? AND state IN ('completed', 'pruned') AND {column} IS NOT NULL
+/// SQL selecting `columns` (a compile-time list) of the sweep's best trial
+/// (bind the sweep id): the best final value of the metric among completed
+/// and pruned trials, ties to the earlier trial. The one definition of "best".
+pub(crate) fn best_trial_sql(
+    columns: &'static str,
+    metric: &str,
+    goal: crate::spec::Goal,
+) -> Result<String, StoreError> {
+    let column = metric_column(metric)?;
+    let order = match goal {
+        crate::spec::Goal::Minimize => "ASC",
+        crate::spec::Goal::Maximize => "DESC",
+    };
+    let scored = codec::SQL_SCORED_STATES;
+    Ok(format!(
+        "SELECT {columns}, {column} AS metric_value FROM trials
+         WHERE sweep_id = ? AND state IN {scored} AND {column} IS NOT NULL
          ORDER BY {column} {order}, number ASC LIMIT 1"
-    )
+    ))
 }
 
 /// Milliseconds since the Unix epoch, for lease expiries.
@@ -187,6 +210,28 @@ pub(crate) struct Columns<'r> {
 }
 
 impl<'r> Columns<'r> {
+    /// The columns of `row`, a `what` whose id is in column `id_column`;
+    /// an id that cannot be read is a `BadRow` naming the column, with id -1.
+    pub fn of(
+        row: &'r sqlx::sqlite::SqliteRow,
+        what: &'static str,
+        id_column: &str,
+    ) -> Result<Columns<'r>, StoreError> {
+        let mut c = Columns { row, what, id: -1 };
+        c.id = c.get(id_column)?;
+        Ok(c)
+    }
+
+    /// A JSON column, None when NULL; a `BadRow` error when it is not JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let text: Option<&str> = self.get(name)?;
+        text.map(|t| serde_json::from_str(t).map_err(|e| self.bad(name, &format!("not JSON: {e}"))))
+            .transpose()
+    }
+
     /// Column `name`, decoded.
     pub fn get<T>(&self, name: &str) -> Result<T, StoreError>
     where
@@ -206,6 +251,16 @@ impl<'r> Columns<'r> {
     }
 }
 
-fn json<T: serde::de::DeserializeOwned>(what: &'static str, text: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|source| StoreError::Json { what, source })
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+impl StoreError {
+    /// The error of a write the disk could not take, for tests of retries.
+    pub(crate) fn unavailable_for_tests() -> StoreError {
+        StoreError::Unavailable {
+            why: "its disk is full",
+            source: sqlx::Error::PoolClosed,
+        }
+    }
 }

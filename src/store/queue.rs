@@ -1,11 +1,13 @@
 //! The trial queue as workers use it: claim a queued trial under a lease,
 //! renew it, report epochs, finish. Every write checks that the lease is still
 //! the caller's, so a worker whose trial was taken back cannot count it twice.
+pub use super::lease::WriteError;
 use super::lifecycle::{complete_sweep_if_done, emit_best_if_changed, end_sweep};
-use super::{events, json, now_ms, BatchLoss, EpochReport, Store, StoreError, NOW};
+use super::{events, now_ms, BatchLoss, EpochReport, Store, StoreError, NOW};
 use crate::spec::TrialParams;
+use crate::state::TrialState;
 use serde_json::json;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 /// A trial a worker has claimed, with what it needs to train it.
 #[derive(Debug, Clone)]
@@ -38,12 +40,6 @@ pub struct Verdict {
     pub target_reached: bool,
 }
 
-/// The worker no longer holds the trial's lease: it was taken back, or the
-/// trial was ended by someone else. The worker must drop the trial.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the lease on this trial is no longer held")]
-pub struct LeaseLost;
-
 /// How a trial ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {
@@ -54,150 +50,66 @@ pub enum Finish {
 }
 
 impl Store {
-    /// Claims the next queued trial that its sweep's `max_parallel` lets run,
-    /// oldest sweep first, atomically. None when nothing can run now. A
-    /// sweep whose stored spec (or a trial whose stored params) cannot be
-    /// read is skipped, its trials left queued, and logged once.
-    pub async fn claim(&self, worker: &str, lease_ms: i64) -> Result<Option<Claim>, StoreError> {
-        let mut tx = self.write().await?;
-        let (mut skip_sweeps, mut skip_trials) = (Vec::<i64>::new(), Vec::<i64>::new());
-        let (row, trial_id, sweep_id, spec, params) = loop {
-            let row = sqlx::query(
-                "SELECT t.id, t.sweep_id, t.number, t.params, t.seed, t.epochs_done, s.dataset, s.seed AS sweep_seed, s.spec
-                 FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-                 WHERE t.state = 'queued' AND s.state = 'running'
-                   AND (s.deadline_ms IS NULL OR s.deadline_ms > ?)
-                   AND (s.max_parallel IS NULL OR s.max_parallel >
-                        (SELECT COUNT(*) FROM trials r WHERE r.sweep_id = t.sweep_id AND r.state = 'running'))
-                   AND t.sweep_id NOT IN (SELECT value FROM json_each(?))
-                   AND t.id NOT IN (SELECT value FROM json_each(?))
-                 ORDER BY t.sweep_id, t.number LIMIT 1",
-            )
-            .bind(now_ms())
-            .bind(json!(skip_sweeps).to_string())
-            .bind(json!(skip_trials).to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else { return Ok(None) };
-            let (trial_id, sweep_id): (i64, i64) = (row.try_get("id")?, row.try_get("sweep_id")?);
-            let spec = match json_column(&row, "spec") {
-                Ok(spec) => spec.unwrap_or_default(),
-                Err(e) => {
-                    self.skipping(format!("sweep {sweep_id}"), &e);
-                    skip_sweeps.push(sweep_id);
-                    continue;
-                }
-            };
-            match json_column(&row, "params") {
-                Ok(params) => break (row, trial_id, sweep_id, spec, params),
-                Err(e) => {
-                    self.skipping(format!("trial {trial_id} of sweep {sweep_id}"), &e);
-                    skip_trials.push(trial_id);
-                }
-            }
-        };
-        // Reports of earlier attempts stay: the worker rewinds them to the
-        // checkpoint it resumes from (`Store::rewind`).
-        let attempt: i64 = sqlx::query_scalar(&format!(
-            "UPDATE trials SET state = 'running', attempt = attempt + 1, worker = ?,
-                lease_expires_ms = ?, started_at = {NOW}, started_ms = ?
-             WHERE id = ? RETURNING attempt"
-        ))
-        .bind(worker)
-        .bind(now_ms() + lease_ms)
-        .bind(now_ms())
-        .bind(trial_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        events::append(
-            &mut tx,
-            sweep_id,
-            Some(trial_id),
-            "trial_started",
-            json!({"number": row.get::<i64, _>("number"), "attempt": attempt, "worker": worker}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(Claim {
-            trial_id,
-            sweep_id,
-            number: row.get("number"),
-            attempt,
-            epochs_done: row.get("epochs_done"),
-            params,
-            seed: row.get::<i64, _>("seed") as u64,
-            dataset: row.get("dataset"),
-            sweep_seed: row.get::<i64, _>("sweep_seed") as u64,
-            spec,
-        }))
-    }
-
-    /// Logs, once per sweep or trial in this process, why claims skip it.
-    fn skipping(&self, what: String, why: &StoreError) {
-        let mut skipped = self.skipped.lock().unwrap_or_else(|e| e.into_inner());
-        if skipped.insert(what.clone()) {
-            tracing::warn!("claims skip {what}, leaving it queued: {why}");
-        }
-    }
-
     /// Records the configuration sampled for a claimed trial.
-    pub async fn assign_params(
+    pub(super) async fn assign_params(
         &self,
         claim: &Claim,
         worker: &str,
         params: &TrialParams,
-    ) -> Result<Result<(), LeaseLost>, StoreError> {
-        let mut tx = self.write().await?;
-        if let Err(lost) = hold(&mut tx, claim, worker).await? {
-            return Ok(Err(lost));
-        }
+    ) -> Result<(), WriteError> {
         let params = serde_json::to_value(params).expect("params serialize");
-        sqlx::query("UPDATE trials SET params = ? WHERE id = ?")
-            .bind(params.to_string())
-            .bind(claim.trial_id)
-            .execute(&mut *tx)
-            .await?;
-        events::append(
-            &mut tx,
-            claim.sweep_id,
-            Some(claim.trial_id),
-            "trial_sampled",
-            json!({"number": claim.number, "params": params}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Ok(()))
+        self.with_lease(claim, worker, |mut tx| {
+            Box::pin(async move {
+                sqlx::query("UPDATE trials SET params = ? WHERE id = ?")
+                    .bind(params.to_string())
+                    .bind(claim.trial_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let data = json!({"number": claim.number, "params": params});
+                events::append(
+                    &mut tx,
+                    claim.sweep_id,
+                    Some(claim.trial_id),
+                    "trial_sampled",
+                    data,
+                )
+                .await?;
+                Ok((tx, ()))
+            })
+        })
+        .await
     }
 
-    /// Extends the lease of a claimed trial.
-    pub async fn renew_lease(
+    /// Extends the lease of a claimed trial. One statement fenced by its
+    /// WHERE clause, so no transaction is needed.
+    pub(super) async fn renew_lease(
         &self,
         claim: &Claim,
         worker: &str,
         lease_ms: i64,
-    ) -> Result<Result<(), LeaseLost>, StoreError> {
+    ) -> Result<(), WriteError> {
         let done = sqlx::query(
             "UPDATE trials SET lease_expires_ms = ?
-             WHERE id = ? AND state = 'running' AND worker = ? AND attempt = ?",
+             WHERE id = ? AND state = ? AND worker = ? AND attempt = ?",
         )
         .bind(now_ms() + lease_ms)
         .bind(claim.trial_id)
+        .bind(TrialState::Running)
         .bind(worker)
         .bind(claim.attempt)
         .execute(&self.pool)
         .await?;
-        Ok(if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(LeaseLost)
-        })
+        match done.rows_affected() {
+            1 => Ok(()),
+            _ => Err(WriteError::LeaseLost),
+        }
     }
 
     /// Stores one epoch's report, the training-loss samples since the last
     /// one and the verdict on it, and renews the lease. A pruning verdict ends
     /// the trial `pruned`; a reached target completes the sweep, cancelling
     /// its other trials (this one still finishes).
-    pub async fn report_epoch(
+    pub(super) async fn report_epoch(
         &self,
         claim: &Claim,
         worker: &str,
@@ -205,187 +117,182 @@ impl Store {
         report: &EpochReport,
         batch_losses: &[BatchLoss],
         verdict: &Verdict,
-    ) -> Result<Result<(), LeaseLost>, StoreError> {
-        let mut tx = self.write().await?;
-        if let Err(lost) = hold(&mut tx, claim, worker).await? {
-            return Ok(Err(lost));
-        }
-        sqlx::query(&format!(
-            "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy, seconds,
-                decision, reason, rung, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW})"
-        ))
-        .bind(claim.trial_id)
-        .bind(report.epoch)
-        .bind(claim.attempt)
-        .bind(report.train_loss)
-        .bind(report.val_loss)
-        .bind(report.val_accuracy)
-        .bind(report.seconds)
-        .bind(verdict.decision.as_ref().map(|(prune, _)| if *prune { "prune" } else { "continue" }))
-        .bind(verdict.decision.as_ref().map(|(_, reason)| reason.as_str()))
-        .bind(verdict.rung.map(i64::from))
-        .execute(&mut *tx)
-        .await?;
-        for sample in batch_losses {
-            sqlx::query(
-                "INSERT INTO batch_losses (trial_id, step, epoch, loss) VALUES (?, ?, ?, ?)",
+    ) -> Result<(), WriteError> {
+        self.with_lease(claim, worker, |mut tx| {
+            Box::pin(async move {
+                insert_report(&mut tx, claim, report, batch_losses, verdict).await?;
+                sqlx::query(
+                "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ?,
+                    lease_expires_ms = ? WHERE id = ?",
             )
-            .bind(claim.trial_id)
-            .bind(sample.step)
-            .bind(sample.epoch)
-            .bind(sample.loss)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ?,
-                lease_expires_ms = ? WHERE id = ?",
-        )
-        .bind(report.epoch)
-        .bind(report.train_loss)
-        .bind(report.val_loss)
-        .bind(report.val_accuracy)
-        .bind(now_ms() + lease_ms)
-        .bind(claim.trial_id)
-        .execute(&mut *tx)
-        .await?;
-        events::append(
-            &mut tx,
-            claim.sweep_id,
-            Some(claim.trial_id),
-            "epoch_report",
-            json!({"number": claim.number, "report": report, "decision": verdict.decision, "rung": verdict.rung}),
-        )
-        .await?;
-        if let Some((true, reason)) = &verdict.decision {
-            sqlx::query(&format!(
-                "UPDATE trials SET state = 'pruned', error = ?, finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
-            ))
-            .bind(reason)
+            .bind(report.epoch)
+            .bind(report.train_loss)
+            .bind(report.val_loss)
+            .bind(report.val_accuracy)
+            .bind(now_ms() + lease_ms)
             .bind(claim.trial_id)
             .execute(&mut *tx)
             .await?;
-            events::append(
-                &mut tx,
-                claim.sweep_id,
-                Some(claim.trial_id),
-                "trial_pruned",
-                json!({"number": claim.number, "epoch": report.epoch, "reason": reason}),
-            )
-            .await?;
-            emit_best_if_changed(&mut tx, claim.sweep_id, claim.trial_id).await?;
-            complete_sweep_if_done(&mut tx, claim.sweep_id).await?;
-        } else if verdict.target_reached {
-            end_sweep(
-                &mut tx,
-                claim.sweep_id,
-                "target",
-                true,
-                Some(claim.trial_id),
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Ok(()))
+                let data = json!({"number": claim.number, "report": report,
+                "decision": verdict.decision, "rung": verdict.rung});
+                events::append(
+                    &mut tx,
+                    claim.sweep_id,
+                    Some(claim.trial_id),
+                    "epoch_report",
+                    data,
+                )
+                .await?;
+                if let Some((true, reason)) = &verdict.decision {
+                    prune(&mut tx, claim, report.epoch, reason).await?;
+                } else if verdict.target_reached {
+                    end_sweep(
+                        &mut tx,
+                        claim.sweep_id,
+                        "target",
+                        true,
+                        Some(claim.trial_id),
+                    )
+                    .await?;
+                }
+                Ok((tx, ()))
+            })
+        })
+        .await
     }
 
     /// Ends a claimed trial; completes the sweep when it was its last.
-    pub async fn finish(
+    pub(super) async fn finish(
         &self,
         claim: &Claim,
         worker: &str,
         finish: &Finish,
-    ) -> Result<Result<(), LeaseLost>, StoreError> {
-        let mut tx = self.write().await?;
-        if let Err(lost) = hold(&mut tx, claim, worker).await? {
-            return Ok(Err(lost));
-        }
+    ) -> Result<(), WriteError> {
         let (state, error, test_loss, test_accuracy) = match finish {
             Finish::Completed {
                 test_loss,
                 test_accuracy,
-            } => ("completed", None, Some(*test_loss), Some(*test_accuracy)),
-            Finish::Failed { reason } => ("failed", Some(reason.as_str()), None, None),
+            } => (
+                TrialState::Completed,
+                None,
+                Some(*test_loss),
+                Some(*test_accuracy),
+            ),
+            Finish::Failed { reason } => (TrialState::Failed, Some(reason.as_str()), None, None),
         };
-        sqlx::query(&format!(
-            "UPDATE trials SET state = ?, error = ?, test_loss = ?, test_accuracy = ?,
-                finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
-        ))
-        .bind(state)
-        .bind(error)
-        .bind(test_loss)
-        .bind(test_accuracy)
-        .bind(claim.trial_id)
-        .execute(&mut *tx)
-        .await?;
-        let kind = format!("trial_{state}");
-        events::append(
-            &mut tx,
-            claim.sweep_id,
-            Some(claim.trial_id),
-            &kind,
-            json!({"number": claim.number, "error": error}),
-        )
-        .await?;
-        if state == "completed" {
-            emit_best_if_changed(&mut tx, claim.sweep_id, claim.trial_id).await?;
-        }
-        complete_sweep_if_done(&mut tx, claim.sweep_id).await?;
-        tx.commit().await?;
-        Ok(Ok(()))
+        self.with_lease(claim, worker, |mut tx| {
+            Box::pin(async move {
+                sqlx::query(&format!(
+                    "UPDATE trials SET state = ?, error = ?, test_loss = ?, test_accuracy = ?,
+                    finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
+                ))
+                .bind(state)
+                .bind(error)
+                .bind(test_loss)
+                .bind(test_accuracy)
+                .bind(claim.trial_id)
+                .execute(&mut *tx)
+                .await?;
+                let kind = format!("trial_{state}");
+                let data = json!({"number": claim.number, "error": error});
+                events::append(&mut tx, claim.sweep_id, Some(claim.trial_id), &kind, data).await?;
+                if state == TrialState::Completed {
+                    emit_best_if_changed(&mut tx, claim.sweep_id, claim.trial_id).await?;
+                }
+                complete_sweep_if_done(&mut tx, claim.sweep_id).await?;
+                Ok((tx, ()))
+            })
+        })
+        .await
     }
 
     /// Tells watchers how far a claimed trial is within its epoch (an event,
     /// not stored elsewhere); also how a worker learns early that its trial
     /// was cancelled.
-    pub async fn report_progress(
+    pub(super) async fn report_progress(
         &self,
         claim: &Claim,
         worker: &str,
         data: serde_json::Value,
-    ) -> Result<Result<(), LeaseLost>, StoreError> {
-        let mut tx = self.write().await?;
-        if let Err(lost) = hold(&mut tx, claim, worker).await? {
-            return Ok(Err(lost));
-        }
-        events::append(
-            &mut tx,
-            claim.sweep_id,
-            Some(claim.trial_id),
-            "trial_progress",
-            data,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Ok(()))
+    ) -> Result<(), WriteError> {
+        self.with_lease(claim, worker, |mut tx| {
+            Box::pin(async move {
+                events::append(
+                    &mut tx,
+                    claim.sweep_id,
+                    Some(claim.trial_id),
+                    "trial_progress",
+                    data,
+                )
+                .await?;
+                Ok((tx, ()))
+            })
+        })
+        .await
     }
 }
 
-/// A JSON column of a row, None when NULL; an error when it is not JSON text.
-fn json_column<T: serde::de::DeserializeOwned>(
-    row: &sqlx::sqlite::SqliteRow,
-    name: &'static str,
-) -> Result<Option<T>, StoreError> {
-    match row.try_get::<Option<&str>, _>(name)? {
-        Some(text) => json(name, text).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// Whether the caller still holds the trial's lease, checked inside the write.
-pub(super) async fn hold(
-    tx: &mut Transaction<'_, Sqlite>,
+/// Inserts an epoch's report, with its verdict, and its training-loss samples.
+async fn insert_report(
+    tx: &mut Transaction<'static, Sqlite>,
     claim: &Claim,
-    worker: &str,
-) -> Result<Result<(), LeaseLost>, StoreError> {
-    let held: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM trials WHERE id = ? AND state = 'running' AND worker = ? AND attempt = ?",
-    )
+    report: &EpochReport,
+    batch_losses: &[BatchLoss],
+    verdict: &Verdict,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy, seconds,
+            decision, reason, rung, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW})"
+    ))
     .bind(claim.trial_id)
-    .bind(worker)
+    .bind(report.epoch)
     .bind(claim.attempt)
-    .fetch_optional(&mut **tx)
+    .bind(report.train_loss)
+    .bind(report.val_loss)
+    .bind(report.val_accuracy)
+    .bind(report.seconds)
+    .bind(verdict.decision.as_ref().map(|(prune, _)| if *prune { "prune" } else { "continue" }))
+    .bind(verdict.decision.as_ref().map(|(_, reason)| reason.as_str()))
+    .bind(verdict.rung.map(i64::from))
+    .execute(&mut **tx)
     .await?;
-    Ok(held.map(|_| ()).ok_or(LeaseLost))
+    for sample in batch_losses {
+        sqlx::query("INSERT INTO batch_losses (trial_id, step, epoch, loss) VALUES (?, ?, ?, ?)")
+            .bind(claim.trial_id)
+            .bind(sample.step)
+            .bind(sample.epoch)
+            .bind(sample.loss)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Ends a claimed trial `pruned` at `epoch`; completes the sweep if it was the last.
+async fn prune(
+    tx: &mut Transaction<'static, Sqlite>,
+    claim: &Claim,
+    epoch: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "UPDATE trials SET state = ?, error = ?, finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
+    ))
+    .bind(TrialState::Pruned)
+    .bind(reason)
+    .bind(claim.trial_id)
+    .execute(&mut **tx)
+    .await?;
+    let data = json!({"number": claim.number, "epoch": epoch, "reason": reason});
+    events::append(
+        tx,
+        claim.sweep_id,
+        Some(claim.trial_id),
+        "trial_pruned",
+        data,
+    )
+    .await?;
+    emit_best_if_changed(tx, claim.sweep_id, claim.trial_id).await?;
+    complete_sweep_if_done(tx, claim.sweep_id).await
 }

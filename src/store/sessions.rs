@@ -4,7 +4,7 @@ use super::{now_ms, Store, StoreError};
 impl Store {
     /// Records a session valid for `ttl_ms` under `digest`, or renews it;
     /// sessions past their expiry are forgotten meanwhile.
-    pub async fn open_session(&self, digest: &str, ttl_ms: i64) -> Result<(), StoreError> {
+    pub(super) async fn open_session(&self, digest: &str, ttl_ms: i64) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.write().await?;
         sqlx::query("DELETE FROM sessions WHERE expires_ms <= ?")
@@ -25,7 +25,7 @@ impl Store {
     }
 
     /// Whether a session with this digest exists and has not expired.
-    pub async fn session_is_open(&self, digest: &str) -> Result<bool, StoreError> {
+    pub(super) async fn session_is_open(&self, digest: &str) -> Result<bool, StoreError> {
         let found: Option<i64> =
             sqlx::query_scalar("SELECT 1 FROM sessions WHERE digest = ? AND expires_ms > ?")
                 .bind(digest)
@@ -36,7 +36,7 @@ impl Store {
     }
 
     /// Ends one session; true if it was open.
-    pub async fn close_session(&self, digest: &str) -> Result<bool, StoreError> {
+    pub(super) async fn close_session(&self, digest: &str) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
         let done = sqlx::query("DELETE FROM sessions WHERE digest = ?")
             .bind(digest)
@@ -48,7 +48,7 @@ impl Store {
     }
 
     /// Ends every session; how many there were.
-    pub async fn close_all_sessions(&self) -> Result<u64, StoreError> {
+    pub(super) async fn close_all_sessions(&self) -> Result<u64, StoreError> {
         let mut tx = self.write().await?;
         let done = sqlx::query("DELETE FROM sessions")
             .execute(&mut *tx)

@@ -1,9 +1,10 @@
 //! Sweeps: creation with their queued trials, status and counts.
-use super::{best_trial_sql, events, now_ms, Columns, Store, StoreError, Trial, NOW};
-use crate::spec::{Goal, Metric};
-use serde::Serialize;
+use super::{
+    best_trial_sql, events, metric_column, now_ms, Columns, Store, StoreError, Trial, NOW,
+};
+use crate::spec::Metric;
+use crate::state::{SweepState, TrialState};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 /// What creating a sweep needs: the validated spec and its trials' configurations.
 pub struct NewSweep<'a> {
@@ -28,7 +29,7 @@ pub struct NewSweep<'a> {
 }
 
 /// How many of a sweep's trials are in each state.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrialCounts {
     pub queued: i64,
     pub running: i64,
@@ -39,15 +40,16 @@ pub struct TrialCounts {
     pub total: i64,
 }
 
-/// A sweep and where it stands.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A sweep and where it stands, as stored (`api::wire::Sweep` is how
+/// clients see it).
+#[derive(Debug, Clone)]
 pub struct Sweep {
     pub id: i64,
     pub name: String,
     pub dataset: String,
     pub method: String,
     pub metric: Metric,
-    pub state: String,
+    pub state: SweepState,
     pub max_trials: i64,
     pub max_parallel: Option<i64>,
     pub seed: i64,
@@ -65,7 +67,6 @@ pub struct Sweep {
     /// Why part of the stored sweep cannot be read, e.g. its spec is not
     /// JSON. Only listings show such a sweep, with this marker, so that the
     /// others still list; reading it alone is an error, and claims skip it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -75,23 +76,19 @@ const COLUMNS: &str = "id, name, dataset, method, metric_name, metric_goal, stat
 
 impl Store {
     /// Stores a sweep and queues its trials in one transaction; returns its id.
-    pub async fn create_sweep(&self, new: NewSweep<'_>) -> Result<i64, StoreError> {
+    pub(super) async fn create_sweep(&self, new: NewSweep<'_>) -> Result<i64, StoreError> {
         let mut tx = self.write().await?;
-        let goal = match new.metric.goal {
-            Goal::Maximize => "maximize",
-            Goal::Minimize => "minimize",
-        };
         let id: i64 = sqlx::query_scalar(&format!(
             "INSERT INTO sweeps (name, dataset, method, metric_name, metric_goal, max_trials,
                 max_parallel, seed, spec, early_terminate, deadline_ms, stop_at_deadline, target,
                 state, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', {NOW}) RETURNING id"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW}) RETURNING id"
         ))
         .bind(new.name)
         .bind(new.dataset)
         .bind(new.method)
         .bind(&new.metric.name)
-        .bind(goal)
+        .bind(new.metric.goal)
         .bind(new.trials.len() as i64)
         .bind(new.max_parallel.map(i64::from))
         .bind(new.seed as i64)
@@ -100,6 +97,7 @@ impl Store {
         .bind(new.max_minutes.map(|m| now_ms() + (m * 60_000.0) as i64))
         .bind(new.stop_at_deadline)
         .bind(new.target.as_ref().map(Value::to_string))
+        .bind(SweepState::Running)
         .fetch_one(&mut *tx)
         .await?;
         events::append(
@@ -113,12 +111,13 @@ impl Store {
         for (number, (params, seed)) in new.trials.iter().enumerate() {
             let trial_id: i64 = sqlx::query_scalar(&format!(
                 "INSERT INTO trials (sweep_id, number, params, seed, state, queued_at)
-                 VALUES (?, ?, ?, ?, 'queued', {NOW}) RETURNING id"
+                 VALUES (?, ?, ?, ?, ?, {NOW}) RETURNING id"
             ))
             .bind(id)
             .bind(number as i64)
             .bind(params.as_ref().map(Value::to_string))
             .bind(*seed as i64)
+            .bind(TrialState::Queued)
             .fetch_one(&mut *tx)
             .await?;
             events::append(
@@ -135,7 +134,7 @@ impl Store {
     }
 
     /// One sweep with its trial counts, or None.
-    pub async fn sweep(&self, id: i64) -> Result<Option<Sweep>, StoreError> {
+    pub(super) async fn sweep(&self, id: i64) -> Result<Option<Sweep>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sweeps WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -153,19 +152,21 @@ impl Store {
         }
     }
 
-    /// Just the sweep's state (`running`, `completed`, `cancelled`), or None.
-    pub async fn sweep_state(&self, id: i64) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT state FROM sweeps WHERE id = ?")
+    /// Just the sweep's state, or None.
+    pub(super) async fn sweep_state(&self, id: i64) -> Result<Option<SweepState>, StoreError> {
+        let row = sqlx::query("SELECT id, state FROM sweeps WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?)
+            .await?;
+        row.map(|r| Columns::of(&r, "sweep", "id")?.get("state"))
+            .transpose()
     }
 
     /// At most `limit` sweeps with ids below `before` (all when None),
     /// newest first, with trial counts: one page of the sweep list. A sweep
     /// whose spec (or another JSON column) cannot be read is listed with its
     /// `error` marker; one whose plain columns cannot be read is left out and logged.
-    pub async fn sweeps_page(
+    pub(super) async fn sweeps_page(
         &self,
         before: Option<i64>,
         limit: i64,
@@ -179,7 +180,9 @@ impl Store {
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let counts = self.trial_counts(row.try_get("id")?).await?;
+            let counts = self
+                .trial_counts(Columns::of(&row, "sweep", "id")?.id)
+                .await?;
             match sweep_from_row(&row, counts) {
                 Ok(sweep) => out.push(sweep),
                 Err(e @ StoreError::BadRow { .. }) => tracing::warn!("not listed: {e}"),
@@ -198,17 +201,22 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut c = TrialCounts::default();
-        for row in rows {
-            let n: i64 = row.get("n");
-            let state: String = row.get("state");
-            match state.as_str() {
-                "queued" => c.queued = n,
-                "running" => c.running = n,
-                "completed" => c.completed = n,
-                "pruned" => c.pruned = n,
-                "failed" => c.failed = n,
-                _ => c.cancelled = n,
-            }
+        for row in &rows {
+            let columns = Columns {
+                row,
+                what: "trial counts of sweep",
+                id: sweep_id,
+            };
+            let n: i64 = columns.get("n")?;
+            let count = match columns.get::<TrialState>("state")? {
+                TrialState::Queued => &mut c.queued,
+                TrialState::Running => &mut c.running,
+                TrialState::Completed => &mut c.completed,
+                TrialState::Pruned => &mut c.pruned,
+                TrialState::Failed => &mut c.failed,
+                TrialState::Cancelled => &mut c.cancelled,
+            };
+            *count = n;
             c.total += n;
         }
         Ok(c)
@@ -216,8 +224,8 @@ impl Store {
 
     /// The finished trial with the best final value of the sweep's metric;
     /// ties go to the earlier trial.
-    pub async fn best_trial(&self, sweep: &Sweep) -> Result<Option<Trial>, StoreError> {
-        let sql = best_trial_sql("*", &sweep.metric.name, sweep.metric.goal == Goal::Minimize);
+    pub(super) async fn best_trial(&self, sweep: &Sweep) -> Result<Option<Trial>, StoreError> {
+        let sql = best_trial_sql("*", &sweep.metric.name, sweep.metric.goal)?;
         let row = sqlx::query(&sql)
             .bind(sweep.id)
             .fetch_optional(&self.pool)
@@ -230,11 +238,7 @@ impl Store {
 /// error; a JSON column (spec, early-stopping rule) that cannot be read
 /// leaves the sweep with its `error` marker instead.
 fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<Sweep, StoreError> {
-    let c = Columns {
-        row,
-        what: "sweep",
-        id: row.try_get("id")?,
-    };
+    let c = Columns::of(row, "sweep", "id")?;
     let mut error = None;
     let mut decode = |name: &'static str| -> Result<Option<Value>, StoreError> {
         let text: Option<&str> = c.get(name)?;
@@ -248,19 +252,22 @@ fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<
     };
     let early_terminate = decode("early_terminate")?;
     let spec = decode("spec")?.unwrap_or(Value::Null);
-    let goal: String = c.get("metric_goal")?;
+    let metric_name: String = c.get("metric_name")?;
+    if let Err(e) = metric_column(&metric_name) {
+        return Err(c.bad("metric_name", &e));
+    }
+    let method: String = c.get("method")?;
+    if let Err(e) = serde_json::from_value::<crate::spec::Method>(json!(method)) {
+        return Err(c.bad("method", &e));
+    }
     Ok(Sweep {
         id: c.id,
         name: c.get("name")?,
         dataset: c.get("dataset")?,
-        method: c.get("method")?,
+        method,
         metric: Metric {
-            name: c.get("metric_name")?,
-            goal: if goal == "minimize" {
-                Goal::Minimize
-            } else {
-                Goal::Maximize
-            },
+            name: metric_name,
+            goal: c.get("metric_goal")?,
         },
         state: c.get("state")?,
         max_trials: c.get("max_trials")?,

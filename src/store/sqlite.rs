@@ -1,0 +1,234 @@
+//! `Store`, the SQLite engine, as each of the store's traits: every method
+//! is the inherent one of the same name, in the file of its aggregate.
+use super::interface::{Events, Queue, Recovery, Sessions, Sweeps};
+use super::{
+    Cancel, Claim, Event, Finish, Finished, NewSweep, Store, StoreError, Sweep, Trial, TrialDetail,
+    Verdict, WriteError,
+};
+use crate::report::{BatchLoss, EpochReport};
+use crate::schedule::TrialGroup;
+use crate::spec::TrialParams;
+use crate::state::{SweepState, TrialState};
+use std::future::Future;
+
+impl Queue for Store {
+    fn claim(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send {
+        Store::claim(self, worker, lease_ms)
+    }
+    fn assign_params(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        params: &TrialParams,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::assign_params(self, claim, worker, params)
+    }
+    fn renew_lease(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::renew_lease(self, claim, worker, lease_ms)
+    }
+    fn report_epoch(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        lease_ms: i64,
+        report: &EpochReport,
+        batch_losses: &[BatchLoss],
+        verdict: &Verdict,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::report_epoch(self, claim, worker, lease_ms, report, batch_losses, verdict)
+    }
+    fn report_progress(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        data: serde_json::Value,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::report_progress(self, claim, worker, data)
+    }
+    fn finish(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        finish: &Finish,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::finish(self, claim, worker, finish)
+    }
+    fn rewind(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        epoch: i64,
+    ) -> impl Future<Output = Result<Vec<EpochReport>, WriteError>> + Send {
+        Store::rewind(self, claim, worker, epoch)
+    }
+    fn hand_back(
+        &self,
+        claim: &Claim,
+        worker: &str,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::hand_back(self, claim, worker)
+    }
+    fn lose_attempt(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        max_attempts: u32,
+        why: &str,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::lose_attempt(self, claim, worker, max_attempts, why)
+    }
+    fn history(
+        &self,
+        sweep_id: i64,
+        metric: &str,
+    ) -> impl Future<Output = Result<Vec<Finished>, StoreError>> + Send {
+        Store::history(self, sweep_id, metric)
+    }
+    fn curves(
+        &self,
+        sweep_id: i64,
+        metric: &str,
+        up_to_epoch: i64,
+    ) -> impl Future<Output = Result<Vec<(i64, Vec<f64>)>, StoreError>> + Send {
+        Store::curves(self, sweep_id, metric, up_to_epoch)
+    }
+    fn trial_state(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<TrialState>, StoreError>> + Send {
+        Store::trial_state(self, id)
+    }
+}
+
+impl Recovery for Store {
+    fn reap_expired_leases(
+        &self,
+        max_attempts: u32,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        Store::reap_expired_leases(self, max_attempts)
+    }
+    fn take_back_from(
+        &self,
+        worker: &str,
+        max_attempts: u32,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        Store::take_back_from(self, worker, max_attempts)
+    }
+    fn take_back_orphans(
+        &self,
+        max_attempts: u32,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        Store::take_back_orphans(self, max_attempts)
+    }
+    fn enforce_trial_timeouts(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        Store::enforce_trial_timeouts(self)
+    }
+    fn enforce_deadlines(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
+        Store::enforce_deadlines(self)
+    }
+}
+
+impl Sweeps for Store {
+    fn create_sweep(
+        &self,
+        new: NewSweep<'_>,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send {
+        Store::create_sweep(self, new)
+    }
+    fn sweep(&self, id: i64) -> impl Future<Output = Result<Option<Sweep>, StoreError>> + Send {
+        Store::sweep(self, id)
+    }
+    fn sweep_state(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<SweepState>, StoreError>> + Send {
+        Store::sweep_state(self, id)
+    }
+    fn sweeps_page(
+        &self,
+        before: Option<i64>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Sweep>, StoreError>> + Send {
+        Store::sweeps_page(self, before, limit)
+    }
+    fn best_trial(
+        &self,
+        sweep: &Sweep,
+    ) -> impl Future<Output = Result<Option<Trial>, StoreError>> + Send {
+        Store::best_trial(self, sweep)
+    }
+    fn cancel_sweep(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Cancel, StoreError>> + Send {
+        Store::cancel_sweep(self, sweep_id)
+    }
+    fn trials(&self, sweep_id: i64) -> impl Future<Output = Result<Vec<Trial>, StoreError>> + Send {
+        Store::trials(self, sweep_id)
+    }
+    fn trials_page(
+        &self,
+        sweep_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Trial>, StoreError>> + Send {
+        Store::trials_page(self, sweep_id, after, limit)
+    }
+    fn trial(&self, id: i64) -> impl Future<Output = Result<Option<Trial>, StoreError>> + Send {
+        Store::trial(self, id)
+    }
+    fn trial_detail(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<TrialDetail>, StoreError>> + Send {
+        Store::trial_detail(self, id)
+    }
+    fn progress_groups(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Vec<TrialGroup>, StoreError>> + Send {
+        Store::progress_groups(self, sweep_id)
+    }
+}
+
+impl Events for Store {
+    fn events(
+        &self,
+        sweep_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send {
+        Store::events(self, sweep_id, after, limit)
+    }
+}
+
+impl Sessions for Store {
+    fn open_session(
+        &self,
+        digest: &str,
+        ttl_ms: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        Store::open_session(self, digest, ttl_ms)
+    }
+    fn session_is_open(
+        &self,
+        digest: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        Store::session_is_open(self, digest)
+    }
+    fn close_session(&self, digest: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        Store::close_session(self, digest)
+    }
+    fn close_all_sessions(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        Store::close_all_sessions(self)
+    }
+}
