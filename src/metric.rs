@@ -26,13 +26,55 @@ impl Goal {
 
 crate::names::text_enum!(Goal, "goal");
 
-/// The metrics a sweep can optimise, as stored in every epoch report.
-pub const METRICS: &[&str] = &["val_accuracy", "val_loss", "train_loss"];
+/// A metric a sweep can optimise: one of the values every epoch report holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricName {
+    ValAccuracy,
+    ValLoss,
+    TrainLoss,
+}
+
+impl MetricName {
+    /// Every metric.
+    pub const ALL: [MetricName; 3] = [
+        MetricName::ValAccuracy,
+        MetricName::ValLoss,
+        MetricName::TrainLoss,
+    ];
+
+    /// The metric as written in a spec, stored, and named by its column.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricName::ValAccuracy => "val_accuracy",
+            MetricName::ValLoss => "val_loss",
+            MetricName::TrainLoss => "train_loss",
+        }
+    }
+
+    /// Whether a bigger value is better: accuracy is, losses are not.
+    pub fn higher_is_better(self) -> bool {
+        match self {
+            MetricName::ValAccuracy => true,
+            MetricName::ValLoss | MetricName::TrainLoss => false,
+        }
+    }
+}
+
+crate::names::text_enum!(MetricName, "metric");
+
+/// The metrics' names, in `MetricName::ALL`'s order.
+pub const METRICS: [&str; 3] = [
+    MetricName::ValAccuracy.as_str(),
+    MetricName::ValLoss.as_str(),
+    MetricName::TrainLoss.as_str(),
+];
 
 /// The metric a sweep optimises, and in which direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Metric {
-    pub name: String,
+    #[schema(value_type = String)]
+    pub name: MetricName,
     pub goal: Goal,
 }
 

@@ -1,4 +1,5 @@
 //! What a trial reports while it trains: shared by training, the queue and the API.
+use crate::metric::MetricName;
 use serde::{Deserialize, Serialize};
 
 /// The metrics of one trial after one epoch.
@@ -15,12 +16,12 @@ pub struct EpochReport {
 }
 
 impl EpochReport {
-    /// The value of a metric a spec can name (`spec::METRICS`).
-    pub fn metric(&self, name: &str) -> f64 {
+    /// The value of a metric a spec can name.
+    pub fn metric(&self, name: MetricName) -> f64 {
         match name {
-            "val_loss" => self.val_loss,
-            "train_loss" => self.train_loss,
-            _ => self.val_accuracy,
+            MetricName::ValAccuracy => self.val_accuracy,
+            MetricName::ValLoss => self.val_loss,
+            MetricName::TrainLoss => self.train_loss,
         }
     }
 }

@@ -13,7 +13,7 @@ async fn planned_epochs_follow_params_written_at_insert_and_at_sampling() {
     let url = format!("sqlite://{}", dir.path().join("groups.db").display());
     let store = Store::open(&url, true).await.unwrap();
     let metric = Metric {
-        name: "val_accuracy".into(),
+        name: hypersweep::metric::MetricName::ValAccuracy,
         goal: Goal::Maximize,
     };
     let params = |epochs: u32| {

@@ -2,6 +2,7 @@
 //! server, for reports and for people without a browser.
 use super::error::ErrorBody;
 use super::{parse_id, ApiError, ApiPath, ApiQuery, AppState};
+use crate::metric::MetricName;
 use crate::state::TrialState;
 use crate::store::{Queue as _, Sweeps as _};
 use axum::extract::State;
@@ -58,78 +59,88 @@ pub async fn svg(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no sweep `{id}`")))?;
     let kind = query.kind.as_deref().unwrap_or("val_accuracy");
-    if !KINDS.contains(&kind) {
-        return Err(ApiError::BadRequest(format!(
-            "kind must be one of {}, got `{kind}`",
-            KINDS.join(", ")
-        )));
-    }
+    // A metric's curves, or (None) one trial's training loss.
+    let metric = match kind {
+        "batch_loss" => None,
+        _ => Some(kind.parse::<MetricName>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "kind must be one of {}, got `{kind}`",
+                KINDS.join(", ")
+            ))
+        })?),
+    };
     let best = state.store.best_trial(&sweep).await?.map(|t| t.id);
-    let svg = if kind == "batch_loss" {
-        let trial_id = query
-            .trial
-            .or(best)
-            .ok_or_else(|| ApiError::NotFound("no trial given and none has finished yet".into()))?;
-        let detail = state
-            .store
-            .trial_detail(trial_id)
-            .await?
-            .filter(|d| d.trial.sweep_id == id)
-            .ok_or_else(|| ApiError::NotFound(format!("no trial `{trial_id}` in sweep {id}")))?;
-        let points: Vec<(f64, f64)> = detail
-            .batch_losses
-            .iter()
-            .map(|b| (b.step as f64, b.loss))
-            .collect();
-        let title = format!(
-            "sweep {id}, trial {}: training loss every 100 batches",
-            detail.trial.number
-        );
-        let series = vec![Series {
-            points,
-            emphasis: Emphasis::Best,
-            label: None,
-        }];
-        draw(&title, "batch", "training loss", &series)
-    } else {
-        let trials = state.store.trials(id).await?;
-        let curves: HashMap<i64, Vec<f64>> = state
-            .store
-            .curves(id, kind, i64::MAX)
-            .await?
-            .into_iter()
-            .collect();
-        let series: Vec<Series> = trials
-            .iter()
-            .filter_map(|t| {
-                let values = curves.get(&t.id)?;
-                let emphasis = match (Some(t.id) == best, t.state) {
-                    (true, _) => Emphasis::Best,
-                    (false, TrialState::Pruned | TrialState::Failed | TrialState::Cancelled) => {
-                        Emphasis::Faded
-                    }
-                    (false, TrialState::Queued | TrialState::Running | TrialState::Completed) => {
-                        Emphasis::Normal
-                    }
-                };
-                let points = values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| ((i + 1) as f64, *v))
-                    .collect();
-                Some(Series {
-                    points,
-                    emphasis,
-                    label: Some(format!("trial {}", t.number)),
+    let svg = match metric {
+        None => {
+            let trial_id = query.trial.or(best).ok_or_else(|| {
+                ApiError::NotFound("no trial given and none has finished yet".into())
+            })?;
+            let detail = state
+                .store
+                .trial_detail(trial_id)
+                .await?
+                .filter(|d| d.trial.sweep_id == id)
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("no trial `{trial_id}` in sweep {id}"))
+                })?;
+            let points: Vec<(f64, f64)> = detail
+                .batch_losses
+                .iter()
+                .map(|b| (b.step as f64, b.loss))
+                .collect();
+            let title = format!(
+                "sweep {id}, trial {}: training loss every 100 batches",
+                detail.trial.number
+            );
+            let series = vec![Series {
+                points,
+                emphasis: Emphasis::Best,
+                label: None,
+            }];
+            draw(&title, "batch", "training loss", &series)
+        }
+        Some(metric) => {
+            let trials = state.store.trials(id).await?;
+            let curves: HashMap<i64, Vec<f64>> = state
+                .store
+                .curves(id, metric, i64::MAX)
+                .await?
+                .into_iter()
+                .collect();
+            let series: Vec<Series> = trials
+                .iter()
+                .filter_map(|t| {
+                    let values = curves.get(&t.id)?;
+                    let emphasis = match (Some(t.id) == best, t.state) {
+                        (true, _) => Emphasis::Best,
+                        (
+                            false,
+                            TrialState::Pruned | TrialState::Failed | TrialState::Cancelled,
+                        ) => Emphasis::Faded,
+                        (
+                            false,
+                            TrialState::Queued | TrialState::Running | TrialState::Completed,
+                        ) => Emphasis::Normal,
+                    };
+                    let points = values
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| ((i + 1) as f64, *v))
+                        .collect();
+                    Some(Series {
+                        points,
+                        emphasis,
+                        label: Some(format!("trial {}", t.number)),
+                    })
                 })
-            })
-            .collect();
-        draw(
-            &format!("sweep {id} ({}): {kind} per epoch", printable(&sweep.name)),
-            "epoch",
-            kind,
-            &series,
-        )
+                .collect();
+            draw(
+                &format!("sweep {id} ({}): {kind} per epoch", printable(&sweep.name)),
+                "epoch",
+                kind,
+                &series,
+            )
+        }
     }
     .map_err(|e| ApiError::Internal(format!("drawing a plot: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg))

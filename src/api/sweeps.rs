@@ -231,8 +231,8 @@ pub async fn best(
     Ok(Json(BestTrial {
         sweep_id: sweep.id,
         metric: BestMetric {
-            value: trial.metric(&sweep.metric.name),
-            name: sweep.metric.name,
+            value: trial.metric(sweep.metric.name),
+            name: sweep.metric.name.to_string(),
             goal: sweep.metric.goal,
         },
         params: trial.params.clone(),
@@ -306,7 +306,7 @@ async fn status(state: &AppState, sweep: Sweep) -> Result<SweepStatus, ApiError>
     let best = state.store.best_trial(&sweep).await?.map(|t| BestSoFar {
         trial_id: t.id,
         number: t.number,
-        value: t.metric(&sweep.metric.name),
+        value: t.metric(sweep.metric.name),
     });
     let rungs = rungs(state, &sweep).await?;
     Ok(SweepStatus {

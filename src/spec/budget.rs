@@ -2,6 +2,7 @@
 //! `early_terminate`.
 use super::params::describe;
 use super::{Limits, SpecError, METRICS};
+use crate::metric::MetricName;
 use crate::schedule::EarlyTerminate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -9,14 +10,14 @@ use serde_json::{Map, Value};
 /// A metric value that, once a trial reaches it, completes the sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Target {
-    pub metric: String,
+    pub metric: MetricName,
     pub value: f64,
 }
 
 impl Target {
     /// Whether `value` of the target's metric reaches it: accuracy from below, losses from above.
     pub fn reached(&self, value: f64) -> bool {
-        if self.metric.ends_with("accuracy") {
+        if self.metric.higher_is_better() {
             value >= self.value
         } else {
             value <= self.value
@@ -105,26 +106,26 @@ pub(super) fn parse_target(raw: Option<&Value>) -> Result<Option<Target>, SpecEr
         }
     };
     let (metric, value) = entries.iter().next().expect("one entry");
-    if !METRICS.contains(&metric.as_str()) {
+    let Ok(name) = metric.parse::<MetricName>() else {
         return Err(SpecError::new(
             format!("target.{metric}"),
             format!("unknown metric; expected one of {}", METRICS.join(", ")),
         ));
-    }
+    };
     let value = value.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
         SpecError::new(
             format!("target.{metric}"),
             format!("must be a number, got {}", describe(value)),
         )
     })?;
-    if metric.ends_with("accuracy") && !(0.0..=1.0).contains(&value) {
+    if name == MetricName::ValAccuracy && !(0.0..=1.0).contains(&value) {
         return Err(SpecError::new(
             format!("target.{metric}"),
             "an accuracy must be in [0, 1]",
         ));
     }
     Ok(Some(Target {
-        metric: metric.clone(),
+        metric: name,
         value,
     }))
 }

@@ -4,6 +4,7 @@ use super::{
     DatasetShape, Distribution, Goal, Limits, Metric, ParamName, ParamSpec, SpecError, TrialParams,
     METRICS,
 };
+use crate::metric::MetricName;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
@@ -46,7 +47,7 @@ pub(super) fn optional_int(
 pub(super) fn parse_metric(raw: Option<&Value>) -> Result<Metric, SpecError> {
     let Some(raw) = raw else {
         return Ok(Metric {
-            name: "val_accuracy".into(),
+            name: MetricName::ValAccuracy,
             goal: Goal::Maximize,
         });
     };
@@ -60,17 +61,19 @@ pub(super) fn parse_metric(raw: Option<&Value>) -> Result<Metric, SpecError> {
         ));
     }
     let name = match map.get("name") {
-        Some(Value::String(n)) if METRICS.contains(&n.as_str()) => n.clone(),
-        Some(v) => {
-            return Err(SpecError::new(
-                "metric.name",
-                format!("must be one of {}, got {}", METRICS.join(", "), describe(v)),
-            ))
-        }
         None => return Err(SpecError::new("metric.name", "is required")),
+        Some(v) => match v.as_str().map(str::parse::<MetricName>) {
+            Some(Ok(name)) => name,
+            _ => {
+                return Err(SpecError::new(
+                    "metric.name",
+                    format!("must be one of {}, got {}", METRICS.join(", "), describe(v)),
+                ))
+            }
+        },
     };
     let goal = match map.get("goal") {
-        None if name == "val_accuracy" => Goal::Maximize,
+        None if name == MetricName::ValAccuracy => Goal::Maximize,
         None => Goal::Minimize,
         Some(v) => v.as_str().and_then(|g| g.parse().ok()).ok_or_else(|| {
             SpecError::new(

@@ -161,7 +161,7 @@ parameters:
     assert_eq!(
         spec.target,
         Some(Target {
-            metric: "val_accuracy".into(),
+            metric: crate::metric::MetricName::ValAccuracy,
             value: 0.9
         })
     );
@@ -187,12 +187,12 @@ parameters:
         Some(EarlyTerminate::Median { min_iter: 1 })
     );
     assert!(Target {
-        metric: "val_loss".into(),
+        metric: crate::metric::MetricName::ValLoss,
         value: 0.3
     }
     .reached(0.29));
     assert!(!Target {
-        metric: "val_accuracy".into(),
+        metric: crate::metric::MetricName::ValAccuracy,
         value: 0.9
     }
     .reached(0.89));

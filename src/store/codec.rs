@@ -1,33 +1,13 @@
 //! Database text <-> domain enums, in one place: trial and sweep states and
-//! the metric goal are bound and decoded as their enums, so that SQL never
+//! the metric and its goal are bound and decoded as their enums, so that SQL never
 //! compares a state spelt by hand, and a stored value that names none of an
 //! enum's values is an error naming its column and value, never a default.
-use crate::spec::Goal;
+use crate::metric::{Goal, MetricName};
 use crate::state::{SweepState, TrialState};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::sqlite::{Sqlite, SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Type};
-
-/// The text of a goal, as the `metric_goal` column holds it.
-pub(crate) const fn goal_str(goal: Goal) -> &'static str {
-    match goal {
-        Goal::Maximize => "maximize",
-        Goal::Minimize => "minimize",
-    }
-}
-
-/// A stored goal's text that is neither `maximize` nor `minimize`.
-#[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not a goal (maximize or minimize)")]
-struct UnknownGoal(String);
-
-fn parse_goal(text: &str) -> Result<Goal, UnknownGoal> {
-    [Goal::Maximize, Goal::Minimize]
-        .into_iter()
-        .find(|g| goal_str(*g) == text)
-        .ok_or_else(|| UnknownGoal(text.to_string()))
-}
 
 /// Implements sqlx's `Type`, `Encode` and `Decode` for an enum stored as text.
 macro_rules! text_enum {
@@ -64,7 +44,8 @@ macro_rules! text_enum {
 
 text_enum!(TrialState, TrialState::as_str, str::parse::<TrialState>);
 text_enum!(SweepState, SweepState::as_str, str::parse::<SweepState>);
-text_enum!(Goal, goal_str, parse_goal);
+text_enum!(Goal, Goal::as_str, str::parse::<Goal>);
+text_enum!(MetricName, MetricName::as_str, str::parse::<MetricName>);
 
 /// The trial states that have a final metric ("best" is chosen among them),
 /// as an SQL list. A literal, not a bind: SQLite uses the partial indexes
@@ -85,18 +66,16 @@ mod tests {
     }
 
     #[test]
-    fn goals_read_back_and_an_unknown_one_is_named() {
-        for goal in [Goal::Maximize, Goal::Minimize] {
-            assert_eq!(parse_goal(goal_str(goal)).unwrap(), goal);
-            assert_eq!(
-                serde_json::to_value(goal).unwrap(),
-                serde_json::json!(goal_str(goal))
-            );
-        }
-        let e = parse_goal("Minimise").unwrap_err();
+    fn an_unknown_goal_or_metric_is_named() {
+        let e = "Minimise".parse::<Goal>().unwrap_err();
         assert_eq!(
             e.to_string(),
-            "`Minimise` is not a goal (maximize or minimize)"
+            "unknown goal `Minimise`; expected one of maximize, minimize"
+        );
+        let e = "f1".parse::<MetricName>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown metric `f1`; expected one of val_accuracy, val_loss, train_loss"
         );
     }
 }

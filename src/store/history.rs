@@ -2,6 +2,7 @@
 //! with their final metric, and every trial's curve.
 use super::trials::Finished;
 use super::{metric_column, Columns, Store, StoreError};
+use crate::metric::MetricName;
 use crate::state::TrialState;
 
 impl Store {
@@ -9,9 +10,9 @@ impl Store {
     pub(super) async fn history(
         &self,
         sweep_id: i64,
-        metric: &str,
+        metric: MetricName,
     ) -> Result<Vec<Finished>, StoreError> {
-        let column = metric_column(metric)?;
+        let column = metric_column(metric);
         let rows = sqlx::query(&format!(
             "SELECT id, params, state, {column} AS value FROM trials
              WHERE sweep_id = ? AND state IN (?, ?, ?) AND params IS NOT NULL
@@ -44,10 +45,10 @@ impl Store {
     pub(super) async fn curves(
         &self,
         sweep_id: i64,
-        metric: &str,
+        metric: MetricName,
         up_to_epoch: i64,
     ) -> Result<Vec<(i64, Vec<f64>)>, StoreError> {
-        let column = metric_column(metric)?;
+        let column = metric_column(metric);
         let rows = sqlx::query(&format!(
             "SELECT r.trial_id, r.{column} AS value FROM epoch_reports r JOIN trials t ON t.id = r.trial_id
              WHERE t.sweep_id = ? AND r.epoch <= ? ORDER BY r.trial_id, r.epoch"

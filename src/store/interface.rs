@@ -10,6 +10,7 @@ use super::{
     Cancel, Claim, Event, Finish, Finished, NewSweep, StoreError, Sweep, Trial, TrialDetail,
     Verdict, WriteError,
 };
+use crate::metric::MetricName;
 use crate::report::{BatchLoss, EpochReport};
 use crate::schedule::TrialGroup;
 use crate::spec::TrialParams;
@@ -102,14 +103,14 @@ pub trait Queue: Clone + Send + Sync + 'static {
     fn history(
         &self,
         sweep_id: i64,
-        metric: &str,
+        metric: MetricName,
     ) -> impl Future<Output = Result<Vec<Finished>, StoreError>> + Send;
 
     /// Each trial's `metric` per epoch up to `up_to_epoch`, for schedulers.
     fn curves(
         &self,
         sweep_id: i64,
-        metric: &str,
+        metric: MetricName,
         up_to_epoch: i64,
     ) -> impl Future<Output = Result<Vec<(i64, Vec<f64>)>, StoreError>> + Send;
 

@@ -1,7 +1,7 @@
 //! How sweeps end: all trials done, a budget spent (`max_minutes`, `target`),
 //! or cancelled; and the `best_changed` event when a trial takes the lead.
 use super::{best_trial_sql, events, now_ms, Columns, Store, StoreError, NOW};
-use crate::spec::Goal;
+use crate::metric::{Goal, MetricName};
 use crate::state::{SweepState, TrialState};
 use serde_json::json;
 use sqlx::{Sqlite, Transaction};
@@ -75,8 +75,8 @@ pub(super) async fn emit_best_if_changed(
         .fetch_one(&mut **tx)
         .await?;
     let c = Columns::of(&row, "sweep", "id")?;
-    let (metric, goal): (String, Goal) = (c.get("metric_name")?, c.get("metric_goal")?);
-    let best = sqlx::query(&best_trial_sql("id, number", &metric, goal)?)
+    let (metric, goal): (MetricName, Goal) = (c.get("metric_name")?, c.get("metric_goal")?);
+    let best = sqlx::query(&best_trial_sql("id, number", metric, goal))
         .bind(sweep_id)
         .fetch_optional(&mut **tx)
         .await?;

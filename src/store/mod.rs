@@ -26,6 +26,7 @@ pub use sweeps::{NewSweep, Sweep, TrialCounts};
 pub use trials::Finished;
 pub use trials::{BatchLoss, EpochReport, StoredReport, Trial, TrialDetail};
 
+use crate::metric::MetricName;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqlitePool};
 use std::collections::HashSet;
@@ -157,19 +158,10 @@ impl Store {
     }
 }
 
-/// The trials (and epoch_reports) column holding a metric's value: one of
-/// a fixed set of names, so the result is safe to splice into SQL. A name
-/// that is not one of `spec::METRICS` is an error, never a default column.
-pub(crate) fn metric_column(metric: &str) -> Result<&'static str, StoreError> {
-    match metric {
-        "val_accuracy" => Ok("val_accuracy"),
-        "val_loss" => Ok("val_loss"),
-        "train_loss" => Ok("train_loss"),
-        _ => Err(StoreError::Invalid {
-            what: "metric",
-            value: metric.to_string(),
-        }),
-    }
+/// The trials (and epoch_reports) column holding a metric's value: named
+/// as the metric is, from a fixed set, so it is safe to splice into SQL.
+pub(crate) fn metric_column(metric: MetricName) -> &'static str {
+    metric.as_str()
 }
 
 /// SQL selecting `columns` (a compile-time list) of the sweep's best trial
@@ -177,20 +169,20 @@ pub(crate) fn metric_column(metric: &str) -> Result<&'static str, StoreError> {
 /// and pruned trials, ties to the earlier trial. The one definition of "best".
 pub(crate) fn best_trial_sql(
     columns: &'static str,
-    metric: &str,
+    metric: MetricName,
     goal: crate::spec::Goal,
-) -> Result<String, StoreError> {
-    let column = metric_column(metric)?;
+) -> String {
+    let column = metric_column(metric);
     let order = match goal {
         crate::spec::Goal::Minimize => "ASC",
         crate::spec::Goal::Maximize => "DESC",
     };
     let scored = codec::SQL_SCORED_STATES;
-    Ok(format!(
+    format!(
         "SELECT {columns}, {column} AS metric_value FROM trials
          WHERE sweep_id = ? AND state IN {scored} AND {column} IS NOT NULL
          ORDER BY {column} {order}, number ASC LIMIT 1"
-    ))
+    )
 }
 
 /// Milliseconds since the Unix epoch, for lease expiries.

@@ -5,6 +5,7 @@ use super::{
     Cancel, Claim, Event, Finish, Finished, NewSweep, Store, StoreError, Sweep, Trial, TrialDetail,
     Verdict, WriteError,
 };
+use crate::metric::MetricName;
 use crate::report::{BatchLoss, EpochReport};
 use crate::schedule::TrialGroup;
 use crate::spec::TrialParams;
@@ -89,14 +90,14 @@ impl Queue for Store {
     fn history(
         &self,
         sweep_id: i64,
-        metric: &str,
+        metric: MetricName,
     ) -> impl Future<Output = Result<Vec<Finished>, StoreError>> + Send {
         Store::history(self, sweep_id, metric)
     }
     fn curves(
         &self,
         sweep_id: i64,
-        metric: &str,
+        metric: MetricName,
         up_to_epoch: i64,
     ) -> impl Future<Output = Result<Vec<(i64, Vec<f64>)>, StoreError>> + Send {
         Store::curves(self, sweep_id, metric, up_to_epoch)

@@ -1,8 +1,6 @@
 //! Sweeps: creation with their queued trials, status and counts.
-use super::{
-    best_trial_sql, events, metric_column, now_ms, Columns, Store, StoreError, Trial, NOW,
-};
-use crate::spec::Metric;
+use super::{best_trial_sql, events, now_ms, Columns, Store, StoreError, Trial, NOW};
+use crate::metric::{Metric, MetricName};
 use crate::state::{SweepState, TrialState};
 use serde_json::{json, Value};
 
@@ -87,7 +85,7 @@ impl Store {
         .bind(new.name)
         .bind(new.dataset)
         .bind(new.method)
-        .bind(&new.metric.name)
+        .bind(new.metric.name)
         .bind(new.metric.goal)
         .bind(new.trials.len() as i64)
         .bind(new.max_parallel.map(i64::from))
@@ -225,7 +223,7 @@ impl Store {
     /// The finished trial with the best final value of the sweep's metric;
     /// ties go to the earlier trial.
     pub(super) async fn best_trial(&self, sweep: &Sweep) -> Result<Option<Trial>, StoreError> {
-        let sql = best_trial_sql("*", &sweep.metric.name, sweep.metric.goal)?;
+        let sql = best_trial_sql("*", sweep.metric.name, sweep.metric.goal);
         let row = sqlx::query(&sql)
             .bind(sweep.id)
             .fetch_optional(&self.pool)
@@ -252,10 +250,7 @@ fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<
     };
     let early_terminate = decode("early_terminate")?;
     let spec = decode("spec")?.unwrap_or(Value::Null);
-    let metric_name: String = c.get("metric_name")?;
-    if let Err(e) = metric_column(&metric_name) {
-        return Err(c.bad("metric_name", &e));
-    }
+    let metric_name: MetricName = c.get("metric_name")?;
     let method: String = c.get("method")?;
     if let Err(e) = serde_json::from_value::<crate::spec::Method>(json!(method)) {
         return Err(c.bad("method", &e));

@@ -1,5 +1,6 @@
 //! Trials as clients read them: state, parameters, latest metrics, reports.
-use super::{metric_column, Columns, Store, StoreError};
+use super::{Columns, Store, StoreError};
+use crate::metric::MetricName;
 pub use crate::report::{BatchLoss, EpochReport};
 use crate::schedule::TrialGroup;
 use crate::state::TrialState;
@@ -53,13 +54,12 @@ pub struct TrialDetail {
 }
 
 impl Trial {
-    /// The latest value of a metric a spec can name (`spec::METRICS`);
-    /// None for one not reported yet, and for a name that is no metric.
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        match metric_column(name).ok()? {
-            "val_loss" => self.val_loss,
-            "train_loss" => self.train_loss,
-            _ => self.val_accuracy,
+    /// The latest value of a metric; None for one not reported yet.
+    pub fn metric(&self, name: MetricName) -> Option<f64> {
+        match name {
+            MetricName::ValAccuracy => self.val_accuracy,
+            MetricName::ValLoss => self.val_loss,
+            MetricName::TrainLoss => self.train_loss,
         }
     }
 

@@ -18,7 +18,7 @@ pub(super) async fn judge<S: Queue>(
     let mut verdict = Verdict::default();
     if let Some(rule) = spec.early_terminate().filter(|_| report.epoch < epochs) {
         let curves = store
-            .curves(claim.sweep_id, &spec.metric().name, report.epoch)
+            .curves(claim.sweep_id, spec.metric().name, report.epoch)
             .await?;
         let others: Vec<Curve> = curves
             .iter()
@@ -38,7 +38,7 @@ pub(super) async fn judge<S: Queue>(
     }
     let pruned = matches!(verdict.decision, Some((true, _)));
     if let Some(target) = spec.target().filter(|_| !pruned) {
-        verdict.target_reached = target.reached(report.metric(&target.metric));
+        verdict.target_reached = target.reached(report.metric(target.metric));
     }
     Ok(verdict)
 }

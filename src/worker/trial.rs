@@ -143,7 +143,7 @@ impl<S: Queue> TrialRun<'_, S> {
             .await;
         let control = match lease_held(rewound)? {
             Some(kept) if training.held() => {
-                let metric = &training.spec.metric().name;
+                let metric = training.spec.metric().name;
                 training.curve = kept.iter().map(|r| r.metric(metric)).collect();
                 Control::Continue
             }
@@ -223,7 +223,7 @@ impl<S: Queue> TrialRun<'_, S> {
         let started = Instant::now();
         training
             .curve
-            .push(report.metric(&training.spec.metric().name));
+            .push(report.metric(training.spec.metric().name));
         let (spec, curve) = (&training.spec, &training.curve);
         let verdict = judge(self.store, spec, self.claim, curve, report, training.epochs).await?;
         let reported = self
@@ -258,7 +258,7 @@ impl<S: Queue> TrialRun<'_, S> {
         }
         let finished: Vec<_> = self
             .store
-            .history(self.claim.sweep_id, &spec.metric().name)
+            .history(self.claim.sweep_id, spec.metric().name)
             .await?
             .into_iter()
             .map(|f| (f.params, f.value))

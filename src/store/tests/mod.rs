@@ -73,7 +73,7 @@ impl Fixture {
     pub fn new(trials: usize) -> Fixture {
         Fixture {
             metric: Metric {
-                name: "val_accuracy".into(),
+                name: crate::metric::MetricName::ValAccuracy,
                 goal: Goal::Maximize,
             },
             spec: json!({"method": "grid"}),

@@ -1,5 +1,6 @@
 //! Claims, leases and reports, against any `Backend`.
 use super::{report, Fixture, LEASE_MS};
+use crate::metric::MetricName;
 use crate::state::{SweepState, TrialState};
 use crate::store::{Backend, BatchLoss, Finish, Verdict, WriteError};
 use serde_json::json;
@@ -64,7 +65,7 @@ pub async fn a_report_is_stored_and_renews_the_lease(store: &impl Backend) {
     assert_eq!(detail.epochs[0].decision.as_deref(), Some("continue"));
     assert_eq!(detail.epochs[0].rung, Some(1));
     assert_eq!(detail.batch_losses, samples);
-    let curves = store.curves(id, "val_accuracy", 10).await.unwrap();
+    let curves = store.curves(id, MetricName::ValAccuracy, 10).await.unwrap();
     assert_eq!(curves, [(claim.trial_id, vec![0.5])]);
 }
 
@@ -84,7 +85,7 @@ pub async fn a_pruning_verdict_ends_the_trial_pruned(store: &impl Backend) {
     assert_eq!(trial.error.as_deref(), Some("below the median"));
     let sweep = store.sweep(id).await.unwrap().unwrap();
     assert_eq!(sweep.state, SweepState::Completed);
-    let history = store.history(id, "val_accuracy").await.unwrap();
+    let history = store.history(id, MetricName::ValAccuracy).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(
         (history[0].state, history[0].value),

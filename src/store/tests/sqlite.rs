@@ -120,7 +120,7 @@ async fn a_database_made_by_the_earlier_binary_reads_back_whole() {
     assert!(events.windows(2).all(|w| w[0].id < w[1].id));
     assert!(
         store
-            .history(sweep.id, &sweep.metric.name)
+            .history(sweep.id, sweep.metric.name)
             .await
             .unwrap()
             .len()
