@@ -1,5 +1,6 @@
 //! The HTTP API (axum): routes, shared state, and error responses.
 mod auth;
+mod best;
 mod dashboard;
 mod datasets;
 mod edge;
@@ -9,6 +10,7 @@ mod openapi;
 mod page;
 mod plot;
 mod serve;
+mod session;
 mod sweeps;
 mod trials;
 mod wire;
@@ -67,14 +69,17 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route("/v1/datasets", get(datasets::list))
         .route("/v1/sweeps", post(sweeps::create).get(sweeps::list))
         .route("/v1/sweeps/{id}", get(sweeps::show))
-        .route("/v1/sweeps/{id}/best", get(sweeps::best))
+        .route("/v1/sweeps/{id}/best", get(best::best))
         .route("/v1/sweeps/{id}/cancel", post(sweeps::cancel))
         .route("/v1/sweeps/{id}/events", get(events::stream))
         .route("/v1/sweeps/{id}/plot.svg", get(plot::svg))
         .route("/v1/sweeps/{id}/trials", get(trials::list))
         .route("/v1/trials/{id}", get(trials::show))
-        .route("/v1/session", post(auth::sign_in).delete(auth::sign_out))
-        .route("/v1/sessions", delete(auth::sign_out_everywhere))
+        .route(
+            "/v1/session",
+            post(session::sign_in).delete(session::sign_out),
+        )
+        .route("/v1/sessions", delete(session::sign_out_everywhere))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

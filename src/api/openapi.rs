@@ -1,6 +1,6 @@
 //! The OpenAPI document of the API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
-use super::{datasets, events, plot, sweeps, trials};
+use super::{best, datasets, events, plot, sweeps, trials};
 
 use axum::Json;
 use serde::Serialize;
@@ -22,15 +22,15 @@ use utoipa::{OpenApi, ToSchema};
         sweeps::create,
         sweeps::list,
         sweeps::show,
-        sweeps::best,
+        best::best,
         sweeps::cancel,
         events::stream,
         plot::svg,
         trials::list,
         trials::show,
-        super::auth::sign_in,
-        super::auth::sign_out,
-        super::auth::sign_out_everywhere,
+        super::session::sign_in,
+        super::session::sign_out,
+        super::session::sign_out_everywhere,
     ),
     components(schemas(super::error::ErrorBody, plot::PlotKind))
 )]

@@ -4,11 +4,13 @@
 pub mod checkpoint;
 mod datasets;
 mod error;
+mod evaluate;
 mod model;
 mod optim;
 
 pub use datasets::Datasets;
 pub use error::TrainError;
+pub use evaluate::evaluate;
 pub use model::Mlp;
 pub use optim::Optimizer;
 
@@ -266,33 +268,6 @@ fn resume(
 /// The seed of one epoch's shuffling and dropout.
 fn epoch_seed(seed: u64, epoch: i64) -> i64 {
     (seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) as i64
-}
-
-/// Mean loss and accuracy of `net` on `(x, y)`, in inference mode.
-pub fn evaluate(net: &Mlp, x: &Tensor, y: &Tensor) -> Result<(f64, f64), TrainError> {
-    const CHUNK: i64 = 8192;
-    let n = x.size()[0];
-    let (mut loss, mut correct) = (0.0, 0.0);
-    tch::no_grad(|| -> Result<(), TrainError> {
-        let mut start = 0;
-        while start < n {
-            let len = CHUNK.min(n - start);
-            let out = net.f_forward_t(&x.narrow(0, start, len), false)?;
-            let y = y.narrow(0, start, len);
-            loss += out
-                .f_nll_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100)?
-                .f_double_value(&[])?
-                * len as f64;
-            correct += out
-                .f_argmax(-1, false)?
-                .f_eq_tensor(&y)?
-                .f_sum(Kind::Float)?
-                .f_double_value(&[])?;
-            start += len;
-        }
-        Ok(())
-    })?;
-    Ok((loss / n.max(1) as f64, correct / n.max(1) as f64))
 }
 
 /// Flushes denormal floats to zero on this thread (x86 FTZ and DAZ bits):
