@@ -41,24 +41,22 @@ impl Running {
     }
 }
 
+/// Which running trials a take-back is for.
+#[derive(Clone, Copy)]
+enum Found<'a> {
+    /// Those whose lease has expired.
+    Expired,
+    /// Those of this worker.
+    Of(&'a str),
+    /// Every one.
+    All,
+}
+
 impl Store {
     /// Takes back every running trial whose lease has expired. Returns how many.
     pub(super) async fn reap_expired_leases(&self, max_attempts: u32) -> Result<usize, StoreError> {
-        let mut tx = self.write().await?;
-        let rows = sqlx::query(&format!("{RUNNING} AND lease_expires_ms < ?"))
-            .bind(TrialState::Running)
-            .bind(now_ms())
-            .fetch_all(&mut *tx)
-            .await?;
-        take_back(
-            &mut tx,
-            &Running::all(&rows)?,
-            max_attempts,
-            "the lease expired",
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(rows.len())
+        self.take_back_found(Found::Expired, max_attempts, "the lease expired")
+            .await
     }
 
     /// Takes back the trials of a worker process that exited. Returns how many.
@@ -67,39 +65,40 @@ impl Store {
         worker: &str,
         max_attempts: u32,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.write().await?;
-        let rows = sqlx::query(&format!("{RUNNING} AND worker = ?"))
-            .bind(TrialState::Running)
-            .bind(worker)
-            .fetch_all(&mut *tx)
-            .await?;
-        take_back(
-            &mut tx,
-            &Running::all(&rows)?,
-            max_attempts,
-            "its worker died",
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(rows.len())
+        self.take_back_found(Found::Of(worker), max_attempts, "its worker died")
+            .await
     }
 
     /// Takes back every running trial: at start-up, when no worker of this
     /// server runs yet, they were left by a server that stopped without
     /// handing them back. Returns how many.
     pub(super) async fn take_back_orphans(&self, max_attempts: u32) -> Result<usize, StoreError> {
+        self.take_back_found(Found::All, max_attempts, "the server stopped")
+            .await
+    }
+
+    /// Takes back the running trials `found` names, in one write, for `why`.
+    async fn take_back_found(
+        &self,
+        found: Found<'_>,
+        max_attempts: u32,
+        why: &str,
+    ) -> Result<usize, StoreError> {
+        let sql = match found {
+            Found::Expired => format!("{RUNNING} AND lease_expires_ms < ?"),
+            Found::Of(_) => format!("{RUNNING} AND worker = ?"),
+            Found::All => RUNNING.to_string(),
+        };
         let mut tx = self.write().await?;
-        let rows = sqlx::query(RUNNING)
-            .bind(TrialState::Running)
-            .fetch_all(&mut *tx)
-            .await?;
-        take_back(
-            &mut tx,
-            &Running::all(&rows)?,
-            max_attempts,
-            "the server stopped",
-        )
-        .await?;
+        let query = sqlx::query(&sql).bind(TrialState::Running);
+        // The clock is read once the write is ours, as the reaper judges.
+        let query = match found {
+            Found::Expired => query.bind(now_ms()),
+            Found::Of(worker) => query.bind(worker),
+            Found::All => query,
+        };
+        let rows = query.fetch_all(&mut *tx).await?;
+        take_back(&mut tx, &Running::all(&rows)?, max_attempts, why).await?;
         tx.commit().await?;
         Ok(rows.len())
     }
