@@ -13,6 +13,10 @@ use std::path::PathBuf;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The server client commands talk to, before or after the command
+    /// [default: http:// + `listen` of ./config.toml, else http://127.0.0.1:8080].
+    #[arg(long, global = true, env = "HYPERSWEEP_SERVER", value_name = "URL")]
+    server: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +113,8 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
@@ -121,7 +127,8 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::Client(command) => {
-            std::process::exit(runtime.block_on(hypersweep::cli::run(command)))
+            let url = cli.server.as_deref();
+            std::process::exit(runtime.block_on(hypersweep::cli::run(command, url)))
         }
         Command::Worker { name, settings } => {
             let config: Config = serde_json::from_str(&settings)?;

@@ -21,15 +21,15 @@ parameters:
 
 /// What the binary did.
 #[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Runs `hypersweep ARGS` in `dir` with `HYPERSWEEP_SERVER` set to `server`
 /// (left unset when None) and waits for it to exit.
-async fn hypersweep(args: &[&str], server: Option<&str>, dir: &Path) -> Run {
+pub(crate) async fn hypersweep(args: &[&str], server: Option<&str>, dir: &Path) -> Run {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hypersweep"));
     command
         .args(args)

@@ -4,7 +4,7 @@ use super::error::ErrorBody;
 use super::sweeps::sweep;
 use super::wire;
 use super::{parse_id, ApiError, ApiPath, AppState};
-use crate::spec::Goal;
+use crate::spec::{Goal, SweepSpec};
 use crate::store::Sweeps as _;
 use axum::extract::State;
 use axum::Json;
@@ -57,6 +57,8 @@ pub async fn best(
             sweep.id, sweep.trials.queued, sweep.trials.running
         ))
     })?;
+    // Parameters that did not apply to the trial show as null.
+    let spec = SweepSpec::from_stored(&sweep.spec).ok();
     Ok(Json(BestTrial {
         sweep_id: sweep.id,
         metric: BestMetric {
@@ -64,11 +66,14 @@ pub async fn best(
             name: sweep.metric.name.to_string(),
             goal: sweep.metric.goal,
         },
-        params: trial.params.clone(),
+        params: match &spec {
+            Some(spec) => spec.shown(trial.params.clone()),
+            None => trial.params.clone(),
+        },
         test: TestMetrics {
             loss: trial.test_loss,
             accuracy: trial.test_accuracy,
         },
-        trial: trial.into(),
+        trial: super::trials::shown(spec.as_ref(), trial.into()),
     }))
 }

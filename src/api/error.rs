@@ -41,6 +41,12 @@ pub enum ApiError {
         field: &'static str,
         message: String,
     },
+    /// A query parameter the route does not take, and those it does.
+    #[error("unknown query parameter `{name}`; {}", takes(known))]
+    UnknownParameter {
+        name: String,
+        known: &'static [&'static str],
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -68,9 +74,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::InvalidSpec(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_spec"),
-            ApiError::BadRequest(_) | ApiError::BadParameter { .. } => {
-                (StatusCode::BAD_REQUEST, "bad_request")
-            }
+            ApiError::BadRequest(_)
+            | ApiError::BadParameter { .. }
+            | ApiError::UnknownParameter { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),
@@ -105,6 +111,11 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
                 field: Some(field.to_string()),
             },
+            ApiError::UnknownParameter { name, .. } => ErrorDetail {
+                code: code.to_string(),
+                message: self.to_string(),
+                field: Some(name.clone()),
+            },
             // Says what the client can do about it; nothing internal.
             ApiError::Store(e @ StoreError::Unavailable { .. }) => ErrorDetail {
                 code: code.to_string(),
@@ -131,6 +142,14 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// What a route's query string may hold, for an error message.
+fn takes(known: &[&str]) -> String {
+    match known {
+        [] => "this route takes no query parameters".into(),
+        known => format!("this route takes: {}", known.join(", ")),
     }
 }
 

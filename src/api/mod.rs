@@ -9,6 +9,7 @@ mod events;
 mod openapi;
 mod page;
 mod plot;
+mod query;
 mod serve;
 mod session;
 mod sweeps;
@@ -74,12 +75,18 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route("/v1/sweeps/{id}/events", get(events::stream))
         .route("/v1/sweeps/{id}/plot.svg", get(plot::svg))
         .route("/v1/sweeps/{id}/trials", get(trials::list))
+        .route(
+            "/v1/sweeps/{id}/trials/{number}",
+            get(trials::show_numbered),
+        )
         .route("/v1/trials/{id}", get(trials::show))
         .route(
             "/v1/session",
             post(session::sign_in).delete(session::sign_out),
         )
         .route("/v1/sessions", delete(session::sign_out_everywhere))
+        // Every route above takes only the query parameters it reads.
+        .route_layer(middleware::from_fn(query::known_only))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

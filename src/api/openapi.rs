@@ -28,6 +28,7 @@ use utoipa::{OpenApi, ToSchema};
         plot::svg,
         trials::list,
         trials::show,
+        trials::show_numbered,
         super::session::sign_in,
         super::session::sign_out,
         super::session::sign_out_everywhere,

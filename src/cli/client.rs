@@ -69,7 +69,7 @@ impl ClientError {
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     /// Sent as `Authorization: Bearer` with every request.
     token: Option<ApiToken>,
 }
@@ -182,17 +182,17 @@ impl Client {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    pub(super) async fn get(&self, path: &str) -> Result<Value, ClientError> {
         let response = self.send(self.http.get(self.url(path))).await?;
         self.json(response).await
     }
 
     /// Sends a request; an error status becomes [`ClientError::Server`].
-    async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
+    pub(super) async fn send(&self, request: RequestBuilder) -> Result<Response, ClientError> {
         let request = match &self.token {
             Some(token) => request.bearer_auth(token.expose()),
             None => request,
@@ -209,7 +209,7 @@ impl Client {
         Err(server_error(status.as_u16(), &body))
     }
 
-    async fn json(&self, response: Response) -> Result<Value, ClientError> {
+    pub(super) async fn json(&self, response: Response) -> Result<Value, ClientError> {
         let body = response
             .bytes()
             .await

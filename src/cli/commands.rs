@@ -3,7 +3,7 @@
 use super::bars::Bars;
 use super::client::{Client, ClientError};
 use super::watch::{self, JsonLines, Output};
-use super::{show, EXIT_CANCELLED, EXIT_OK};
+use super::{show, EXIT_CANCELLED, EXIT_INTERRUPTED, EXIT_OK};
 use std::io::Write;
 use std::path::Path;
 
@@ -20,15 +20,7 @@ pub async fn submit(
             path: file.display().to_string(),
             source,
         })?;
-    let is_json = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    let content_type = if is_json {
-        "application/json"
-    } else {
-        "application/yaml"
-    };
-    let sweep = client.submit(spec, content_type).await?;
+    let sweep = client.submit(spec, content_type(file)).await?;
     let id = sweep["id"]
         .as_i64()
         .ok_or_else(|| client.bad_response("the created sweep has no id"))?;
@@ -36,6 +28,9 @@ pub async fn submit(
         say(&sweep.to_string())?;
     } else {
         say(&show::submitted(&sweep))?;
+    }
+    for warning in sweep["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", show::value(warning));
     }
     if follow {
         watch(client, id, json).await
@@ -54,7 +49,17 @@ pub async fn watch(client: &Client, id: i64, json: bool) -> Result<i32, ClientEr
     } else {
         Box::new(Bars::new(&sweep))
     };
-    watch::follow(client, id, display.as_mut()).await?;
+    tokio::select! {
+        followed = watch::follow(client, id, display.as_mut()) => followed?,
+        _ = tokio::signal::ctrl_c() => {
+            drop(display);
+            eprintln!(
+                "stopped watching; sweep {id} goes on in the server: \
+                 `hypersweep watch {id}` follows it again, `hypersweep cancel {id}` stops it"
+            );
+            return Ok(EXIT_INTERRUPTED);
+        }
+    }
     drop(display);
 
     let sweep = client.sweep(id).await?;
@@ -112,6 +117,18 @@ pub async fn cancel(client: &Client, id: i64) -> Result<i32, ClientError> {
         None => say(&sweep.to_string())?,
     }
     Ok(EXIT_OK)
+}
+
+/// The content type of a spec file: JSON if its name ends in .json, else YAML.
+pub fn content_type(file: &Path) -> &'static str {
+    let is_json = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        "application/json"
+    } else {
+        "application/yaml"
+    }
 }
 
 /// Prints a line on stdout; an error rather than a panic when it is closed.

@@ -34,9 +34,24 @@ pub fn value(v: &Value) -> String {
     })
 }
 
-/// A parameter value exactly as stored, to reproduce it.
+/// A parameter value exactly as stored, to reproduce it; `n/a` for one
+/// that did not apply (its `when` did not hold).
 fn exact(v: &Value) -> String {
-    render(v, &|n: &serde_json::Number| n.to_string())
+    match v {
+        Value::Null => NOT_APPLICABLE.into(),
+        v => render(v, &|n: &serde_json::Number| n.to_string()),
+    }
+}
+
+/// How a parameter that did not apply to a trial (null) is shown.
+pub const NOT_APPLICABLE: &str = "n/a";
+
+/// A parameter value, short; `n/a` for one that did not apply.
+pub fn param(v: &Value) -> String {
+    match v {
+        Value::Null => NOT_APPLICABLE.into(),
+        v => value(v),
+    }
 }
 
 fn render(v: &Value, num: &dyn Fn(&serde_json::Number) -> String) -> String {
@@ -58,7 +73,7 @@ pub fn params_inline(params: &Value) -> String {
         Some(map) => {
             let pairs: Vec<String> = map
                 .iter()
-                .map(|(k, v)| format!("{k}: {}", value(v)))
+                .map(|(k, v)| format!("{k}: {}", param(v)))
                 .collect();
             format!("{{{}}}", pairs.join(", "))
         }
@@ -176,7 +191,11 @@ pub fn trials_table(trials: &[Value]) -> String {
             metric(t["val_accuracy"].as_f64()),
             metric(t["val_loss"].as_f64()),
         ];
-        row.extend(varying.iter().map(|k| value(&t["params"][k.as_str()])));
+        // A trial not sampled yet has no parameters: `-`, not `n/a`.
+        row.extend(varying.iter().map(|k| match t["params"].get(k.as_str()) {
+            Some(v) => param(v),
+            None => "-".into(),
+        }));
         row.push(t["error"].as_str().unwrap_or("").to_string());
         rows.push(row);
     }
@@ -185,15 +204,49 @@ pub fn trials_table(trials: &[Value]) -> String {
     if !shared.is_empty() {
         let pairs: Vec<String> = shared
             .iter()
-            .map(|k| format!("{k}={}", value(&sampled[0][k.as_str()])))
+            .map(|k| format!("{k}={}", param(&sampled[0][k.as_str()])))
             .collect();
         text.push_str(&format!("every trial: {}\n", pairs.join(" ")));
     }
+    text.push_str(&columns(&rows));
+    text
+}
+
+/// The sweeps as a table, one row each: id, name, state, method, dataset,
+/// trials finished of the total, when it was created.
+pub fn sweeps_table(sweeps: &[Value]) -> String {
+    let mut rows = vec![[
+        "sweep", "name", "state", "method", "dataset", "trials", "created",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for s in sweeps {
+        let counts = &s["trials"];
+        let done: i64 = ["completed", "pruned", "failed", "cancelled"]
+            .iter()
+            .filter_map(|k| counts[*k].as_i64())
+            .sum();
+        rows.push(vec![
+            s["id"].to_string(),
+            value(&s["name"]),
+            value(&s["state"]),
+            value(&s["method"]),
+            value(&s["dataset"]),
+            format!("{done}/{}", counts["total"]),
+            value(&s["created_at"]),
+        ]);
+    }
+    columns(&rows)
+}
+
+/// Rows as columns two spaces apart, each as wide as its widest cell.
+fn columns(rows: &[Vec<String>]) -> String {
+    let mut text = String::new();
     let columns = rows[0].len();
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
-    for row in &rows {
+    for row in rows {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)

@@ -13,6 +13,7 @@ mod limits;
 mod param;
 pub mod params;
 mod scan;
+mod shown;
 mod sweep;
 mod validate;
 
