@@ -81,7 +81,9 @@ fn draws_stay_in_their_bounds_and_scales() {
 
 #[test]
 fn probabilities_weight_the_choice() {
-    let s = spec("method: random\nmax_trials: 1000\nparameters:\n  optimizer: {values: [sgd, adam], probabilities: [0.9, 0.1]}\n");
+    // A continuous learning rate: on a space of two configurations random
+    // would train each once (no repeats), not weight them.
+    let s = spec("method: random\nmax_trials: 1000\nparameters:\n  optimizer: {values: [sgd, adam], probabilities: [0.9, 0.1]}\n  learning_rate: {min: 0.01, max: 0.1}\n");
     let sgd = configs(&s)
         .iter()
         .filter(|c| c.optimizer == Optimizer::Sgd)
@@ -414,6 +416,7 @@ fn a_plan_pairs_configurations_with_trial_seeds() {
         .map(|(c, n)| PlannedTrial {
             params: Some(c),
             seed: trial_seed(5, n),
+            source: Source::Search,
         })
         .collect();
     assert_eq!(grid, expected);

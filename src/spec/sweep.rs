@@ -4,6 +4,7 @@ use super::{
     applies, AtDeadline, Combinations, Condition, DatasetShape, Format, Limits, Method, Metric,
     ParamName, ParamSpec, SpecError, Target, TrialParams,
 };
+use super::warm::WarmStart;
 use crate::schedule::EarlyTerminate;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -41,6 +42,10 @@ pub struct SweepSpec {
     pub(super) trial_timeout_minutes: f64,
     /// The spec as a JSON document with defaults filled in, as stored.
     pub(super) document: Value,
+    /// Earlier sweeps and given configurations the sweep starts from.
+    pub(super) warm_start: WarmStart,
+    /// What the spec is accepted with but probably does not mean.
+    pub(super) warnings: Vec<String>,
 }
 
 impl SweepSpec {
@@ -127,6 +132,17 @@ impl SweepSpec {
     /// The spec as a JSON document with defaults filled in, as stored.
     pub fn document(&self) -> &Value {
         &self.document
+    }
+
+    /// Earlier sweeps and given configurations the sweep starts from.
+    pub fn warm_start(&self) -> &WarmStart {
+        &self.warm_start
+    }
+
+    /// What the spec is accepted with but probably does not mean, e.g. a
+    /// loss maximized.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 }
 

@@ -4,6 +4,8 @@
 mod claim;
 mod codec;
 mod events;
+mod exhaust;
+mod extend;
 mod history;
 mod interface;
 mod lease;
@@ -11,6 +13,7 @@ mod lifecycle;
 mod lock;
 mod queue;
 mod recovery;
+mod remove;
 mod rewind;
 mod sessions;
 mod sqlite;
@@ -18,11 +21,13 @@ mod sweeps;
 mod trials;
 
 pub use events::Event;
-pub use interface::{Backend, Events, Queue, Recovery, Sessions, Sweeps};
+pub use extend::{Budget, Enqueued, Extended, Extension};
+pub use interface::{Backend, Events, Lifecycle, Queue, Recovery, Sessions, Sweeps};
+pub use remove::Deleted;
 pub use lifecycle::Cancel;
 pub use lock::{LockError, ServerLock};
 pub use queue::{Claim, Finish, Verdict, WriteError};
-pub use sweeps::{NewSweep, Sweep, TrialCounts};
+pub use sweeps::{NewSweep, NewTrial, Sweep, TrialCounts};
 pub use trials::Finished;
 pub use trials::{BatchLoss, EpochReport, StoredReport, Trial, TrialDetail};
 

@@ -3,7 +3,7 @@
 //! `&impl Backend`; `backend_tests!` runs them all on one engine, so that a
 //! second engine runs the same ones by naming its own opener. `sqlite` holds
 //! the tests of this engine alone (raw rows, the migration fixture).
-use super::{Backend, NewSweep, Store};
+use super::{Backend, NewSweep, NewTrial, Store};
 use crate::spec::{Goal, Metric, TrialParams};
 use serde_json::{json, Value};
 
@@ -67,6 +67,7 @@ pub(super) struct Fixture {
     pub trials: usize,
     pub epochs: u32,
     pub max_parallel: Option<u32>,
+    pub max_minutes: Option<f64>,
 }
 
 impl Fixture {
@@ -80,6 +81,7 @@ impl Fixture {
             trials,
             epochs: 2,
             max_parallel: None,
+            max_minutes: None,
         }
     }
 
@@ -100,11 +102,14 @@ impl Fixture {
                 seed: 7,
                 spec: &self.spec,
                 early_terminate: None,
-                max_minutes: None,
+                max_minutes: self.max_minutes,
                 stop_at_deadline: false,
                 target: None,
+                max_trials: self.trials as i64,
+                parent_id: None,
+                exhausted: false,
                 trials: (0..self.trials)
-                    .map(|n| (Some(params.clone()), n as u64))
+                    .map(|n| NewTrial::search(Some(params.clone()), n as u64))
                     .collect(),
             })
             .await
