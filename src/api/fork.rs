@@ -55,7 +55,9 @@ pub async fn fork(
 /// The parent's spec with the changes made (see `fork`).
 fn merge(parent: Value, changes: Value) -> Result<Value, ApiError> {
     let Value::Object(mut spec) = parent else {
-        return Err(ApiError::Internal("the parent's spec is not a mapping".into()));
+        return Err(ApiError::Internal(
+            "the parent's spec is not a mapping".into(),
+        ));
     };
     let Value::Object(changes) = changes else {
         let message = "must be a mapping of the spec keys to change, e.g. {method: bayes}";
@@ -113,7 +115,11 @@ mod tests {
                 "learning_rate": {"min": 0.01, "max": 0.1}, "batch_size": {"values": [32, 64]}}})
         );
         let grid = merge(json!({"method": "grid", "max_trials": 2}), json!({})).unwrap();
-        assert_eq!(grid, json!({"method": "grid"}), "a grid fork trains its whole grid");
+        assert_eq!(
+            grid,
+            json!({"method": "grid"}),
+            "a grid fork trains its whole grid"
+        );
         assert!(merge(json!({}), json!([1])).is_err());
     }
 }

@@ -120,7 +120,8 @@ fn read_change(body: &Map<String, Value>, cap: u32) -> Result<Change, ApiError> 
         Some(v) => match v.as_u64() {
             Some(n) if n >= 1 && n <= u64::from(cap) => Some(n as i64),
             _ => {
-                let message = format!("must be an integer from 1 to this server's cap of {cap}, got {v}");
+                let message =
+                    format!("must be an integer from 1 to this server's cap of {cap}, got {v}");
                 return Err(SpecError::new("max_trials", message).into());
             }
         },
@@ -130,7 +131,8 @@ fn read_change(body: &Map<String, Value>, cap: u32) -> Result<Change, ApiError> 
         Some(v) => match v.as_f64() {
             Some(m) if m > 0.0 && m <= 525_600.0 => Some(m),
             _ => {
-                let message = format!("must be a number of minutes above 0 (at most a year), got {v}");
+                let message =
+                    format!("must be a number of minutes above 0 (at most a year), got {v}");
                 return Err(SpecError::new("max_minutes", message).into());
             }
         },
@@ -162,7 +164,10 @@ fn plan(
 ) -> Result<store::Extension, ApiError> {
     let mut document = sweep.spec.clone();
     let Some(map) = document.as_object_mut() else {
-        return Err(ApiError::Internal(format!("sweep {}'s spec is not a mapping", sweep.id)));
+        return Err(ApiError::Internal(format!(
+            "sweep {}'s spec is not a mapping",
+            sweep.id
+        )));
     };
     if let Some(n) = change.max_trials {
         map.insert("max_trials".into(), n.into());
@@ -172,7 +177,10 @@ fn plan(
     }
     match change.target {
         Some(Some(value)) => {
-            map.insert("target".into(), json!({ sweep.metric.name.as_str(): value }));
+            map.insert(
+                "target".into(),
+                json!({ sweep.metric.name.as_str(): value }),
+            );
         }
         Some(None) => {
             map.remove("target");

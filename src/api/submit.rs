@@ -91,7 +91,10 @@ pub(super) async fn plan_off_thread<F>(
     build: F,
 ) -> Result<(SweepSpec, Vec<PlannedTrial>), ApiError>
 where
-    F: FnOnce(&dyn Fn(&str) -> Result<DatasetShape, String>, &crate::spec::Limits) -> Result<SweepSpec, SpecError>
+    F: FnOnce(
+            &dyn Fn(&str) -> Result<DatasetShape, String>,
+            &crate::spec::Limits,
+        ) -> Result<SweepSpec, SpecError>
         + Send
         + 'static,
 {

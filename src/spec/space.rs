@@ -170,9 +170,12 @@ fn points(spec: &ParamSpec) -> Option<ParamSpec> {
 fn multiples(distribution: &Distribution) -> Option<Vec<f64>> {
     let (first, last, step) = match *distribution {
         Distribution::IntUniform { min, max } => (min, max, 1.0),
-        Distribution::QUniform { min, max, q } | Distribution::QLogUniformValues { min, max, q } => {
-            ((min / q - 1e-9).ceil() as i64, (max / q + 1e-9).floor() as i64, q)
-        }
+        Distribution::QUniform { min, max, q }
+        | Distribution::QLogUniformValues { min, max, q } => (
+            (min / q - 1e-9).ceil() as i64,
+            (max / q + 1e-9).floor() as i64,
+            q,
+        ),
         Distribution::Uniform { .. } | Distribution::LogUniformValues { .. } => return None,
     };
     if last < first || last - first >= MAX_POINTS {
@@ -201,9 +204,8 @@ fn in_space(spec: &ParamSpec, value: &Value) -> Result<(), String> {
             let x = value.as_f64().unwrap_or(f64::NAN);
             let (min, max, q) = match *distribution {
                 Distribution::IntUniform { min, max } => (min as f64, max as f64, Some(1.0)),
-                Distribution::Uniform { min, max } | Distribution::LogUniformValues { min, max } => {
-                    (min, max, None)
-                }
+                Distribution::Uniform { min, max }
+                | Distribution::LogUniformValues { min, max } => (min, max, None),
                 Distribution::QUniform { min, max, q }
                 | Distribution::QLogUniformValues { min, max, q } => (min, max, Some(q)),
             };
@@ -213,9 +215,9 @@ fn in_space(spec: &ParamSpec, value: &Value) -> Result<(), String> {
                 ));
             }
             match q {
-                Some(q) if ((x / q) - (x / q).round()).abs() > 1e-9 => {
-                    Err(format!("{x} is not a multiple of {q}, as this sweep's space is"))
-                }
+                Some(q) if ((x / q) - (x / q).round()).abs() > 1e-9 => Err(format!(
+                    "{x} is not a multiple of {q}, as this sweep's space is"
+                )),
                 _ => Ok(()),
             }
         }

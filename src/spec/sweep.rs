@@ -1,10 +1,10 @@
 //! `SweepSpec`: a validated sweep, how one is built, and what it answers.
 use super::validate::{validate, Admission};
+use super::warm::WarmStart;
 use super::{
     applies, AtDeadline, Combinations, Condition, DatasetShape, Format, Limits, Method, Metric,
     ParamName, ParamSpec, SpecError, Target, TrialParams,
 };
-use super::warm::WarmStart;
 use crate::schedule::EarlyTerminate;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! Checking a spec document against every rule, and building the
 //! `SweepSpec` it describes.
-use super::fields::{self,
-    check_distinct, check_lists, check_name, check_sizes, optional_int, optional_string,
+use super::fields::{
+    self, check_distinct, check_lists, check_name, check_sizes, optional_int, optional_string,
     parse_metric,
 };
 use super::params::describe;

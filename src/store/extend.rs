@@ -49,7 +49,9 @@ pub enum Extended {
     /// `max_minutes` is below the minutes since the sweep was created.
     BelowElapsed(f64),
     /// Written; whether an ended sweep was resumed.
-    Done { resumed: bool },
+    Done {
+        resumed: bool,
+    },
 }
 
 /// What became of an enqueued trial.
@@ -194,10 +196,7 @@ impl Store {
 }
 
 /// The sweep's budget, read on `conn` (inside a write, or not).
-async fn budget_in(
-    conn: &mut sqlx::SqliteConnection,
-    sweep_id: i64,
-) -> Result<Budget, StoreError> {
+async fn budget_in(conn: &mut sqlx::SqliteConnection, sweep_id: i64) -> Result<Budget, StoreError> {
     let (started, used, last_number): (i64, i64, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(started_at IS NOT NULL), 0),
                 COALESCE(SUM(started_at IS NOT NULL OR state = ?), 0),

@@ -162,7 +162,10 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Enqueued, StoreError>> + Send;
 
     /// Deletes an ended sweep and everything stored of it.
-    fn delete_sweep(&self, sweep_id: i64) -> impl Future<Output = Result<Deleted, StoreError>> + Send;
+    fn delete_sweep(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Deleted, StoreError>> + Send;
 }
 
 /// Taking trials back and ending budgets: what the server's reaper runs.

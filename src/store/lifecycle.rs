@@ -84,14 +84,13 @@ async fn deadline_cuts(
         true => TrialState::Running,
         false => TrialState::Queued,
     };
-    let cut: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM trials WHERE sweep_id = ? AND state IN (?, ?) LIMIT 1",
-    )
-    .bind(sweep_id)
-    .bind(TrialState::Queued)
-    .bind(stopped)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let cut: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM trials WHERE sweep_id = ? AND state IN (?, ?) LIMIT 1")
+            .bind(sweep_id)
+            .bind(TrialState::Queued)
+            .bind(stopped)
+            .fetch_optional(&mut **tx)
+            .await?;
     Ok(cut.is_some())
 }
 

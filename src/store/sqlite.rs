@@ -146,7 +146,10 @@ impl Lifecycle for Store {
     ) -> impl Future<Output = Result<Enqueued, StoreError>> + Send {
         Store::enqueue_trial(self, sweep_id, params)
     }
-    fn delete_sweep(&self, sweep_id: i64) -> impl Future<Output = Result<Deleted, StoreError>> + Send {
+    fn delete_sweep(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Deleted, StoreError>> + Send {
         Store::delete_sweep(self, sweep_id)
     }
 }

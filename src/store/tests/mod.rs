@@ -8,6 +8,7 @@ use crate::spec::{Goal, Metric, TrialParams};
 use serde_json::{json, Value};
 
 mod events;
+mod lifecycle;
 mod queue;
 mod recovery;
 mod sqlite;
@@ -48,6 +49,10 @@ backend_tests!(
         recovery::a_handed_back_trial_costs_no_attempt,
         recovery::a_trial_past_its_time_limit_fails,
         recovery::rewind_keeps_reports_up_to_the_checkpoint,
+        lifecycle::a_deadline_after_every_trial_started_leaves_max_trials_the_cause,
+        lifecycle::an_enqueued_trial_is_claimed_first_in_the_last_ones_place,
+        lifecycle::extending_an_ended_sweep_queues_trials_and_resumes_it,
+        lifecycle::deleting_an_ended_sweep_removes_everything_of_it,
     ]
 );
 
