@@ -435,10 +435,21 @@ async fn a_warm_start_trains_its_configurations_first_and_gives_bayes_history() 
         .collect();
     let warm: Vec<Observation> = search::warm_observations(&spec, &source, &finished);
     assert_eq!(warm.len(), 3);
-    assert!(
-        warm.iter().all(|o| o.params.len() == 1),
-        "only learning_rate is shared"
-    );
+    use hypersweep::spec::ParamName;
+    for o in &warm {
+        assert!(
+            o.params.contains_key(&ParamName::LearningRate),
+            "shared: {o:?}"
+        );
+        assert!(
+            !o.params.contains_key(&ParamName::Dropout),
+            "not in this space: {o:?}"
+        );
+        assert!(
+            !o.params.contains_key(&ParamName::WeightDecay),
+            "not in that one: {o:?}"
+        );
+    }
     let trial = &trials(&app, id).await[0];
     let seed = trial["seed"].as_u64().unwrap();
     let expected = search::suggest_with(&spec, &[], &warm, seed);
