@@ -6,12 +6,15 @@ mod datasets;
 mod edge;
 mod error;
 mod events;
+mod fork;
+mod lifecycle;
 mod openapi;
 mod page;
 mod plot;
 mod query;
 mod serve;
 mod session;
+mod submit;
 mod sweeps;
 mod trials;
 mod wire;
@@ -30,6 +33,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -44,6 +48,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The token every request must carry; None for an open server.
     pub api_token: Option<ApiToken>,
+    /// The folder of the trials' checkpoints, a folder per sweep.
+    pub checkpoints: PathBuf,
 }
 
 impl AppState {
@@ -55,6 +61,7 @@ impl AppState {
             limits: config.limits,
             max_body_bytes: config.max_body_bytes,
             api_token: config.api_token.clone(),
+            checkpoints: config.checkpoints(),
         }
     }
 }
@@ -68,13 +75,22 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/datasets", get(datasets::list))
-        .route("/v1/sweeps", post(sweeps::create).get(sweeps::list))
-        .route("/v1/sweeps/{id}", get(sweeps::show))
+        .route("/v1/sweeps", post(submit::create).get(sweeps::list))
+        .route(
+            "/v1/sweeps/{id}",
+            get(sweeps::show)
+                .patch(lifecycle::extend)
+                .delete(lifecycle::delete),
+        )
+        .route("/v1/sweeps/{id}/fork", post(fork::fork))
         .route("/v1/sweeps/{id}/best", get(best::best))
         .route("/v1/sweeps/{id}/cancel", post(sweeps::cancel))
         .route("/v1/sweeps/{id}/events", get(events::stream))
         .route("/v1/sweeps/{id}/plot.svg", get(plot::svg))
-        .route("/v1/sweeps/{id}/trials", get(trials::list))
+        .route(
+            "/v1/sweeps/{id}/trials",
+            get(trials::list).post(lifecycle::enqueue),
+        )
         .route(
             "/v1/sweeps/{id}/trials/{number}",
             get(trials::show_numbered),

@@ -14,8 +14,10 @@ mod param;
 pub mod params;
 mod scan;
 mod shown;
+mod space;
 mod sweep;
 mod validate;
+mod warm;
 
 /// Re-exported: specs name them, and so do their callers.
 pub use crate::metric::{Goal, Metric, METRICS};
@@ -28,6 +30,17 @@ pub use limits::Limits;
 pub use param::ParamSpec;
 pub use params::{Activation, Optimizer, ParamName, TrialParams};
 pub use sweep::SweepSpec;
+pub use warm::WarmStart;
+
+/// Reads a spec body (JSON or YAML) into a JSON document, bounded as
+/// `SweepSpec::parse` reads it, without validating it (a fork's changes).
+pub fn read_document(
+    body: &str,
+    format: Format,
+    limits: &Limits,
+) -> Result<serde_json::Value, SpecError> {
+    document::read(body, format, limits)
+}
 
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +113,7 @@ pub const KEYS: &[&str] = &[
     "target",
     "n_startup_trials",
     "trial_timeout_minutes",
+    "warm_start",
 ];
 /// The dataset of a spec that names none.
 pub const DEFAULT_DATASET: &str = "mnist-10k";
