@@ -227,7 +227,13 @@ impl Tree {
                     rule,
                     left,
                     right,
-                } => at = if goes_left(*rule, point[*feature]) { *left } else { *right },
+                } => {
+                    at = if goes_left(*rule, point[*feature]) {
+                        *left
+                    } else {
+                        *right
+                    }
+                }
             }
         }
     }

@@ -73,10 +73,9 @@ impl Axis {
                     false => Some(x),
                 }
             }
-            AxisKind::Categorical { levels } => levels
-                .iter()
-                .position(|l| same(l, value))
-                .map(|i| i as f64),
+            AxisKind::Categorical { levels } => {
+                levels.iter().position(|l| same(l, value)).map(|i| i as f64)
+            }
         }
     }
 

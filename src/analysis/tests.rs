@@ -157,7 +157,10 @@ fn a_constant_metric_or_too_few_trials_answer_zeros_or_nothing() {
     let mut diverged = trials(3, 6, lr);
     diverged[0].1 = f64::NAN;
     diverged[1].1 = f64::INFINITY;
-    assert!(run(&diverged, Goal::Minimize).is_empty(), "one finite value");
+    assert!(
+        run(&diverged, Goal::Minimize).is_empty(),
+        "one finite value"
+    );
 }
 
 #[test]
@@ -177,7 +180,13 @@ fn not_applicable_and_unknown_values_have_no_position() {
 
 #[test]
 fn best_so_far_is_a_step_per_improvement_in_time_order() {
-    let points = vec![(5.0, 0.7), (1.0, 0.5), (3.0, 0.4), (9.0, 0.9), (7.0, f64::NAN)];
+    let points = vec![
+        (5.0, 0.7),
+        (1.0, 0.5),
+        (3.0, 0.4),
+        (9.0, 0.9),
+        (7.0, f64::NAN),
+    ];
     assert_eq!(
         best_so_far(Goal::Maximize, points.clone()),
         [(1.0, 0.5), (5.0, 0.7), (9.0, 0.9)]

@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn store_timestamps_read_as_unix_seconds() {
         assert_eq!(unix_seconds("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(unix_seconds("2000-03-01T00:00:00.000Z"), Some(951_868_800.0));
+        assert_eq!(
+            unix_seconds("2000-03-01T00:00:00.000Z"),
+            Some(951_868_800.0)
+        );
         assert_eq!(unix_seconds("2026-12-02 07:11:49Z"), Some(1_796_195_509.0));
         let t = seconds_between("2026-12-02T07:11:49.250Z", "2026-12-02T07:12:50.500Z");
         assert!((t.unwrap() - 61.25).abs() < 1e-9);

@@ -73,9 +73,7 @@ impl IntoResponse for ApiError {
             ApiError::InvalidSpec(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_spec"),
             ApiError::BadRequest(_)
             | ApiError::BadParameter { .. }
-            | ApiError::UnknownParameter { .. } => {
-                (StatusCode::BAD_REQUEST, "bad_request")
-            }
+            | ApiError::UnknownParameter { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),

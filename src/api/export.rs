@@ -69,10 +69,16 @@ pub async fn csv(
     );
     let sweep_id = sweep.id;
     let layout = Arc::new((sweep, spec, axes));
-    let body = pages(state, sweep_id, csv::record(&header_row), String::new(), move |d, _| {
-        let (sweep, spec, axes) = &*layout;
-        csv_row(sweep, spec, axes, d)
-    });
+    let body = pages(
+        state,
+        sweep_id,
+        csv::record(&header_row),
+        String::new(),
+        move |d, _| {
+            let (sweep, spec, axes) = &*layout;
+            csv_row(sweep, spec, axes, d)
+        },
+    );
     let filename = format!("attachment; filename=\"sweep-{id}-trials.csv\"");
     Ok((
         [

@@ -141,7 +141,10 @@ impl Scale {
             Labels::Names(names) => {
                 let i = x.round();
                 if (x - i).abs() < 1e-9 && i >= 0.0 {
-                    names.get(i as usize).map(|n| printable(n)).unwrap_or_default()
+                    names
+                        .get(i as usize)
+                        .map(|n| printable(n))
+                        .unwrap_or_default()
                 } else {
                     String::new()
                 }
@@ -165,7 +168,11 @@ fn widen(lo: f64, hi: f64, least: f64) -> (f64, f64) {
 
 /// 1, 2 or 5 times a power of ten, at least `raw` (at least 1 for integers).
 fn nice_step(raw: f64, integer: bool) -> f64 {
-    let raw = if integer { raw.max(1.0) } else { raw.max(1e-12) };
+    let raw = if integer {
+        raw.max(1.0)
+    } else {
+        raw.max(1e-12)
+    };
     let magnitude = 10f64.powf(raw.log10().floor());
     [1.0, 2.0, 5.0, 10.0]
         .iter()
@@ -240,10 +247,18 @@ pub fn viridis(t: f64) -> RGBColor {
         (94, 201, 98),
         (253, 231, 37),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let at = t * (STOPS.len() - 1) as f64;
     let (i, f) = ((at.floor() as usize).min(STOPS.len() - 2), at - at.floor());
-    let f = if at >= (STOPS.len() - 1) as f64 { 1.0 } else { f };
+    let f = if at >= (STOPS.len() - 1) as f64 {
+        1.0
+    } else {
+        f
+    };
     let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * f).round() as u8;
     let (a, b) = (STOPS[i], STOPS[i + 1]);
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))

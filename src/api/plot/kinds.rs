@@ -30,7 +30,11 @@ pub(super) async fn render(state: &AppState, id: i64, plot: Plot) -> Result<Stri
                 "sweep {id} ({name}): importance for {} ({}, {} trials)",
                 sweep.metric.name, answer.method, answer.trials_used
             );
-            scatter::bars(&title, &bars, "fewer than 2 finished trials: nothing to compare yet")
+            scatter::bars(
+                &title,
+                &bars,
+                "fewer than 2 finished trials: nothing to compare yet",
+            )
         }
         Plot::BestSoFar => best_so_far(state, &sweep).await?,
         Plot::Slice(param) => {
@@ -94,24 +98,34 @@ pub(super) async fn render(state: &AppState, id: i64, plot: Plot) -> Result<Stri
 
 /// The swept parameter `name`, or a 400 on `field` listing them.
 fn find<'a>(axes: &'a [Axis], name: &str, field: &'static str) -> Result<&'a Axis, ApiError> {
-    axes.iter().find(|a| a.name.as_str() == name).ok_or_else(|| {
-        let names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
-        ApiError::BadParameter {
-            field,
-            message: format!(
-                "`{}` is not a swept parameter of this sweep; its are: {}",
-                super::query::short(name),
-                if names.is_empty() { "none".into() } else { names.join(", ") }
-            ),
-        }
-    })
+    axes.iter()
+        .find(|a| a.name.as_str() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = axes.iter().map(|a| a.name.as_str()).collect();
+            ApiError::BadParameter {
+                field,
+                message: format!(
+                    "`{}` is not a swept parameter of this sweep; its are: {}",
+                    super::query::short(name),
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            }
+        })
 }
 
 /// The axis a swept parameter is drawn on.
 fn scale(axis: &Axis) -> Scale {
     let desc = axis.name.as_str();
     match &axis.kind {
-        AxisKind::Numeric { min, max, log: true } => Scale::log(*min, *max, desc),
+        AxisKind::Numeric {
+            min,
+            max,
+            log: true,
+        } => Scale::log(*min, *max, desc),
         AxisKind::Numeric { min, max, .. } => {
             let integer = matches!(
                 axis.name,
@@ -119,9 +133,10 @@ fn scale(axis: &Axis) -> Scale {
             );
             Scale::linear(*min, *max, integer, desc)
         }
-        AxisKind::Categorical { levels } => {
-            Scale::names((0..levels.len()).map(|i| axis.level_label(i)).collect(), desc)
-        }
+        AxisKind::Categorical { levels } => Scale::names(
+            (0..levels.len()).map(|i| axis.level_label(i)).collect(),
+            desc,
+        ),
     }
 }
 
@@ -180,7 +195,10 @@ async fn curves(
         .collect();
     let epochs = series.iter().map(|s| s.points.len()).max().unwrap_or(1);
     let x = Scale::linear(1.0, epochs.max(2) as f64, true, "epoch");
-    let y = value_scale(series.iter().flat_map(|s| s.points.iter().map(|p| &p.1)), metric.as_str());
+    let y = value_scale(
+        series.iter().flat_map(|s| s.points.iter().map(|p| &p.1)),
+        metric.as_str(),
+    );
     let title = format!(
         "sweep {} ({}): {metric} per epoch",
         sweep.id,
@@ -196,22 +214,27 @@ async fn batch_loss(
     number: Option<i64>,
 ) -> Result<DrawResult<String>, ApiError> {
     let id = sweep.id;
-    let trial = match number {
-        Some(n) => {
-            let first = state.store.trials_page(id, n - 1, 1).await?.into_iter().next();
-            first
-                .filter(|t| t.number == n)
-                .ok_or_else(|| ApiError::NotFound(format!("no trial {n} in sweep {id}")))?
-        }
-        None => state.store.best_trial(sweep).await?.ok_or_else(|| {
-            ApiError::NotFound("no trial given and none has finished yet".into())
-        })?,
-    };
-    let detail = state
-        .store
-        .trial_detail(trial.id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no trial {} in sweep {id}", trial.number)))?;
+    let trial =
+        match number {
+            Some(n) => {
+                let first = state
+                    .store
+                    .trials_page(id, n - 1, 1)
+                    .await?
+                    .into_iter()
+                    .next();
+                first
+                    .filter(|t| t.number == n)
+                    .ok_or_else(|| ApiError::NotFound(format!("no trial {n} in sweep {id}")))?
+            }
+            None => state.store.best_trial(sweep).await?.ok_or_else(|| {
+                ApiError::NotFound("no trial given and none has finished yet".into())
+            })?,
+        };
+    let detail =
+        state.store.trial_detail(trial.id).await?.ok_or_else(|| {
+            ApiError::NotFound(format!("no trial {} in sweep {id}", trial.number))
+        })?;
     let points: Vec<(f64, f64)> = detail
         .batch_losses
         .iter()
@@ -250,11 +273,20 @@ async fn best_so_far(
     })
     .await?;
     let last = dots.iter().map(|d| d.0).fold(0.0, f64::max);
-    let (unit, per) = if last > 600.0 { ("minutes", 60.0) } else { ("seconds", 1.0) };
+    let (unit, per) = if last > 600.0 {
+        ("minutes", 60.0)
+    } else {
+        ("seconds", 1.0)
+    };
     let dots: Vec<(f64, f64)> = dots.into_iter().map(|(t, v)| (t / per, v)).collect();
     let best = analysis::best_so_far(sweep.metric.goal, dots.clone());
     let y = value_scale(dots.iter().map(|d| &d.1), sweep.metric.name.as_str());
-    let x = Scale::linear(0.0, (last / per).max(1.0), false, &format!("{unit} since the sweep started"));
+    let x = Scale::linear(
+        0.0,
+        (last / per).max(1.0),
+        false,
+        &format!("{unit} since the sweep started"),
+    );
     let series = [Series {
         points: lines::steps(&best, last / per),
         emphasis: Emphasis::Best,

@@ -85,7 +85,9 @@ const PARAMETERS: &[(&str, &[&str])] = &[
 pub(super) enum Plot {
     Curves(MetricName),
     BatchLoss(Option<i64>),
-    Importance { include_pruned: bool },
+    Importance {
+        include_pruned: bool,
+    },
     BestSoFar,
     Slice(String),
     Contour {
@@ -206,13 +208,18 @@ mod tests {
         ] {
             assert_eq!(field(raw), name, "{raw}");
         }
-        assert!(matches!(read(None), Ok(Plot::Curves(MetricName::ValAccuracy))));
+        assert!(matches!(
+            read(None),
+            Ok(Plot::Curves(MetricName::ValAccuracy))
+        ));
         assert!(matches!(
             read(Some("kind=batch_loss&trial=3")),
             Ok(Plot::BatchLoss(Some(3)))
         ));
         assert!(matches!(
-            read(Some("kind=contour&x=dropout&y=learning_rate&include_pruned=true")),
+            read(Some(
+                "kind=contour&x=dropout&y=learning_rate&include_pruned=true"
+            )),
             Ok(Plot::Contour {
                 include_pruned: true,
                 ..

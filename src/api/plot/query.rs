@@ -108,7 +108,11 @@ mod tests {
 
     #[test]
     fn known_parameters_read_and_bad_ones_are_named() {
-        let q = Query::parse(Some("kind=slice&trial=%33&include_pruned=true"), &["kind", "trial", "include_pruned"]).unwrap();
+        let q = Query::parse(
+            Some("kind=slice&trial=%33&include_pruned=true"),
+            &["kind", "trial", "include_pruned"],
+        )
+        .unwrap();
         assert_eq!(q.get("kind"), Some("slice"));
         assert_eq!(q.number("trial").unwrap(), Some(3));
         assert!(q.bool("include_pruned", false).unwrap());

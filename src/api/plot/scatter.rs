@@ -65,9 +65,11 @@ pub fn contour(
         .copied()
         .filter(|p| p.0.is_finite() && p.1.is_finite() && p.2.is_finite())
         .collect();
-    let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
-        (l.min(p.2), h.max(p.2))
-    });
+    let (lo, hi) = points
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), p| {
+            (l.min(p.2), h.max(p.2))
+        });
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
     let shade = |v: f64| {
         if hi > lo {
@@ -138,12 +140,26 @@ fn colour_scale(
         let t0 = bottom - (bottom - top) * (k + 1) / steps;
         let t1 = bottom - (bottom - top) * k / steps;
         let v = lo + (hi - lo) * (k as f64 + 0.5) / steps as f64;
-        area.draw(&Rectangle::new([(left, t0), (left + 24, t1)], shade(v).filled()))?;
+        area.draw(&Rectangle::new(
+            [(left, t0), (left + 24, t1)],
+            shade(v).filled(),
+        ))?;
     }
-    area.draw(&Rectangle::new([(left, top), (left + 24, bottom)], BLACK.stroke_width(1)))?;
+    area.draw(&Rectangle::new(
+        [(left, top), (left + 24, bottom)],
+        BLACK.stroke_width(1),
+    ))?;
     let style = ("sans-serif", 13).into_font().color(&BLACK);
-    for (k, y) in [(hi, top), ((lo + hi) / 2.0, (top + bottom) / 2), (lo, bottom)] {
-        area.draw(&Text::new(format!("{k:.4}"), (left + 30, y - 6), style.clone()))?;
+    for (k, y) in [
+        (hi, top),
+        ((lo + hi) / 2.0, (top + bottom) / 2),
+        (lo, bottom),
+    ] {
+        area.draw(&Text::new(
+            format!("{k:.4}"),
+            (left + 30, y - 6),
+            style.clone(),
+        ))?;
     }
     area.draw(&Text::new(printable(metric), (left, top - 30), style))?;
     Ok(())
@@ -171,7 +187,11 @@ pub fn bars(title: &str, bars: &[(String, f64)], empty: &str) -> DrawResult<Stri
         let style = ("sans-serif", 14).into_font().color(&BLACK);
         chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
             let at = (n - 1 - i) as f64;
-            Text::new(format!("{v:.3}"), (v.clamp(0.0, 0.9) + 0.01, at + 0.1), style.clone())
+            Text::new(
+                format!("{v:.3}"),
+                (v.clamp(0.0, 0.9) + 0.01, at + 0.1),
+                style.clone(),
+            )
         }))?;
         if bars.is_empty() {
             chart.draw_series([Text::new(printable(empty), (0.05, 0.0), style.clone())])?;
