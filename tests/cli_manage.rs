@@ -201,6 +201,12 @@ parameters:
     );
     let sweep = app.wait_for_sweep(id, Duration::from_secs(300)).await;
     assert_eq!(sweep["trials"]["completed"], 4, "{sweep}");
+    let run = hypersweep(&["trials", &id.to_string(), "--csv"], Some(url), dir).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let mut rows = csv::Reader::from_reader(run.stdout.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    assert!(header.iter().any(|h| h == "learning_rate"), "{header:?}");
+    assert_eq!(rows.records().count(), 4, "{}", run.stdout);
 
     // A fork records its parent; deleting waits for it to end.
     let changes = dir.join("changes.yaml");

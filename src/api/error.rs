@@ -45,7 +45,7 @@ pub enum ApiError {
     #[error("unknown query parameter `{name}`; {}", takes(known))]
     UnknownParameter {
         name: String,
-        known: &'static [&'static str],
+        known: Vec<&'static str>,
     },
     #[error("{0}")]
     NotFound(String),

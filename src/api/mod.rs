@@ -6,7 +6,9 @@ mod datasets;
 mod edge;
 mod error;
 mod events;
+mod export;
 mod fork;
+mod importance;
 mod lifecycle;
 mod openapi;
 mod page;
@@ -86,6 +88,8 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route("/v1/sweeps/{id}/best", get(best::best))
         .route("/v1/sweeps/{id}/cancel", post(sweeps::cancel))
         .route("/v1/sweeps/{id}/events", get(events::stream))
+        .route("/v1/sweeps/{id}/export.json", get(export::json))
+        .route("/v1/sweeps/{id}/importance", get(importance::importance))
         .route("/v1/sweeps/{id}/plot.svg", get(plot::svg))
         .route(
             "/v1/sweeps/{id}/trials",
@@ -95,6 +99,7 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
             "/v1/sweeps/{id}/trials/{number}",
             get(trials::show_numbered),
         )
+        .route("/v1/sweeps/{id}/trials.csv", get(export::csv))
         .route("/v1/trials/{id}", get(trials::show))
         .route(
             "/v1/session",

@@ -1,6 +1,8 @@
 //! The OpenAPI document of the API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
-use super::{best, datasets, events, fork, lifecycle, plot, submit, sweeps, trials};
+use super::{
+    best, datasets, events, export, fork, importance, lifecycle, plot, submit, sweeps, trials,
+};
 
 use axum::Json;
 use serde::Serialize;
@@ -30,7 +32,10 @@ use utoipa::{OpenApi, ToSchema};
         sweeps::cancel,
         events::stream,
         plot::svg,
+        importance::importance,
+        export::json,
         trials::list,
+        export::csv,
         trials::show,
         trials::show_numbered,
         super::session::sign_in,

@@ -16,7 +16,7 @@ const TAKES: &[(&str, &[&str])] = &[
     ),
     (
         "/v1/sweeps/{id}/plot.svg",
-        &["kind", "trial", "param", "x", "y"],
+        &["kind", "trial", "param", "x", "y", "include_pruned"],
     ),
     ("/v1/sweeps/{id}/importance", &["include_pruned"]),
 ];
@@ -49,7 +49,11 @@ pub async fn known_only(request: Request, next: Next) -> Response {
     if let (Some(route), Some(query)) = (route, request.uri().query()) {
         let known = taken_by(&route);
         if let Some(name) = unknown_in(query, known) {
-            return ApiError::UnknownParameter { name, known }.into_response();
+            return ApiError::UnknownParameter {
+                name,
+                known: known.to_vec(),
+            }
+            .into_response();
         }
     }
     next.run(request).await
