@@ -6,6 +6,7 @@ mod datasets;
 mod edge;
 mod error;
 mod events;
+mod extend;
 mod fork;
 mod lifecycle;
 mod openapi;
@@ -78,7 +79,7 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route(
             "/v1/sweeps/{id}",
             get(sweeps::show)
-                .patch(lifecycle::extend)
+                .patch(extend::extend)
                 .delete(lifecycle::delete),
         )
         .route("/v1/sweeps/{id}/fork", post(fork::fork))

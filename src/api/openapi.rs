@@ -1,6 +1,6 @@
 //! The OpenAPI document of the API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
-use super::{best, datasets, events, fork, lifecycle, plot, submit, sweeps, trials};
+use super::{best, datasets, events, extend, fork, lifecycle, plot, submit, sweeps, trials};
 
 use axum::Json;
 use serde::Serialize;
@@ -22,7 +22,7 @@ use utoipa::{OpenApi, ToSchema};
         submit::create,
         sweeps::list,
         sweeps::show,
-        lifecycle::extend,
+        extend::extend,
         lifecycle::delete,
         fork::fork,
         lifecycle::enqueue,
