@@ -7,6 +7,7 @@ mod edge;
 mod error;
 mod events;
 mod export;
+mod extend;
 mod fork;
 mod importance;
 mod lifecycle;
@@ -81,7 +82,7 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route(
             "/v1/sweeps/{id}",
             get(sweeps::show)
-                .patch(lifecycle::extend)
+                .patch(extend::extend)
                 .delete(lifecycle::delete),
         )
         .route("/v1/sweeps/{id}/fork", post(fork::fork))

@@ -1,7 +1,8 @@
 //! The OpenAPI document of the API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
 use super::{
-    best, datasets, events, export, fork, importance, lifecycle, plot, submit, sweeps, trials,
+    best, datasets, events, export, extend, fork, importance, lifecycle, plot, submit, sweeps,
+    trials,
 };
 
 use axum::Json;
@@ -24,7 +25,7 @@ use utoipa::{OpenApi, ToSchema};
         submit::create,
         sweeps::list,
         sweeps::show,
-        lifecycle::extend,
+        extend::extend,
         lifecycle::delete,
         fork::fork,
         lifecycle::enqueue,

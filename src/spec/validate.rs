@@ -1,13 +1,13 @@
 //! Checking a spec document against every rule, and building the
 //! `SweepSpec` it describes.
 use super::fields::{
-    self, check_distinct, check_lists, check_name, check_sizes, optional_int, optional_string,
+    check_distinct, check_lists, check_name, check_sizes, optional_int, optional_string,
     parse_metric,
 };
 use super::params::describe;
 use super::{
-    budget, condition, grid, warm, DatasetShape, Limits, Method, ParamName, ParamSpec, SpecError,
-    SweepSpec, DEFAULT_DATASET, KEYS,
+    budget, condition, grid, warm, DatasetShape, Goal, Limits, Method, Metric, ParamName,
+    ParamSpec, SpecError, SweepSpec, DEFAULT_DATASET, KEYS,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -152,7 +152,7 @@ pub(super) fn validate(
     map.insert("max_trials".into(), max_trials.into());
     map.insert("seed".into(), seed.into());
     map.insert("trial_timeout_minutes".into(), trial_timeout_minutes.into());
-    let warnings = fields::warnings(&metric);
+    let warnings = warnings(&metric);
     let mut spec = SweepSpec {
         name,
         dataset: dataset_name,
@@ -176,4 +176,19 @@ pub(super) fn validate(
     };
     spec.warm_start = warm::resolve(&spec, warm_sweeps, &warm_trials)?;
     Ok(spec)
+}
+
+/// What a spec is accepted with but probably does not mean: a metric
+/// maximized that is better low (a loss), or minimized that is better high.
+fn warnings(metric: &Metric) -> Vec<String> {
+    let name = metric.name.as_str();
+    match (metric.name.higher_is_better(), metric.goal) {
+        (false, Goal::Maximize) => vec![format!(
+            "metric {name} is a loss (lower is better) but the goal is maximize: \"best\" will be the trial with the worst {name}; use goal: minimize"
+        )],
+        (true, Goal::Minimize) => vec![format!(
+            "metric {name} is better high but the goal is minimize: \"best\" will be the trial with the worst {name}; use goal: maximize"
+        )],
+        _ => Vec::new(),
+    }
 }

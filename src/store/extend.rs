@@ -2,13 +2,14 @@
 //! trials, a later deadline, another target; an ended sweep runs again.
 //! And a trial a user enqueues, in the place of the last queued search trial.
 use super::lifecycle::complete_sweep_if_done;
-use super::sweeps::{queue_trials, NewTrial};
+use super::planned::{queue_trials, NewTrial};
 use super::{events, now_ms, Columns, Store, StoreError, Trial, NOW};
 use crate::state::{SweepState, TrialState};
 use serde_json::{json, Value};
 
 /// Where a sweep's trials stand against its budget: what an extension is
-/// planned from, and checked again when it is written.
+/// planned from, and checked again when it is written (`used` and
+/// `last_number`; `started` is checked against the new `max_trials`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Budget {
     /// Trials that have started (in any state since).
@@ -90,7 +91,10 @@ impl Store {
         let c = Columns::of(&row, "sweep", "id")?;
         let (state, created_ms): (SweepState, i64) = (c.get("state")?, c.get("created_ms")?);
         let budget = budget_in(&mut tx, e.sweep_id).await?;
-        if budget != e.planned_from {
+        // Claims start trials meanwhile (`started` grows) without changing
+        // the plan; a trial queued, or one cancelled unstarted, changes it.
+        let planned = (e.planned_from.used, e.planned_from.last_number);
+        if (budget.used, budget.last_number) != planned {
             return Ok(Extended::Stale);
         }
         if e.max_trials < budget.started {

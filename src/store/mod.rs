@@ -12,6 +12,7 @@ mod lease;
 mod lifecycle;
 mod listing;
 mod lock;
+mod planned;
 mod queue;
 mod recovery;
 mod remove;
@@ -27,9 +28,10 @@ pub use interface::{Backend, Events, Lifecycle, Queue, Recovery, Sessions, Sweep
 pub use lifecycle::Cancel;
 pub use listing::{Listing, PageStart, TrialListing, TrialSort};
 pub use lock::{LockError, ServerLock};
+pub use planned::NewTrial;
 pub use queue::{Claim, Finish, Verdict, WriteError};
 pub use remove::Deleted;
-pub use sweeps::{NewSweep, NewTrial, Sweep, TrialCounts};
+pub use sweeps::{NewSweep, Sweep, TrialCounts};
 pub use trials::Finished;
 pub use trials::{BatchLoss, EpochReport, StoredReport, Trial, TrialDetail};
 
