@@ -341,3 +341,34 @@ async fn every_bad_query_of_the_analysis_routes_is_a_400_naming_its_field() {
     assert!(title.contains("trial 0 (id "), "{title}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_page_through_a_sweep_larger_than_one_page() {
+    let app = spawn_app(1, |c| c.worker_program = Some("/bin/true".into())).await;
+    let id = app
+        .submit(&SWEEP.replace("max_trials: 5", "max_trials: 2500"))
+        .await;
+    let (status, _, text) = get_text(&app, &format!("/v1/sweeps/{id}/trials.csv")).await;
+    assert_eq!(status, 200);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let numbers: Vec<i64> = reader
+        .records()
+        .map(|r| r.unwrap()[1].parse().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (0..2500).collect::<Vec<i64>>(),
+        "every trial once, in order"
+    );
+    let (status, _, text) = get_text(&app, &format!("/v1/sweeps/{id}/export.json")).await;
+    assert_eq!(status, 200);
+    let export: Value = serde_json::from_str(&text).unwrap();
+    let numbers: Vec<i64> = export["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..2500).collect::<Vec<i64>>());
+    app.stop().await;
+}

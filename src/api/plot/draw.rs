@@ -90,8 +90,16 @@ impl Scale {
     /// A log axis over values `[lo, hi]`: positions are log10, ticks at powers of ten.
     pub fn log(lo: f64, hi: f64, desc: &str) -> Scale {
         let (lo, hi) = widen(lo.log10(), hi.log10(), 0.05);
-        let mut ticks: Vec<f64> = (lo.ceil() as i64..=hi.floor() as i64)
-            .map(|k| k as f64)
+        let decades = lo.floor() as i64..=hi.ceil() as i64;
+        // Powers of ten; over fewer than 3 decades also 2 and 5 times them.
+        let multiples: &[f64] = if hi - lo < 3.0 {
+            &[1.0, 2.0, 5.0]
+        } else {
+            &[1.0]
+        };
+        let mut ticks: Vec<f64> = decades
+            .flat_map(|k| multiples.iter().map(move |m| k as f64 + m.log10()))
+            .filter(|t| *t >= lo - 1e-9 && *t <= hi + 1e-9)
             .collect();
         if ticks.len() < 2 {
             ticks = vec![lo, (lo + hi) / 2.0, hi];
@@ -131,11 +139,13 @@ impl Scale {
         match &self.labels {
             Labels::Decimals(d) => format!("{x:.d$}"),
             Labels::Power => {
+                // Three significant digits, as decimals: 0.002, 0.05, 20.
                 let v = 10f64.powf(x);
-                if (x - x.round()).abs() < 1e-9 {
-                    format!("{}", 10f64.powi(x.round() as i32))
-                } else {
-                    format!("{v:.3e}")
+                let decimals = (2.0 - v.log10().floor()).max(0.0) as usize;
+                let text = format!("{v:.decimals$}");
+                match text.contains('.') {
+                    true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
+                    false => text,
                 }
             }
             Labels::Names(names) => {
@@ -262,4 +272,35 @@ pub fn viridis(t: f64) -> RGBColor {
     let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * f).round() as u8;
     let (a, b) = (STOPS[i], STOPS[i + 1]);
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scale;
+
+    fn labels(s: &Scale) -> Vec<String> {
+        s.ticks.iter().map(|t| s.label(*t)).collect()
+    }
+
+    #[test]
+    fn epochs_tick_at_whole_numbers_and_log_axes_at_round_values() {
+        assert_eq!(
+            labels(&Scale::linear(1.0, 5.0, true, "epoch")),
+            ["1", "2", "3", "4", "5"]
+        );
+        assert_eq!(labels(&Scale::linear(1.0, 2.0, true, "epoch")), ["1", "2"]);
+        let many = labels(&Scale::linear(1.0, 40.0, true, "epoch"));
+        assert!(many.iter().all(|l| l.parse::<i64>().is_ok()), "{many:?}");
+        assert_eq!(
+            labels(&Scale::log(0.005, 0.1, "learning_rate")),
+            ["0.005", "0.01", "0.02", "0.05", "0.1"]
+        );
+        assert_eq!(
+            labels(&Scale::log(0.0001, 1.0, "weight_decay")),
+            ["0.0001", "0.001", "0.01", "0.1", "1"]
+        );
+        let names = Scale::names(vec!["sgd".into(), "adam".into()], "optimizer");
+        assert_eq!(labels(&names), ["sgd", "adam"]);
+        assert_eq!(names.label(0.5), "");
+    }
 }
