@@ -18,6 +18,7 @@ mod datasets;
 mod events;
 mod hardening;
 mod leases;
+mod metrics;
 mod pages;
 mod progress_groups;
 mod rejections;

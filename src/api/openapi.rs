@@ -1,6 +1,6 @@
 //! The OpenAPI document of the API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
-use super::{best, datasets, events, plot, sweeps, trials};
+use super::{best, datasets, events, metrics, plot, sweeps, trials};
 
 use axum::Json;
 use serde::Serialize;
@@ -17,6 +17,7 @@ use utoipa::{OpenApi, ToSchema};
     ),
     paths(
         super::healthz,
+        metrics::metrics,
         document,
         datasets::list,
         sweeps::create,
