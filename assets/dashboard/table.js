@@ -99,7 +99,7 @@ export function renderTable(view) {
   if (state) rows = rows.filter((t) => t.state === state);
   if (view.brushed) rows = rows.filter((t) => view.brushed.has(t.id));
   const built = rows.map((t) => [t, row(view, t, params, t.id === best)])
-    .filter(([, tr]) => !text || tr.textContent.toLowerCase().includes(text));
+    .filter(([, tr]) => !text || [...tr.children].some((td) => td.textContent.toLowerCase().includes(text)));
   // Rows are updated in place: a row keeps its element while it is hovered or clicked.
   const body = $('#trials tbody');
   const old = new Map([...body.children].map((tr) => [tr.dataset.trialId, tr]));
