@@ -51,8 +51,8 @@ export function renderTrial(view) {
     return;
   }
   const params = Object.keys(trial.params || {}).sort();
-  const detail = view.detail && view.detail.id === trial.id ? view.detail : null;
-  const epochs = detail?.epochs || [...(view.curves.get(trial.id)?.values() || [])];
+  // The fetched reports and those streamed since, kept together.
+  const epochs = [...(view.curves.get(trial.id)?.values() || [])];
   const cell = (v) => h('td', { class: 'num' }, v);
   card.replaceChildren(
     h('h2', {}, `Trial #${trial.number} `, h('span', { class: 'muted' }, `id ${trial.id}`), ' ',

@@ -143,7 +143,7 @@ export class SweepView {
       // A new attempt trains from scratch: the reports of the last one are gone.
       [this.curves, this.losses, this.progress].forEach((m) => m.delete(id));
       this.patch(id, { state: 'running', attempt: d.attempt, worker: d.worker, epochs_done: 0,
-        train_loss: null, val_loss: null, val_accuracy: null });
+        train_loss: null, val_loss: null, val_accuracy: null, started_at: event.created_at, finished_at: null });
     } else if (kind === 'trial_progress') {
       this.progress.set(id, d);
       mapFor(this.losses, id).set(d.step, d.loss);
@@ -153,7 +153,8 @@ export class SweepView {
       this.patch(id, { epochs_done: r.epoch, train_loss: r.train_loss, val_loss: r.val_loss,
         val_accuracy: r.val_accuracy });
     } else if (kind in ENDED_STATE) {
-      this.patch(id, { state: ENDED_STATE[kind], error: d.error ?? d.reason ?? null });
+      const ended = kind === 'trial_requeued' ? null : event.created_at;
+      this.patch(id, { state: ENDED_STATE[kind], error: d.error ?? d.reason ?? null, finished_at: ended });
     } else if (kind === 'best_changed' && this.sweep) {
       this.sweep.best = { trial_id: d.trial_id, number: d.number, value: d.value };
     } else if ((kind === 'sweep_completed' || kind === 'sweep_cancelled') && this.sweep) {
@@ -210,7 +211,6 @@ export class SweepView {
         .catch(() => api(`/v1/trials/${id}`));
       if (this.closed) return;
       this.absorb(id, detail);
-      this.detail = detail;
       this.render();
     } catch (e) {
       this.showError(e.message);

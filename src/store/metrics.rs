@@ -30,34 +30,7 @@ pub trait Tallies: Clone + Send + Sync + 'static {
 
 impl Tallies for Store {
     fn state_counts(&self) -> impl Future<Output = Result<StateCounts, StoreError>> + Send {
-        async move {
-            let trials = grouped(
-                self,
-                "SELECT state, COUNT(*) AS n FROM trials GROUP BY state",
-            );
-            let trials = trials.await?;
-            let sweeps = grouped(
-                self,
-                "SELECT state, COUNT(*) AS n FROM sweeps GROUP BY state",
-            );
-            let sweeps = sweeps.await?;
-            let of = |counts: &[(String, i64)], state: &str| {
-                counts
-                    .iter()
-                    .find(|(s, _)| s == state)
-                    .map_or(0, |(_, n)| *n)
-            };
-            Ok(StateCounts {
-                trials: TrialState::ALL
-                    .into_iter()
-                    .map(|s| (s, of(&trials, s.as_str())))
-                    .collect(),
-                sweeps: SweepState::ALL
-                    .into_iter()
-                    .map(|s| (s, of(&sweeps, s.as_str())))
-                    .collect(),
-            })
-        }
+        Store::state_counts(self)
     }
 
     fn event_ticks(
@@ -65,26 +38,59 @@ impl Tallies for Store {
         after: i64,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<EventTick>, StoreError>> + Send {
-        async move {
-            let rows = sqlx::query(
-                "SELECT id, CASE WHEN kind = 'epoch_report'
-                    THEN CAST(json_extract(data, '$.report.seconds') AS REAL) END AS seconds
-                 FROM events WHERE id > ? ORDER BY id LIMIT ?",
-            )
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|row| {
-                    let c = super::Columns::of(row, "event", "id")?;
-                    Ok(EventTick {
-                        id: c.id,
-                        epoch_seconds: c.get("seconds")?,
-                    })
+        Store::event_ticks(self, after, limit)
+    }
+}
+
+impl Store {
+    async fn state_counts(&self) -> Result<StateCounts, StoreError> {
+        let trials = grouped(
+            self,
+            "SELECT state, COUNT(*) AS n FROM trials GROUP BY state",
+        )
+        .await?;
+        let sweeps = grouped(
+            self,
+            "SELECT state, COUNT(*) AS n FROM sweeps GROUP BY state",
+        )
+        .await?;
+        let of = |counts: &[(String, i64)], state: &str| {
+            counts
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n)
+        };
+        Ok(StateCounts {
+            trials: TrialState::ALL
+                .into_iter()
+                .map(|s| (s, of(&trials, s.as_str())))
+                .collect(),
+            sweeps: SweepState::ALL
+                .into_iter()
+                .map(|s| (s, of(&sweeps, s.as_str())))
+                .collect(),
+        })
+    }
+
+    async fn event_ticks(&self, after: i64, limit: i64) -> Result<Vec<EventTick>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, CASE WHEN kind = 'epoch_report'
+                THEN CAST(json_extract(data, '$.report.seconds') AS REAL) END AS seconds
+             FROM events WHERE id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let c = super::Columns::of(row, "event", "id")?;
+                Ok(EventTick {
+                    id: c.id,
+                    epoch_seconds: c.get("seconds")?,
                 })
-                .collect()
-        }
+            })
+            .collect()
     }
 }
 
