@@ -14,6 +14,8 @@
 //! - [`search`]: which configurations a sweep's trials train: grid, random,
 //!   TPE, and the trials a new sweep queues (pure).
 //! - [`state`]: the states of trials and sweeps (pure types).
+//! - [`analysis`]: what a sweep teaches: parameter importance (fANOVA over a
+//!   random forest), best so far, the axes plots and exports use (pure).
 //! - [`data`]: IDX datasets: the built-in one, those in `data_dir`, as tensors.
 //! - [`train`]: the network, the optimizers, checkpoints and the training loop (tch).
 //! - [`store`]: SQLite through sqlx: sweeps, trials, reports, events, the queue,
@@ -28,9 +30,10 @@
 //! - [`config`]: settings from defaults, `config.toml`, environment and flags.
 //!
 //! Dependencies point down this list's pure part (`spec` -> `schedule` ->
-//! `metric` -> `names`; `search` -> `spec`) and into the store; only `api`
+//! `metric` -> `names`; `search` -> `spec`; `analysis` -> `spec`) and into the store; only `api`
 //! knows axum, only `store` knows sqlx, only `data` and `train` know tch;
 //! the pure modules know none of them, nor tokio.
+pub mod analysis;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -8,6 +8,7 @@
 //! counting global allocator, which would count every test here too.
 mod common;
 
+mod analysis;
 mod auth;
 mod binary;
 mod cli;

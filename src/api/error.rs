@@ -41,6 +41,9 @@ pub enum ApiError {
         field: &'static str,
         message: String,
     },
+    /// A query parameter the route does not take, naming it.
+    #[error("{field}: unknown query parameter; expected {expected}")]
+    UnknownParameter { field: String, expected: String },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -68,9 +71,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::InvalidSpec(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_spec"),
-            ApiError::BadRequest(_) | ApiError::BadParameter { .. } => {
-                (StatusCode::BAD_REQUEST, "bad_request")
-            }
+            ApiError::BadRequest(_)
+            | ApiError::BadParameter { .. }
+            | ApiError::UnknownParameter { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),
@@ -104,6 +107,11 @@ impl IntoResponse for ApiError {
                 code: code.to_string(),
                 message: self.to_string(),
                 field: Some(field.to_string()),
+            },
+            ApiError::UnknownParameter { field, .. } => ErrorDetail {
+                code: code.to_string(),
+                message: self.to_string(),
+                field: Some(field.clone()),
             },
             // Says what the client can do about it; nothing internal.
             ApiError::Store(e @ StoreError::Unavailable { .. }) => ErrorDetail {

@@ -6,6 +6,8 @@ mod datasets;
 mod edge;
 mod error;
 mod events;
+mod export;
+mod importance;
 mod metrics;
 mod openapi;
 mod page;
@@ -81,8 +83,11 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route("/v1/sweeps/{id}/best", get(best::best))
         .route("/v1/sweeps/{id}/cancel", post(sweeps::cancel))
         .route("/v1/sweeps/{id}/events", get(events::stream))
+        .route("/v1/sweeps/{id}/export.json", get(export::json))
+        .route("/v1/sweeps/{id}/importance", get(importance::importance))
         .route("/v1/sweeps/{id}/plot.svg", get(plot::svg))
         .route("/v1/sweeps/{id}/trials", get(trials::list))
+        .route("/v1/sweeps/{id}/trials.csv", get(export::csv))
         .route("/v1/trials/{id}", get(trials::show))
         .route(
             "/v1/session",

@@ -1,6 +1,6 @@
 //! The OpenAPI document of the API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
-use super::{best, datasets, events, metrics, plot, sweeps, trials};
+use super::{best, datasets, events, export, importance, metrics, plot, sweeps, trials};
 
 use axum::Json;
 use serde::Serialize;
@@ -27,7 +27,10 @@ use utoipa::{OpenApi, ToSchema};
         sweeps::cancel,
         events::stream,
         plot::svg,
+        importance::importance,
+        export::json,
         trials::list,
+        export::csv,
         trials::show,
         super::session::sign_in,
         super::session::sign_out,
