@@ -19,6 +19,7 @@ mod datasets;
 mod events;
 mod hardening;
 mod leases;
+mod lifecycle;
 mod metrics;
 mod pages;
 mod progress_groups;

@@ -4,7 +4,7 @@
 //! queued trial's configuration later, on a real SQLite file.
 use hypersweep::schedule::TrialGroup;
 use hypersweep::spec::{Goal, Metric, TrialParams};
-use hypersweep::store::{NewSweep, Queue as _, Store, Sweeps as _};
+use hypersweep::store::{NewSweep, NewTrial, Queue as _, Store, Sweeps as _};
 use serde_json::json;
 
 #[tokio::test]
@@ -36,7 +36,14 @@ async fn planned_epochs_follow_params_written_at_insert_and_at_sampling() {
             max_minutes: None,
             stop_at_deadline: false,
             target: None,
-            trials: vec![(Some(params(4)), 1), (Some(params(4)), 2), (None, 3)],
+            max_trials: 3,
+            parent_id: None,
+            exhausted: false,
+            trials: vec![
+                NewTrial::search(Some(params(4)), 1),
+                NewTrial::search(Some(params(4)), 2),
+                NewTrial::search(None, 3),
+            ],
         })
         .await
         .unwrap();

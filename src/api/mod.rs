@@ -7,13 +7,16 @@ mod edge;
 mod error;
 mod events;
 mod export;
+mod fork;
 mod importance;
+mod lifecycle;
 mod metrics;
 mod openapi;
 mod page;
 mod plot;
 mod serve;
 mod session;
+mod submit;
 mod sweeps;
 mod trials;
 mod wire;
@@ -33,6 +36,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -51,6 +55,8 @@ pub struct AppState {
     pub metrics_public: bool,
     /// What `GET /metrics` reports beside the database's counts.
     pub metrics: Arc<Registry>,
+    /// The folder of the trials' checkpoints, a folder per sweep.
+    pub checkpoints: PathBuf,
 }
 
 impl AppState {
@@ -64,6 +70,7 @@ impl AppState {
             api_token: config.api_token.clone(),
             metrics_public: config.metrics_public,
             metrics: Arc::default(),
+            checkpoints: config.checkpoints(),
         }
     }
 }
@@ -78,15 +85,24 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/datasets", get(datasets::list))
-        .route("/v1/sweeps", post(sweeps::create).get(sweeps::list))
-        .route("/v1/sweeps/{id}", get(sweeps::show))
+        .route("/v1/sweeps", post(submit::create).get(sweeps::list))
+        .route(
+            "/v1/sweeps/{id}",
+            get(sweeps::show)
+                .patch(lifecycle::extend)
+                .delete(lifecycle::delete),
+        )
+        .route("/v1/sweeps/{id}/fork", post(fork::fork))
         .route("/v1/sweeps/{id}/best", get(best::best))
         .route("/v1/sweeps/{id}/cancel", post(sweeps::cancel))
         .route("/v1/sweeps/{id}/events", get(events::stream))
         .route("/v1/sweeps/{id}/export.json", get(export::json))
         .route("/v1/sweeps/{id}/importance", get(importance::importance))
         .route("/v1/sweeps/{id}/plot.svg", get(plot::svg))
-        .route("/v1/sweeps/{id}/trials", get(trials::list))
+        .route(
+            "/v1/sweeps/{id}/trials",
+            get(trials::list).post(lifecycle::enqueue),
+        )
         .route("/v1/sweeps/{id}/trials.csv", get(export::csv))
         .route("/v1/trials/{id}", get(trials::show))
         .route(

@@ -1,6 +1,9 @@
 //! The OpenAPI document of the API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
-use super::{best, datasets, events, export, importance, metrics, plot, sweeps, trials};
+use super::{
+    best, datasets, events, export, fork, importance, lifecycle, metrics, plot, submit, sweeps,
+    trials,
+};
 
 use axum::Json;
 use serde::Serialize;
@@ -20,9 +23,13 @@ use utoipa::{OpenApi, ToSchema};
         metrics::metrics,
         document,
         datasets::list,
-        sweeps::create,
+        submit::create,
         sweeps::list,
         sweeps::show,
+        lifecycle::extend,
+        lifecycle::delete,
+        fork::fork,
+        lifecycle::enqueue,
         best::best,
         sweeps::cancel,
         events::stream,
@@ -82,4 +89,9 @@ pub struct SpecDocument {
     /// Minutes one attempt of a trial may train; at most, and by default,
     /// the server's `max_trial_minutes`.
     trial_timeout_minutes: Option<f64>,
+    /// `{sweeps: [ids], trials: [{params}]}`: earlier sweeps on the same
+    /// dataset whose finished trials join bayes's history (the parameters
+    /// they share), and configurations trained first (numbers 0..k),
+    /// counting toward `max_trials`.
+    warm_start: Option<Value>,
 }

@@ -1,135 +1,14 @@
-//! Sweep routes: submit a spec, read a sweep's status, and its best trial.
+//! Sweep routes: list sweeps, read a sweep's status, cancel it (`submit`
+//! takes new ones).
 use super::error::ErrorBody;
-use super::openapi::SpecDocument;
 use super::wire;
 use super::{page, parse_id, ApiError, ApiPath, AppState};
-use crate::data::catalog::Catalog;
-use crate::data::DataError;
 use crate::schedule::{rung_counts, EarlyTerminate, RungStats};
-use crate::search;
-use crate::spec::{AtDeadline, DatasetShape, Format, SweepSpec};
-use crate::store::{Cancel, NewSweep, Sweep, Sweeps as _};
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use crate::store::{Cancel, Sweep, Sweeps as _};
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde::Serialize;
-use serde_json::json;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use utoipa::ToSchema;
-
-/// `POST /v1/sweeps`: validates the spec (JSON or YAML), queues its trials.
-#[utoipa::path(
-    post,
-    path = "/v1/sweeps",
-    tag = "sweeps",
-    request_body(
-        description = "A sweep spec (the keys of a W&B sweep config), as JSON or YAML.",
-        content(
-            (SpecDocument = "application/json"),
-            (String = "application/yaml"),
-        ),
-    ),
-    responses(
-        (status = 201, description = "The sweep, its trials queued.", body = SweepStatus),
-        (status = 400, description = "The body is not UTF-8 text.", body = ErrorBody),
-        (status = 413, description = "The body is over `max_body_bytes`.", body = ErrorBody),
-        (status = 415, description = "Neither JSON nor YAML.", body = ErrorBody),
-        (status = 422, description = "The spec is invalid; `field` names the culprit.", body = ErrorBody),
-    ),
-)]
-pub async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<SweepStatus>), ApiError> {
-    let body = body.map_err(|r| match r.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(state.max_body_bytes),
-        _ => ApiError::BadRequest(r.body_text()),
-    })?;
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::BadRequest("the body is not UTF-8 text".into()))?;
-    let content_type = headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes());
-    let format = Format::of(content_type, text)
-        .map_err(|e| ApiError::UnsupportedMediaType(e.to_string()))?;
-    let (catalog, limits) = (state.catalog.clone(), state.limits);
-    let text = text.to_string();
-    // Parsing, validation and the grid's expansion are CPU work (and dataset
-    // lookups read file headers): off the async threads, and abandoned
-    // between steps once the client has gone (the handler is dropped).
-    let gone = Abandoned::default();
-    let client_gone = gone.flag();
-    let (spec, trials) = tokio::task::spawn_blocking(move || {
-        let shape = |name: &str| dataset_shape(&catalog, name);
-        let spec = SweepSpec::parse(&text, format, &limits, &shape, rand::random())?;
-        if client_gone.load(Ordering::Relaxed) {
-            return Err(ApiError::BadRequest("the client has gone".into()));
-        }
-        let trials = search::plan(&spec);
-        Ok::<_, ApiError>((spec, trials))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("parsing a spec: {e}")))??;
-    let trials = trials
-        .into_iter()
-        .map(|t| {
-            let params = t.params.map(|p| json!(p));
-            (params, t.seed)
-        })
-        .collect();
-    let id = state
-        .store
-        .create_sweep(NewSweep {
-            name: spec.name(),
-            dataset: spec.dataset(),
-            method: spec.method().as_str(),
-            metric: spec.metric(),
-            max_parallel: spec.max_parallel(),
-            seed: spec.seed(),
-            spec: spec.document(),
-            early_terminate: spec.early_terminate().map(|r| json!(r)),
-            max_minutes: spec.max_minutes(),
-            stop_at_deadline: spec.at_max_minutes() == AtDeadline::Stop,
-            target: spec.target().map(|t| json!(t)),
-            trials,
-        })
-        .await?;
-    let sweep = sweep(&state, id).await?;
-    Ok((StatusCode::CREATED, Json(status(&state, sweep).await?)))
-}
-
-/// A dataset's shape for the spec, or why a sweep cannot train on it, in
-/// the words the spec's `dataset` error gives.
-fn dataset_shape(catalog: &Catalog, name: &str) -> Result<DatasetShape, String> {
-    match catalog.info(name) {
-        Ok(info) => Ok(DatasetShape {
-            features: info.features(),
-            classes: info.classes,
-        }),
-        Err(DataError::Unknown(_)) => Err(format!(
-            "unknown dataset `{name}`; GET /v1/datasets lists them"
-        )),
-        Err(e) => Err(format!("dataset `{name}` cannot be read: {e}")),
-    }
-}
-
-/// Set when dropped: the handler was dropped because its client went away.
-#[derive(Default)]
-struct Abandoned(Arc<AtomicBool>);
-
-impl Abandoned {
-    fn flag(&self) -> Arc<AtomicBool> {
-        self.0.clone()
-    }
-}
-
-impl Drop for Abandoned {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
 
 /// A page of the sweeps, newest first.
 #[derive(Serialize, ToSchema)]
@@ -241,7 +120,7 @@ pub struct BestSoFar {
 }
 
 /// The sweep with a summary of its best trial so far.
-async fn status(state: &AppState, sweep: Sweep) -> Result<SweepStatus, ApiError> {
+pub(super) async fn status(state: &AppState, sweep: Sweep) -> Result<SweepStatus, ApiError> {
     let best = state.store.best_trial(&sweep).await?.map(|t| BestSoFar {
         trial_id: t.id,
         number: t.number,

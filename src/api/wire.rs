@@ -21,6 +21,10 @@ pub struct Trial {
     /// Null until claimed, for methods that sample from history.
     pub params: Value,
     pub seed: i64,
+    /// Where its configuration came from: `search` (the sweep's method),
+    /// `enqueued` (POST /v1/sweeps/{id}/trials) or `warm_start` (the spec's
+    /// `warm_start.trials`).
+    pub source: String,
     pub attempt: i64,
     pub worker: Option<String>,
     pub queued_at: String,
@@ -83,8 +87,12 @@ pub struct Sweep {
     pub seed: i64,
     pub created_at: String,
     pub finished_at: Option<String>,
-    /// What ended the sweep: max_trials, max_minutes, target or cancelled.
+    /// What ended the sweep: max_trials, max_minutes, target, exhausted
+    /// (every configuration of a discrete space has trained) or cancelled.
     pub ended_by: Option<String>,
+    /// The sweep this one was forked from (POST /v1/sweeps/{id}/fork);
+    /// null for one submitted afresh, or once its parent is deleted.
+    pub parent_id: Option<i64>,
     /// When `max_minutes` is up, if the sweep has one.
     pub deadline: Option<String>,
     /// The early-stopping rule, if any.
@@ -119,6 +127,7 @@ impl From<store::Trial> for Trial {
             state: t.state,
             params: t.params,
             seed: t.seed,
+            source: t.source,
             attempt: t.attempt,
             worker: t.worker,
             queued_at: t.queued_at,
@@ -183,6 +192,7 @@ impl From<store::Sweep> for Sweep {
             created_at: s.created_at,
             finished_at: s.finished_at,
             ended_by: s.ended_by,
+            parent_id: s.parent_id,
             deadline: s.deadline,
             early_terminate: s.early_terminate,
             trials: s.trials.into(),

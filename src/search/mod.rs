@@ -1,52 +1,19 @@
 //! Search strategies: which configurations a sweep's trials train. Pure
 //! functions of the spec, its seed and (for bayes) the finished trials: the
 //! same inputs always give the same configurations in the same order.
+mod plan;
 pub mod tpe;
+mod warm;
 
-use crate::spec::{Distribution, Method, ParamName, ParamSpec, SweepSpec, TrialParams};
+pub use plan::{configurations, extend, plan, Extension, PlannedTrial, Source};
+pub use warm::{suggest_untried, warm_observations};
+
+use crate::spec::{Distribution, ParamName, ParamSpec, SweepSpec, TrialParams};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use tpe::{Observation, TpeConfig};
-
-/// The configurations fixed at submission, in trial-number order: every one
-/// for grid and random; None for each of bayes's trials, which are sampled
-/// from the finished trials when a worker claims them.
-pub fn configurations(spec: &SweepSpec) -> Vec<Option<TrialParams>> {
-    match spec.method() {
-        Method::Grid => grid(spec).into_iter().map(Some).collect(),
-        Method::Random => {
-            let mut rng = ChaCha8Rng::seed_from_u64(spec.seed());
-            (0..spec.max_trials())
-                .map(|_| Some(random(spec, &mut rng)))
-                .collect()
-        }
-        Method::Bayes => vec![None; spec.max_trials() as usize],
-    }
-}
-
-/// One trial of a sweep as submitted: what it trains with, and its seed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedTrial {
-    /// Its configuration; None for bayes, sampled when a worker claims it.
-    pub params: Option<TrialParams>,
-    /// The seed of its own randomness (see `trial_seed`).
-    pub seed: u64,
-}
-
-/// The trials a new sweep queues, in trial-number order: `configurations`
-/// with each trial's seed.
-pub fn plan(spec: &SweepSpec) -> Vec<PlannedTrial> {
-    configurations(spec)
-        .into_iter()
-        .zip(0..)
-        .map(|(params, number)| PlannedTrial {
-            params,
-            seed: trial_seed(spec.seed(), number),
-        })
-        .collect()
-}
 
 /// A trial's configuration by TPE over the sweep's finished trials, each
 /// given as its parameters and final metric (None for a failed trial).
@@ -55,13 +22,24 @@ pub fn suggest(
     finished: &[(TrialParams, Option<f64>)],
     seed: u64,
 ) -> TrialParams {
-    let history: Vec<Observation> = finished
+    suggest_with(spec, finished, &[], seed)
+}
+
+/// `suggest` with more history: observations of earlier sweeps (`warm_start.sweeps`).
+pub fn suggest_with(
+    spec: &SweepSpec,
+    finished: &[(TrialParams, Option<f64>)],
+    warm: &[Observation],
+    seed: u64,
+) -> TrialParams {
+    let mut history: Vec<Observation> = finished
         .iter()
         .map(|(params, value)| Observation {
             params: spec.active_params(params),
             value: value.unwrap_or(f64::NAN),
         })
         .collect();
+    history.extend_from_slice(warm);
     let config = TpeConfig {
         n_startup_trials: spec.n_startup_trials() as usize,
         ..TpeConfig::default()
@@ -82,6 +60,27 @@ pub fn suggest(
     params_of(&chosen)
 }
 
+/// A configuration given in part (enqueue, `warm_start.trials`), checked by
+/// `SweepSpec::check_given`: the parameters not given that apply are drawn
+/// from their spaces.
+pub fn complete(
+    spec: &SweepSpec,
+    given: &BTreeMap<ParamName, Value>,
+    rng: &mut impl Rng,
+) -> TrialParams {
+    let mut chosen = BTreeMap::new();
+    for name in spec.order() {
+        if spec.applies(*name, &chosen) {
+            let value = match given.get(name) {
+                Some(v) => v.clone(),
+                None => sample(&spec.parameters()[name], rng),
+            };
+            chosen.insert(*name, value);
+        }
+    }
+    params_of(&chosen)
+}
+
 /// The seed of trial `number`'s own randomness (initial weights, shuffling, dropout).
 pub fn trial_seed(sweep_seed: u64, number: u32) -> u64 {
     // SplitMix64 of the pair, so neighbouring trials get unrelated streams.
@@ -91,7 +90,7 @@ pub fn trial_seed(sweep_seed: u64, number: u32) -> u64 {
     (z ^ (z >> 31)) >> 1
 }
 
-fn params_of(chosen: &BTreeMap<ParamName, Value>) -> TrialParams {
+pub(crate) fn params_of(chosen: &BTreeMap<ParamName, Value>) -> TrialParams {
     let mut params = TrialParams::default();
     for (name, value) in chosen {
         if let Err(e) = params.set(*name, value) {
@@ -102,21 +101,8 @@ fn params_of(chosen: &BTreeMap<ParamName, Value>) -> TrialParams {
     params
 }
 
-/// The grid's configurations in order, up to `max_trials` (see `spec::grid`:
-/// the last parameter varies fastest, and a combination that differs from
-/// an earlier one only in parameters that do not apply is not run again).
-fn grid(spec: &SweepSpec) -> Vec<TrialParams> {
-    let combinations = spec
-        .grid()
-        .expect("a grid spec's parameters all have value or values");
-    combinations
-        .take(spec.max_trials() as usize)
-        .map(|chosen| params_of(&chosen))
-        .collect()
-}
-
 /// Independent draws from each applicable parameter's distribution.
-fn random(spec: &SweepSpec, rng: &mut impl Rng) -> TrialParams {
+pub(crate) fn random(spec: &SweepSpec, rng: &mut impl Rng) -> TrialParams {
     let mut chosen = BTreeMap::new();
     for name in spec.order() {
         if spec.applies(*name, &chosen) {

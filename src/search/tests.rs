@@ -81,7 +81,9 @@ fn draws_stay_in_their_bounds_and_scales() {
 
 #[test]
 fn probabilities_weight_the_choice() {
-    let s = spec("method: random\nmax_trials: 1000\nparameters:\n  optimizer: {values: [sgd, adam], probabilities: [0.9, 0.1]}\n");
+    // A continuous learning rate: on a space of two configurations random
+    // would train each once (no repeats), not weight them.
+    let s = spec("method: random\nmax_trials: 1000\nparameters:\n  optimizer: {values: [sgd, adam], probabilities: [0.9, 0.1]}\n  learning_rate: {min: 0.01, max: 0.1}\n");
     let sgd = configs(&s)
         .iter()
         .filter(|c| c.optimizer == Optimizer::Sgd)
@@ -414,6 +416,7 @@ fn a_plan_pairs_configurations_with_trial_seeds() {
         .map(|(c, n)| PlannedTrial {
             params: Some(c),
             seed: trial_seed(5, n),
+            source: Source::Search,
         })
         .collect();
     assert_eq!(grid, expected);
@@ -424,4 +427,138 @@ fn a_plan_pairs_configurations_with_trial_seeds() {
     assert_eq!(bayes.len(), 3);
     assert!(bayes.iter().all(|t| t.params.is_none()));
     assert_eq!(bayes[2].seed, trial_seed(5, 2));
+}
+
+fn keys(s: &SweepSpec, configs: &[TrialParams]) -> std::collections::HashSet<String> {
+    configs.iter().map(|c| s.config_key(c)).collect()
+}
+
+/// Four configurations (two optimizers, and int_uniform batch sizes 1-2
+/// quantized... here two lists), six trials asked: four, none twice.
+#[test]
+fn random_never_repeats_a_configuration_of_a_discrete_space() {
+    let s = spec("method: random\nmax_trials: 6\nseed: 3\nparameters:\n  optimizer: {values: [sgd, adam]}\n  batch_size: {distribution: int_uniform, min: 31, max: 32}\n");
+    assert_eq!(s.space_size(), Some(4));
+    let planned = configs(&s);
+    assert_eq!(planned.len(), 4, "{planned:?}");
+    assert_eq!(keys(&s, &planned).len(), 4);
+    // Extended, nothing is left.
+    let taken = keys(&s, &planned);
+    let more = extend(
+        &s,
+        &Extension {
+            taken: &taken,
+            position: 4,
+            first_number: 4,
+            count: 2,
+        },
+    );
+    assert!(more.is_empty(), "{more:?}");
+    // Conditional parameters count once where they do not apply.
+    let s = spec("method: random\nmax_trials: 10\nparameters:\n  optimizer: {values: [sgd, adam]}\n  momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}\n");
+    assert_eq!(s.space_size(), Some(3));
+    assert_eq!(configs(&s).len(), 3);
+}
+
+#[test]
+fn extending_a_random_sweep_continues_its_stream() {
+    let long = spec("method: random\nmax_trials: 8\nseed: 9\nparameters:\n  learning_rate: {min: 0.01, max: 0.1}\n");
+    let short = spec("method: random\nmax_trials: 5\nseed: 9\nparameters:\n  learning_rate: {min: 0.01, max: 0.1}\n");
+    let taken = std::collections::HashSet::new();
+    let more = extend(
+        &short,
+        &Extension {
+            taken: &taken,
+            position: 5,
+            first_number: 5,
+            count: 3,
+        },
+    );
+    let all = plan(&long);
+    assert_eq!(more, all[5..].to_vec(), "as if max_trials had been 8");
+    // On a discrete space, the extension skips what the sweep has.
+    let s = spec("method: random\nmax_trials: 2\nseed: 9\nparameters:\n  batch_size: {values: [16, 32, 64, 128, 256]}\n");
+    let first = configs(&s);
+    let taken = keys(&s, &first);
+    let more: Vec<TrialParams> = extend(
+        &s,
+        &Extension {
+            taken: &taken,
+            position: 2,
+            first_number: 2,
+            count: 3,
+        },
+    )
+    .into_iter()
+    .map(|t| t.params.unwrap())
+    .collect();
+    assert_eq!(more.len(), 3);
+    let mut all = first.clone();
+    all.extend(more);
+    assert_eq!(keys(&s, &all).len(), 5, "every configuration once");
+    // A grid's next points.
+    let g =
+        spec("method: grid\nmax_trials: 2\nparameters:\n  batch_size: {values: [16, 32, 64]}\n");
+    let first = configs(&g);
+    let taken = keys(&g, &first);
+    let next = extend(
+        &g,
+        &Extension {
+            taken: &taken,
+            position: 2,
+            first_number: 2,
+            count: 5,
+        },
+    );
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].params.as_ref().unwrap().batch_size, 64);
+    assert_eq!(next[0].seed, trial_seed(g.seed(), 2));
+}
+
+#[test]
+fn bayes_samples_untried_configurations_until_the_space_is_exhausted() {
+    let s = spec("method: bayes\nmax_trials: 6\nn_startup_trials: 1\nparameters:\n  optimizer: {values: [sgd, adam]}\n  batch_size: {values: [32, 64]}\n");
+    let mut history: Vec<(TrialParams, Option<f64>)> = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for seed in 0..4 {
+        let c = suggest_untried(&s, &history, &[], &taken, seed).expect("one is untried");
+        assert!(taken.insert(s.config_key(&c)), "a repeat: {c:?}");
+        history.push((c, Some(0.5)));
+    }
+    assert_eq!(suggest_untried(&s, &history, &[], &taken, 9), None);
+}
+
+#[test]
+fn warm_start_trials_come_first_and_warm_history_keeps_shared_parameters() {
+    let s = spec("method: random\nmax_trials: 4\nseed: 2\nwarm_start:\n  trials:\n    - {learning_rate: 0.05}\n    - {learning_rate: 0.02, batch_size: 64}\nparameters:\n  learning_rate: {min: 0.01, max: 0.1}\n  batch_size: {values: [32, 64]}\n");
+    let planned = plan(&s);
+    assert_eq!(planned.len(), 4);
+    assert_eq!(planned[0].source, Source::WarmStart);
+    assert_eq!(planned[1].params.as_ref().unwrap().batch_size, 64);
+    assert_eq!(planned[1].params.as_ref().unwrap().learning_rate, 0.02);
+    assert_eq!(planned[0].params.as_ref().unwrap().learning_rate, 0.05);
+    assert_eq!(planned[2].source, Source::Search);
+    // The search's stream is that of the sweep without a warm start.
+    let plain = spec("method: random\nmax_trials: 2\nseed: 2\nparameters:\n  learning_rate: {min: 0.01, max: 0.1}\n  batch_size: {values: [32, 64]}\n");
+    assert_eq!(planned[2].params, plan(&plain)[0].params);
+
+    let bayes = spec("method: bayes\nmax_trials: 2\nparameters:\n  learning_rate: {min: 0.01, max: 0.1}\n  dropout: {min: 0.0, max: 0.5}\n");
+    let source = spec("method: random\nmax_trials: 2\nparameters:\n  learning_rate: {min: 0.001, max: 0.1}\n  optimizer: {values: [sgd, adam]}\n");
+    let inside = TrialParams {
+        learning_rate: 0.05,
+        ..TrialParams::default()
+    };
+    let outside = TrialParams {
+        learning_rate: 0.002,
+        ..TrialParams::default()
+    };
+    let observed = warm_observations(&bayes, &source, &[(inside, Some(0.9)), (outside, None)]);
+    assert_eq!(observed.len(), 2);
+    assert_eq!(
+        observed[0].params,
+        BTreeMap::from([(ParamName::LearningRate, json!(0.05))]),
+        "only what both spaces search, inside this one"
+    );
+    assert!(observed[1].params.is_empty());
+    assert!(observed[1].value.is_nan());
 }

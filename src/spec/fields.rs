@@ -85,6 +85,21 @@ pub(super) fn parse_metric(raw: Option<&Value>) -> Result<Metric, SpecError> {
     Ok(Metric { name, goal })
 }
 
+/// What a spec is accepted with but probably does not mean: a metric
+/// maximized that is better low (a loss), or minimized that is better high.
+pub(super) fn warnings(metric: &Metric) -> Vec<String> {
+    let name = metric.name.as_str();
+    match (metric.name.higher_is_better(), metric.goal) {
+        (false, Goal::Maximize) => vec![format!(
+            "metric {name} is a loss (lower is better) but the goal is maximize: \"best\" will be the trial with the worst {name}; use goal: minimize"
+        )],
+        (true, Goal::Minimize) => vec![format!(
+            "metric {name} is better high but the goal is minimize: \"best\" will be the trial with the worst {name}; use goal: maximize"
+        )],
+        _ => Vec::new(),
+    }
+}
+
 /// Longest name, in characters.
 const MAX_NAME_CHARS: usize = 200;
 

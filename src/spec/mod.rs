@@ -13,8 +13,10 @@ mod limits;
 mod param;
 pub mod params;
 mod scan;
+mod space;
 mod sweep;
 mod validate;
+mod warm;
 
 /// Re-exported: specs name them, and so do their callers.
 pub use crate::metric::{Goal, Metric, METRICS};
@@ -27,6 +29,17 @@ pub use limits::Limits;
 pub use param::ParamSpec;
 pub use params::{Activation, Optimizer, ParamName, TrialParams};
 pub use sweep::SweepSpec;
+pub use warm::WarmStart;
+
+/// Reads a spec body (JSON or YAML) into a JSON document, bounded as
+/// `SweepSpec::parse` reads it, without validating it (a fork's changes).
+pub fn read_document(
+    body: &str,
+    format: Format,
+    limits: &Limits,
+) -> Result<serde_json::Value, SpecError> {
+    document::read(body, format, limits)
+}
 
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +112,7 @@ pub const KEYS: &[&str] = &[
     "target",
     "n_startup_trials",
     "trial_timeout_minutes",
+    "warm_start",
 ];
 /// The dataset of a spec that names none.
 pub const DEFAULT_DATASET: &str = "mnist-10k";

@@ -1,5 +1,6 @@
 //! `SweepSpec`: a validated sweep, how one is built, and what it answers.
 use super::validate::{validate, Admission};
+use super::warm::WarmStart;
 use super::{
     applies, AtDeadline, Combinations, Condition, DatasetShape, Format, Limits, Method, Metric,
     ParamName, ParamSpec, SpecError, Target, TrialParams,
@@ -41,6 +42,10 @@ pub struct SweepSpec {
     pub(super) trial_timeout_minutes: f64,
     /// The spec as a JSON document with defaults filled in, as stored.
     pub(super) document: Value,
+    /// Earlier sweeps and given configurations the sweep starts from.
+    pub(super) warm_start: WarmStart,
+    /// What the spec is accepted with but probably does not mean.
+    pub(super) warnings: Vec<String>,
 }
 
 impl SweepSpec {
@@ -127,6 +132,17 @@ impl SweepSpec {
     /// The spec as a JSON document with defaults filled in, as stored.
     pub fn document(&self) -> &Value {
         &self.document
+    }
+
+    /// Earlier sweeps and given configurations the sweep starts from.
+    pub fn warm_start(&self) -> &WarmStart {
+        &self.warm_start
+    }
+
+    /// What the spec is accepted with but probably does not mean, e.g. a
+    /// loss maximized.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 }
 

@@ -613,3 +613,102 @@ fn stored_params_with_an_unknown_choice_do_not_decode() {
         assert!(e.to_string().contains(value), "{e}");
     }
 }
+
+#[test]
+fn a_given_configuration_is_checked_against_the_space() {
+    let s = parse("method: random\nmax_trials: 4\nparameters:\n  learning_rate: {min: 0.01, max: 0.1}\n  optimizer: {values: [sgd, adam]}\n  momentum: {values: [0.5, 0.9], when: {optimizer: sgd}}\n  batch_size: {distribution: q_uniform, min: 32, max: 128, q: 32}\n").unwrap();
+    let ok = s
+        .check_given(&serde_json::json!({"learning_rate": 0.05, "optimizer": "sgd", "momentum": 0.9, "batch_size": 64}), "params")
+        .unwrap();
+    assert_eq!(ok.len(), 4);
+    for (given, field, says) in [
+        (
+            serde_json::json!({"lr": 0.05}),
+            "params.lr",
+            "not a parameter",
+        ),
+        (
+            serde_json::json!({"dropout": 0.1}),
+            "params.dropout",
+            "not a parameter",
+        ),
+        (
+            serde_json::json!({"learning_rate": 0.5}),
+            "params.learning_rate",
+            "outside",
+        ),
+        (
+            serde_json::json!({"learning_rate": "fast"}),
+            "params.learning_rate",
+            "number",
+        ),
+        (
+            serde_json::json!({"optimizer": "rmsprop"}),
+            "params.optimizer",
+            "not in this sweep's space",
+        ),
+        (
+            serde_json::json!({"batch_size": 40}),
+            "params.batch_size",
+            "multiple",
+        ),
+        (
+            serde_json::json!({"optimizer": "adam", "momentum": 0.9}),
+            "params.momentum",
+            "does not apply",
+        ),
+        (
+            serde_json::json!({"momentum": 0.9}),
+            "params.momentum",
+            "give optimizer too",
+        ),
+    ] {
+        let e = s.check_given(&given, "params").unwrap_err();
+        assert_eq!(e.field, field, "{given}: {e}");
+        assert!(e.message.contains(says), "{given}: {e}");
+    }
+}
+
+#[test]
+fn warm_start_is_validated() {
+    let base = "max_trials: 2\nparameters:\n  learning_rate: {min: 0.01, max: 0.1}\n";
+    let ok = parse(&format!(
+        "method: bayes\n{base}warm_start: {{sweeps: [3], trials: [{{learning_rate: 0.02}}]}}\n"
+    ))
+    .unwrap();
+    assert_eq!(ok.warm_start().sweeps, [3]);
+    assert_eq!(ok.warm_start().trials.len(), 1);
+    for (yaml, field) in [
+        (format!("method: bayes\n{base}warm_start: {{trials: [{{learning_rate: 0.02}}, {{lr: 0.1}}]}}\n"), "warm_start.trials[1].lr"),
+        (format!("method: bayes\n{base}warm_start: {{trials: [{{}}, {{learning_rate: 2}}]}}\n"), "warm_start.trials[1].learning_rate"),
+        (format!("method: bayes\n{base}warm_start: {{sweeps: [0]}}\n"), "warm_start.sweeps[0]"),
+        (format!("method: bayes\n{base}warm_start: {{runs: [1]}}\n"), "warm_start.runs"),
+        (format!("method: random\n{base}warm_start: {{sweeps: [1]}}\n"), "warm_start.sweeps"),
+        (format!("method: bayes\n{base}warm_start: {{trials: [{{}}, {{}}, {{}}]}}\n"), "warm_start.trials"),
+        ("method: grid\nparameters:\n  batch_size: {values: [32]}\nwarm_start: {trials: [{}]}\n".to_string(), "warm_start.trials"),
+    ] {
+        assert_eq!(rejected(&yaml).field, field, "{yaml}");
+    }
+}
+
+#[test]
+fn a_loss_maximized_is_accepted_with_a_warning() {
+    let s =
+        parse("method: random\nmax_trials: 1\nmetric: {name: val_loss, goal: maximize}\n").unwrap();
+    assert_eq!(s.warnings().len(), 1);
+    assert!(
+        s.warnings()[0].contains("worst val_loss"),
+        "{:?}",
+        s.warnings()
+    );
+    let s = parse("method: random\nmax_trials: 1\nmetric: {name: val_accuracy, goal: minimize}\n")
+        .unwrap();
+    assert_eq!(s.warnings().len(), 1);
+    for fine in ["val_loss, goal: minimize", "train_loss", "val_accuracy"] {
+        let s = parse(&format!(
+            "method: random\nmax_trials: 1\nmetric: {{name: {fine}}}\n"
+        ))
+        .unwrap();
+        assert!(s.warnings().is_empty(), "{fine}");
+    }
+}

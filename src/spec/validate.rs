@@ -1,12 +1,12 @@
 //! Checking a spec document against every rule, and building the
 //! `SweepSpec` it describes.
 use super::fields::{
-    check_distinct, check_lists, check_name, check_sizes, optional_int, optional_string,
+    self, check_distinct, check_lists, check_name, check_sizes, optional_int, optional_string,
     parse_metric,
 };
 use super::params::describe;
 use super::{
-    budget, condition, grid, DatasetShape, Limits, Method, ParamName, ParamSpec, SpecError,
+    budget, condition, grid, warm, DatasetShape, Limits, Method, ParamName, ParamSpec, SpecError,
     SweepSpec, DEFAULT_DATASET, KEYS,
 };
 use serde_json::Value;
@@ -77,6 +77,7 @@ pub(super) fn validate(
     let target = budget::parse_target(map.get("target"))?;
     let trial_timeout_minutes = budget::parse_trial_timeout(map, limits)?;
     let n_startup_trials = optional_int(map, "n_startup_trials", 1, 10_000)?.unwrap_or(8) as u32;
+    let (warm_sweeps, warm_trials) = warm::parse(map)?;
     if map.contains_key("n_startup_trials") && method != Method::Bayes {
         return Err(SpecError::new(
             "n_startup_trials",
@@ -151,7 +152,8 @@ pub(super) fn validate(
     map.insert("max_trials".into(), max_trials.into());
     map.insert("seed".into(), seed.into());
     map.insert("trial_timeout_minutes".into(), trial_timeout_minutes.into());
-    Ok(SweepSpec {
+    let warnings = fields::warnings(&metric);
+    let mut spec = SweepSpec {
         name,
         dataset: dataset_name,
         method,
@@ -169,5 +171,9 @@ pub(super) fn validate(
         n_startup_trials,
         trial_timeout_minutes,
         document,
-    })
+        warm_start: warm::WarmStart::default(),
+        warnings,
+    };
+    spec.warm_start = warm::resolve(&spec, warm_sweeps, &warm_trials)?;
+    Ok(spec)
 }

@@ -7,7 +7,8 @@ use serde_json::json;
 
 impl Store {
     /// Claims the next queued trial that its sweep's `max_parallel` lets run,
-    /// oldest sweep first, atomically. None when nothing can run now. A
+    /// oldest sweep first, and within it an enqueued trial first (lowest
+    /// priority, then lowest number), atomically. None when nothing can run now. A
     /// sweep whose stored spec (or a trial whose stored params) cannot be
     /// read is skipped, its trials left queued, and logged once.
     pub(super) async fn claim(
@@ -27,7 +28,7 @@ impl Store {
                         (SELECT COUNT(*) FROM trials r WHERE r.sweep_id = t.sweep_id AND r.state = ?4))
                    AND t.sweep_id NOT IN (SELECT value FROM json_each(?5))
                    AND t.id NOT IN (SELECT value FROM json_each(?6))
-                 ORDER BY t.sweep_id, t.number LIMIT 1",
+                 ORDER BY t.sweep_id, t.priority, t.number LIMIT 1",
             )
             .bind(TrialState::Queued)
             .bind(SweepState::Running)

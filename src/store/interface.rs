@@ -7,8 +7,8 @@
 //! that a generic caller may move their futures across threads (the
 //! worker's lease renewal runs in a task of its own).
 use super::{
-    Cancel, Claim, Event, Finish, Finished, NewSweep, StoreError, Sweep, Trial, TrialDetail,
-    Verdict, WriteError,
+    Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
+    NewSweep, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
 };
 use crate::metric::MetricName;
 use crate::report::{BatchLoss, EpochReport};
@@ -18,9 +18,9 @@ use crate::state::{SweepState, TrialState};
 use std::future::Future;
 
 /// Every part of a store, for callers that need all of them (the server, the API).
-pub trait Backend: Queue + Recovery + Sweeps + Events + Sessions {}
+pub trait Backend: Queue + Recovery + Sweeps + Lifecycle + Events + Sessions {}
 
-impl<S: Queue + Recovery + Sweeps + Events + Sessions> Backend for S {}
+impl<S: Queue + Recovery + Sweeps + Lifecycle + Events + Sessions> Backend for S {}
 
 /// The trial queue as workers use it: claims under a lease, and every write
 /// fenced by it (`WriteError::LeaseLost` when the lease is no longer held).
@@ -119,6 +119,53 @@ pub trait Queue: Clone + Send + Sync + 'static {
         &self,
         id: i64,
     ) -> impl Future<Output = Result<Option<TrialState>, StoreError>> + Send;
+
+    /// The configurations of the sweep's trials that trained, train or are
+    /// queued with one: what a sampler must not repeat on a discrete space.
+    fn taken_configurations(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Vec<TrialParams>, StoreError>> + Send;
+
+    /// A sweep's stored spec and dataset (a warm start's source), or None.
+    fn stored_spec(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Option<(serde_json::Value, String)>, StoreError>> + Send;
+
+    /// Cancels a claimed trial whose discrete space has no configuration
+    /// left, with the queued ones; the sweep ends `exhausted`.
+    fn exhaust(
+        &self,
+        claim: &Claim,
+        worker: &str,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send;
+}
+
+/// A sweep's life after submission: budgets changed, trials enqueued, deleted.
+pub trait Lifecycle: Clone + Send + Sync + 'static {
+    /// Where the sweep's trials stand against its budget.
+    fn budget(&self, sweep_id: i64) -> impl Future<Output = Result<Budget, StoreError>> + Send;
+
+    /// Changes a sweep's budgets; an ended sweep runs again.
+    fn extend_sweep(
+        &self,
+        extension: &Extension,
+    ) -> impl Future<Output = Result<Extended, StoreError>> + Send;
+
+    /// Queues a chosen configuration to train next, in the place of the
+    /// last queued search trial.
+    fn enqueue_trial(
+        &self,
+        sweep_id: i64,
+        params: &serde_json::Value,
+    ) -> impl Future<Output = Result<Enqueued, StoreError>> + Send;
+
+    /// Deletes an ended sweep and everything stored of it.
+    fn delete_sweep(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Deleted, StoreError>> + Send;
 }
 
 /// Taking trials back and ending budgets: what the server's reaper runs.

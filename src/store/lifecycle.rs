@@ -28,11 +28,20 @@ impl Store {
         .bind(now_ms())
         .fetch_all(&mut *tx)
         .await?;
+        let mut ended = 0;
         for (sweep_id, stop_running) in &sweeps {
+            // The deadline ends the budget only if it keeps a trial from
+            // training: with nothing queued (and running trials left to
+            // finish) every trial has started, and what ends the sweep is
+            // max_trials (or the space, or a target), when they finish.
+            if !deadline_cuts(&mut tx, *sweep_id, *stop_running).await? {
+                continue;
+            }
             end_sweep(&mut tx, *sweep_id, "max_minutes", *stop_running, None).await?;
+            ended += 1;
         }
         tx.commit().await?;
-        Ok(sweeps.len())
+        Ok(ended)
     }
 
     /// Cancels a running sweep: queued and running trials end `cancelled`
@@ -62,6 +71,27 @@ impl Store {
         tx.commit().await?;
         Ok(Cancel::Cancelled)
     }
+}
+
+/// Whether a sweep's deadline keeps any of its trials from training:
+/// one is queued, or one runs and the sweep stops running trials at it.
+async fn deadline_cuts(
+    tx: &mut Transaction<'_, Sqlite>,
+    sweep_id: i64,
+    stop_running: bool,
+) -> Result<bool, StoreError> {
+    let stopped = match stop_running {
+        true => TrialState::Running,
+        false => TrialState::Queued,
+    };
+    let cut: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM trials WHERE sweep_id = ? AND state IN (?, ?) LIMIT 1")
+            .bind(sweep_id)
+            .bind(TrialState::Queued)
+            .bind(stopped)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(cut.is_some())
 }
 
 /// Appends `best_changed` if `trial_id` is now the sweep's best trial.
@@ -174,7 +204,8 @@ pub(super) async fn complete_sweep_if_done(
         return Ok(());
     }
     let changed = sqlx::query(&format!(
-        "UPDATE sweeps SET state = ?, finished_at = {NOW}, ended_by = COALESCE(ended_by, 'max_trials')
+        "UPDATE sweeps SET state = ?, finished_at = {NOW}, ended_by = COALESCE(ended_by,
+            CASE WHEN exhausted THEN 'exhausted' ELSE 'max_trials' END)
          WHERE id = ? AND state = ?"
     ))
     .bind(SweepState::Completed)

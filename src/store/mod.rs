@@ -4,6 +4,8 @@
 mod claim;
 mod codec;
 mod events;
+mod exhaust;
+mod extend;
 mod history;
 mod interface;
 mod lease;
@@ -12,6 +14,7 @@ mod lock;
 mod metrics;
 mod queue;
 mod recovery;
+mod remove;
 mod rewind;
 mod sessions;
 mod sqlite;
@@ -19,12 +22,14 @@ mod sweeps;
 mod trials;
 
 pub use events::Event;
-pub use interface::{Backend, Events, Queue, Recovery, Sessions, Sweeps};
+pub use extend::{Budget, Enqueued, Extended, Extension};
+pub use interface::{Backend, Events, Lifecycle, Queue, Recovery, Sessions, Sweeps};
 pub use lifecycle::Cancel;
 pub use lock::{LockError, ServerLock};
 pub use metrics::{StateCounts, Tallies};
 pub use queue::{Claim, Finish, Verdict, WriteError};
-pub use sweeps::{NewSweep, Sweep, TrialCounts};
+pub use remove::Deleted;
+pub use sweeps::{NewSweep, NewTrial, Sweep, TrialCounts};
 pub use trials::Finished;
 pub use trials::{BatchLoss, EpochReport, StoredReport, Trial, TrialDetail};
 

@@ -1,9 +1,9 @@
 //! `Store`, the SQLite engine, as each of the store's traits: every method
 //! is the inherent one of the same name, in the file of its aggregate.
-use super::interface::{Events, Queue, Recovery, Sessions, Sweeps};
+use super::interface::{Events, Lifecycle, Queue, Recovery, Sessions, Sweeps};
 use super::{
-    Cancel, Claim, Event, Finish, Finished, NewSweep, Store, StoreError, Sweep, Trial, TrialDetail,
-    Verdict, WriteError,
+    Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
+    NewSweep, Store, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
 };
 use crate::metric::MetricName;
 use crate::report::{BatchLoss, EpochReport};
@@ -107,6 +107,50 @@ impl Queue for Store {
         id: i64,
     ) -> impl Future<Output = Result<Option<TrialState>, StoreError>> + Send {
         Store::trial_state(self, id)
+    }
+    fn taken_configurations(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Vec<TrialParams>, StoreError>> + Send {
+        Store::taken_configurations(self, sweep_id)
+    }
+    fn stored_spec(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Option<(serde_json::Value, String)>, StoreError>> + Send {
+        Store::stored_spec(self, sweep_id)
+    }
+    fn exhaust(
+        &self,
+        claim: &Claim,
+        worker: &str,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::exhaust(self, claim, worker)
+    }
+}
+
+impl Lifecycle for Store {
+    fn budget(&self, sweep_id: i64) -> impl Future<Output = Result<Budget, StoreError>> + Send {
+        Store::budget(self, sweep_id)
+    }
+    fn extend_sweep(
+        &self,
+        extension: &Extension,
+    ) -> impl Future<Output = Result<Extended, StoreError>> + Send {
+        Store::extend_sweep(self, extension)
+    }
+    fn enqueue_trial(
+        &self,
+        sweep_id: i64,
+        params: &serde_json::Value,
+    ) -> impl Future<Output = Result<Enqueued, StoreError>> + Send {
+        Store::enqueue_trial(self, sweep_id, params)
+    }
+    fn delete_sweep(
+        &self,
+        sweep_id: i64,
+    ) -> impl Future<Output = Result<Deleted, StoreError>> + Send {
+        Store::delete_sweep(self, sweep_id)
     }
 }
 

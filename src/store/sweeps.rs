@@ -21,9 +21,36 @@ pub struct NewSweep<'a> {
     pub stop_at_deadline: bool,
     /// The target that completes the sweep, as JSON.
     pub target: Option<Value>,
-    /// (params, seed) of each trial, in trial-number order; params are None
-    /// for methods that sample when a worker claims the trial.
-    pub trials: Vec<(Option<Value>, u64)>,
+    /// Trials the sweep may train (its budget); may exceed `trials` when
+    /// the space has fewer configurations.
+    pub max_trials: i64,
+    /// The sweep this one was forked from.
+    pub parent_id: Option<i64>,
+    /// Planning found fewer configurations than `max_trials`.
+    pub exhausted: bool,
+    /// Each trial, in trial-number order.
+    pub trials: Vec<NewTrial>,
+}
+
+/// A trial to queue.
+#[derive(Debug, Clone)]
+pub struct NewTrial {
+    /// None for methods that sample when a worker claims the trial.
+    pub params: Option<Value>,
+    pub seed: u64,
+    /// Where the configuration came from: search, enqueued or warm_start.
+    pub source: &'static str,
+}
+
+impl NewTrial {
+    /// A trial of the sweep's own search.
+    pub fn search(params: Option<Value>, seed: u64) -> NewTrial {
+        NewTrial {
+            params,
+            seed,
+            source: "search",
+        }
+    }
 }
 
 /// How many of a sweep's trials are in each state.
@@ -53,8 +80,10 @@ pub struct Sweep {
     pub seed: i64,
     pub created_at: String,
     pub finished_at: Option<String>,
-    /// What ended the sweep: max_trials, max_minutes, target or cancelled.
+    /// What ended the sweep: max_trials, max_minutes, target, exhausted or cancelled.
     pub ended_by: Option<String>,
+    /// The sweep this one was forked from, if any (and not deleted).
+    pub parent_id: Option<i64>,
     /// When `max_minutes` is up, if the sweep has one.
     pub deadline: Option<String>,
     /// The early-stopping rule, if any.
@@ -69,7 +98,7 @@ pub struct Sweep {
 }
 
 const COLUMNS: &str = "id, name, dataset, method, metric_name, metric_goal, state, max_trials,
-    max_parallel, seed, created_at, finished_at, ended_by, spec, early_terminate,
+    max_parallel, seed, created_at, finished_at, ended_by, parent_id, spec, early_terminate,
     strftime('%Y-%m-%dT%H:%M:%fZ', deadline_ms / 1000.0, 'unixepoch') AS deadline";
 
 impl Store {
@@ -79,15 +108,15 @@ impl Store {
         let id: i64 = sqlx::query_scalar(&format!(
             "INSERT INTO sweeps (name, dataset, method, metric_name, metric_goal, max_trials,
                 max_parallel, seed, spec, early_terminate, deadline_ms, stop_at_deadline, target,
-                state, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW}) RETURNING id"
+                state, parent_id, exhausted, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {NOW}) RETURNING id"
         ))
         .bind(new.name)
         .bind(new.dataset)
         .bind(new.method)
         .bind(new.metric.name)
         .bind(new.metric.goal)
-        .bind(new.trials.len() as i64)
+        .bind(new.max_trials)
         .bind(new.max_parallel.map(i64::from))
         .bind(new.seed as i64)
         .bind(new.spec.to_string())
@@ -96,37 +125,16 @@ impl Store {
         .bind(new.stop_at_deadline)
         .bind(new.target.as_ref().map(Value::to_string))
         .bind(SweepState::Running)
+        .bind(new.parent_id)
+        .bind(new.exhausted)
         .fetch_one(&mut *tx)
         .await?;
-        events::append(
-            &mut tx,
-            id,
-            None,
-            "sweep_created",
-            json!({"trials": new.trials.len()}),
-        )
-        .await?;
-        for (number, (params, seed)) in new.trials.iter().enumerate() {
-            let trial_id: i64 = sqlx::query_scalar(&format!(
-                "INSERT INTO trials (sweep_id, number, params, seed, state, queued_at)
-                 VALUES (?, ?, ?, ?, ?, {NOW}) RETURNING id"
-            ))
-            .bind(id)
-            .bind(number as i64)
-            .bind(params.as_ref().map(Value::to_string))
-            .bind(*seed as i64)
-            .bind(TrialState::Queued)
-            .fetch_one(&mut *tx)
-            .await?;
-            events::append(
-                &mut tx,
-                id,
-                Some(trial_id),
-                "trial_queued",
-                json!({"number": number, "params": params}),
-            )
-            .await?;
-        }
+        let data = match new.parent_id {
+            Some(parent) => json!({"trials": new.trials.len(), "parent_id": parent}),
+            None => json!({"trials": new.trials.len()}),
+        };
+        events::append(&mut tx, id, None, "sweep_created", data).await?;
+        queue_trials(&mut tx, id, 0, &new.trials).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -232,6 +240,32 @@ impl Store {
     }
 }
 
+/// Queues `trials` numbered from `first`, each with its `trial_queued` event.
+pub(super) async fn queue_trials(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    sweep_id: i64,
+    first: i64,
+    trials: &[NewTrial],
+) -> Result<(), StoreError> {
+    for (number, trial) in (first..).zip(trials) {
+        let trial_id: i64 = sqlx::query_scalar(&format!(
+            "INSERT INTO trials (sweep_id, number, params, seed, state, source, queued_at)
+             VALUES (?, ?, ?, ?, ?, ?, {NOW}) RETURNING id"
+        ))
+        .bind(sweep_id)
+        .bind(number)
+        .bind(trial.params.as_ref().map(Value::to_string))
+        .bind(trial.seed as i64)
+        .bind(TrialState::Queued)
+        .bind(trial.source)
+        .fetch_one(&mut **tx)
+        .await?;
+        let data = json!({"number": number, "params": trial.params, "source": trial.source});
+        events::append(tx, sweep_id, Some(trial_id), "trial_queued", data).await?;
+    }
+    Ok(())
+}
+
 /// A sweep from its row. A plain column that cannot be read is a `BadRow`
 /// error; a JSON column (spec, early-stopping rule) that cannot be read
 /// leaves the sweep with its `error` marker instead.
@@ -271,6 +305,7 @@ fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<
         created_at: c.get("created_at")?,
         finished_at: c.get("finished_at")?,
         ended_by: c.get("ended_by")?,
+        parent_id: c.get("parent_id")?,
         deadline: c.get("deadline")?,
         early_terminate,
         trials,

@@ -17,6 +17,8 @@ pub struct Trial {
     /// Null until claimed, for methods that sample from history.
     pub params: Value,
     pub seed: i64,
+    /// Where its configuration came from: search, enqueued or warm_start.
+    pub source: String,
     pub attempt: i64,
     pub worker: Option<String>,
     pub queued_at: String,
@@ -73,6 +75,7 @@ impl Trial {
             state: c.get("state")?,
             params: c.json("params")?.unwrap_or(Value::Null),
             seed: c.get("seed")?,
+            source: c.get("source")?,
             attempt: c.get("attempt")?,
             worker: c.get("worker")?,
             queued_at: c.get("queued_at")?,

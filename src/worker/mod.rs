@@ -9,6 +9,7 @@
 mod ending;
 mod judge;
 mod lease;
+mod sample;
 mod trainer;
 mod trial;
 

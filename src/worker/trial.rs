@@ -5,7 +5,6 @@ use super::judge::judge;
 use super::lease::{lease_held, persist, renew, AbortOnDrop};
 use super::trainer::{Progress, Request, Trainer};
 use crate::report::{BatchLoss, EpochReport};
-use crate::search;
 use crate::spec::{SweepSpec, TrialParams};
 use crate::store::{Claim, Queue, StoreError, WriteError};
 use crate::train::Control;
@@ -250,32 +249,13 @@ impl<S: Queue> TrialRun<'_, S> {
         })
     }
 
-    /// The trial's configuration: the claim's, or sampled now from the
-    /// sweep's history (None when the lease was lost meanwhile).
+    /// The trial's configuration: the claim's, or sampled now (see
+    /// `sample`); None when the lease was lost meanwhile, or the space is exhausted.
     async fn params(&self, spec: &SweepSpec) -> Result<Option<TrialParams>, StoreError> {
-        if let Some(params) = &self.claim.params {
-            return Ok(Some(params.clone()));
+        match &self.claim.params {
+            Some(params) => Ok(Some(params.clone())),
+            None => self.sample(spec).await,
         }
-        let finished: Vec<_> = self
-            .store
-            .history(self.claim.sweep_id, spec.metric().name)
-            .await?
-            .into_iter()
-            .map(|f| (f.params, f.value))
-            .collect();
-        // TPE over a long history is CPU work (46 ms at 10k trials): off the
-        // async threads, which renew the lease meanwhile.
-        let (owned, seed) = (spec.clone(), self.claim.seed);
-        let params = tokio::task::spawn_blocking(move || search::suggest(&owned, &finished, seed))
-            .await
-            .expect("sampling a configuration panicked");
-        let assigned = self
-            .write("recording the sampled configuration", || {
-                self.store.assign_params(self.claim, self.worker, &params)
-            })
-            .await;
-        // None (the lease was lost): the caller drops the trial untrained.
-        Ok(lease_held(assigned)?.map(|()| params))
     }
 
     /// Runs a write, again every `RETRY` while the database cannot take it.

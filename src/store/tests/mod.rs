@@ -3,11 +3,12 @@
 //! `&impl Backend`; `backend_tests!` runs them all on one engine, so that a
 //! second engine runs the same ones by naming its own opener. `sqlite` holds
 //! the tests of this engine alone (raw rows, the migration fixture).
-use super::{Backend, NewSweep, Store};
+use super::{Backend, NewSweep, NewTrial, Store};
 use crate::spec::{Goal, Metric, TrialParams};
 use serde_json::{json, Value};
 
 mod events;
+mod lifecycle;
 mod queue;
 mod recovery;
 mod sqlite;
@@ -48,6 +49,10 @@ backend_tests!(
         recovery::a_handed_back_trial_costs_no_attempt,
         recovery::a_trial_past_its_time_limit_fails,
         recovery::rewind_keeps_reports_up_to_the_checkpoint,
+        lifecycle::a_deadline_after_every_trial_started_leaves_max_trials_the_cause,
+        lifecycle::an_enqueued_trial_is_claimed_first_in_the_last_ones_place,
+        lifecycle::extending_an_ended_sweep_queues_trials_and_resumes_it,
+        lifecycle::deleting_an_ended_sweep_removes_everything_of_it,
     ]
 );
 
@@ -67,6 +72,7 @@ pub(super) struct Fixture {
     pub trials: usize,
     pub epochs: u32,
     pub max_parallel: Option<u32>,
+    pub max_minutes: Option<f64>,
 }
 
 impl Fixture {
@@ -80,6 +86,7 @@ impl Fixture {
             trials,
             epochs: 2,
             max_parallel: None,
+            max_minutes: None,
         }
     }
 
@@ -100,11 +107,14 @@ impl Fixture {
                 seed: 7,
                 spec: &self.spec,
                 early_terminate: None,
-                max_minutes: None,
+                max_minutes: self.max_minutes,
                 stop_at_deadline: false,
                 target: None,
+                max_trials: self.trials as i64,
+                parent_id: None,
+                exhausted: false,
                 trials: (0..self.trials)
-                    .map(|n| (Some(params.clone()), n as u64))
+                    .map(|n| NewTrial::search(Some(params.clone()), n as u64))
                     .collect(),
             })
             .await
