@@ -382,7 +382,6 @@ async fn an_ended_sweep_opens_by_trial_link_sorts_filters_brushes_and_goes_dark(
 /// The importance chart draws the bars `GET /v1/sweeps/{id}/importance`
 /// answers, and says so when there are too few trials.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs GET /v1/sweeps/{id}/importance from the analysis branch; un-ignore once merged"]
 async fn the_importance_chart_draws_the_answer() {
     let app = spawn_app(2, |_| {}).await;
     let id = app
@@ -420,6 +419,7 @@ async fn the_importance_chart_draws_the_answer() {
             "a bar per parameter, in the answer's order",
         )
         .await;
+    browser.resize(1400, 2600).await;
     std::fs::write(
         artifacts_dir().join("dashboard-importance.png"),
         browser.screenshot().await,
@@ -435,6 +435,155 @@ async fn the_importance_chart_draws_the_answer() {
             "that one trial is not enough",
         )
         .await;
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// The sweep controls on the page, through the lifecycle routes: Extend
+/// runs an ended sweep again, Enqueue shows the server's refusals naming the
+/// field, Fork opens the child sweep, which records its parent, and Delete
+/// (after its confirmation) removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controls_extend_enqueue_fork_and_delete() {
+    let app = spawn_app(1, |_| {}).await;
+    let id = app
+        .submit(
+            "name: controls\nmethod: random\nmax_trials: 2\nparameters:\n  epochs: {value: 1}\n  \
+             learning_rate: {values: [0.1, 0.05, 0.02, 0.01]}\n",
+        )
+        .await;
+    let minute = Duration::from_secs(60);
+    app.wait_for_sweep(id, 2 * minute).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/#/sweeps/{id}", app.url)).await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('#trials tbody tr').length === 2 \
+             && document.querySelector('#enqueue-fields input[name=learning_rate]') !== null",
+            minute,
+            "the ended sweep and its enqueue form",
+        )
+        .await;
+    browser
+        .script("document.querySelectorAll('.controls details').forEach(d => d.open = true); return true")
+        .await;
+
+    // Enqueue on a spent budget: the server's 409 says to raise max_trials.
+    let rate = browser
+        .find("#enqueue-fields input[name=learning_rate]")
+        .await
+        .unwrap();
+    browser.type_text(&rate, "0.5").await;
+    browser
+        .click(&browser.find("#enqueue-form button").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector('#enqueue-said').textContent.includes('params.learning_rate')",
+            minute,
+            "a value outside the space refused, naming the field",
+        )
+        .await;
+    browser
+        .script("document.querySelector('#enqueue-fields input[name=learning_rate]').value = ''; return true")
+        .await;
+    browser.type_text(&rate, "0.02").await;
+    browser
+        .click(&browser.find("#enqueue-form button").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector('#enqueue-said').textContent.includes('max_trials')",
+            minute,
+            "the advice to raise max_trials first",
+        )
+        .await;
+
+    // Extend: the ended sweep runs two more trials.
+    let trials = browser.find("#extend-trials").await.unwrap();
+    browser.type_text(&trials, "4").await;
+    browser
+        .click(&browser.find("#extend-form button").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector('#extend-said').textContent === 'extended'",
+            minute,
+            "the sweep extended",
+        )
+        .await;
+    let (_, sweep) = app.get(&format!("/v1/sweeps/{id}")).await;
+    assert_eq!(sweep["max_trials"], 4, "{sweep}");
+    let sweep = app.wait_for_sweep(id, 2 * minute).await;
+    assert_eq!(sweep["trials"]["completed"], 4, "{sweep}");
+    browser
+        .wait_for(
+            "return document.querySelectorAll('#trials tbody tr').length === 4",
+            minute,
+            "four trials on the page",
+        )
+        .await;
+
+    // Fork with a change: the page moves to the child, which names its parent.
+    let spec = browser.find("#fork-spec").await.unwrap();
+    browser.type_text(&spec, "max_trials: 1").await;
+    browser
+        .click(&browser.find("#fork-form button").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            &format!("return location.hash !== '#/sweeps/{id}' && /^#\\/sweeps\\/\\d+$/.test(location.hash)"),
+            minute,
+            "the forked sweep's page",
+        )
+        .await;
+    let hash = browser.script("return location.hash").await;
+    let child: i64 = hash
+        .as_str()
+        .unwrap()
+        .trim_start_matches("#/sweeps/")
+        .parse()
+        .unwrap();
+    let (_, forked) = app.get(&format!("/v1/sweeps/{child}")).await;
+    assert_eq!(forked["parent_id"], id, "{forked}");
+    browser
+        .wait_for(
+            &format!(
+                "return document.querySelector('#sweep-meta a[href=\"#/sweeps/{id}\"]') !== null"
+            ),
+            minute,
+            "a link to the parent",
+        )
+        .await;
+    app.wait_for_sweep(child, 2 * minute).await;
+
+    // Delete asks first; confirmed, the sweep is gone and the page goes home.
+    browser
+        .wait_for(
+            "return !document.querySelector('#delete').disabled",
+            minute,
+            "Delete enabled once ended",
+        )
+        .await;
+    browser.click(&browser.find("#delete").await.unwrap()).await;
+    browser
+        .wait_for(
+            "return document.querySelector('#confirm').open",
+            minute,
+            "the confirmation",
+        )
+        .await;
+    browser
+        .click(&browser.find("#confirm-yes").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            "return location.hash === '#/' && !document.querySelector('#home').hidden",
+            minute,
+            "the home page",
+        )
+        .await;
+    assert_eq!(app.get(&format!("/v1/sweeps/{child}")).await.0, 404);
     browser.quit().await;
     app.stop().await;
 }
