@@ -93,37 +93,58 @@ pub fn fit(features: &[Feature], x: &[Vec<f64>], y: &[f64], opts: &Options) -> V
     (0..opts.trees)
         .map(|_| {
             let sample: Vec<usize> = (0..draws).map(|_| rng.random_range(0..n)).collect();
+            // Each feature's rows sorted by its value once; splits keep the order.
+            let sorted: Vec<Vec<usize>> = (0..features.len())
+                .map(|f| {
+                    let mut rows = sample.clone();
+                    rows.sort_by(|a, b| x[*a][f].total_cmp(&x[*b][f]));
+                    rows
+                })
+                .collect();
             let mut tree = Tree { nodes: Vec::new() };
-            grow(&mut tree, features, x, y, sample, 0, opts);
+            let data = Data { features, x, y };
+            grow(&mut tree, &data, &sample, sorted, 0, opts);
             tree
         })
         .collect()
 }
 
-/// Grows the subtree of `rows`; the index of its root.
+/// What a tree is fitted on.
+struct Data<'a> {
+    features: &'a [Feature],
+    x: &'a [Vec<f64>],
+    y: &'a [f64],
+}
+
+/// Grows the subtree of `rows` (`sorted`: the same rows in each feature's
+/// order); the index of its root.
 fn grow(
     tree: &mut Tree,
-    features: &[Feature],
-    x: &[Vec<f64>],
-    y: &[f64],
-    rows: Vec<usize>,
+    data: &Data,
+    rows: &[usize],
+    sorted: Vec<Vec<usize>>,
     depth: usize,
     opts: &Options,
 ) -> usize {
-    let mean = rows.iter().map(|&i| y[i]).sum::<f64>() / rows.len() as f64;
+    let mean = rows.iter().map(|&i| data.y[i]).sum::<f64>() / rows.len() as f64;
     let at = tree.nodes.len();
     tree.nodes.push(Node::Leaf(mean));
     if depth >= opts.max_depth || rows.len() < opts.min_samples_split.max(2) {
         return at;
     }
-    let Some((feature, rule)) = best_split(features, x, y, &rows) else {
+    let Some((feature, rule)) = best_split(data, rows, &sorted) else {
         return at;
     };
-    let (l, r): (Vec<usize>, Vec<usize>) = rows
-        .into_iter()
-        .partition(|&i| goes_left(rule, x[i][feature]));
-    let left = grow(tree, features, x, y, l, depth + 1, opts);
-    let right = grow(tree, features, x, y, r, depth + 1, opts);
+    let left_of = |i: &usize| goes_left(rule, data.x[*i][feature]);
+    let (l, r): (Vec<usize>, Vec<usize>) = rows.iter().partition(|i| left_of(i));
+    let (mut sl, mut sr) = (Vec::new(), Vec::new());
+    for list in sorted {
+        let (a, b): (Vec<usize>, Vec<usize>) = list.into_iter().partition(left_of);
+        sl.push(a);
+        sr.push(b);
+    }
+    let left = grow(tree, data, &l, sl, depth + 1, opts);
+    let right = grow(tree, data, &r, sr, depth + 1, opts);
     tree.nodes[at] = Node::Split {
         feature,
         rule,
@@ -140,79 +161,62 @@ fn goes_left(rule: Rule, v: f64) -> bool {
     }
 }
 
-/// The split of `rows` that lowers the squared error most, if any does.
-fn best_split(
-    features: &[Feature],
-    x: &[Vec<f64>],
-    y: &[f64],
-    rows: &[usize],
-) -> Option<(usize, Rule)> {
+/// The split of `rows` that lowers the squared error most, if any does:
+/// for a number, between two neighbouring values; for categories, between
+/// two of them ordered by their mean target (Breiman's ordering).
+fn best_split(data: &Data, rows: &[usize], sorted: &[Vec<usize>]) -> Option<(usize, Rule)> {
+    let y = data.y;
     let total: f64 = rows.iter().map(|&i| y[i]).sum();
     let n = rows.len() as f64;
     // Minimising SSE is maximising sum_left^2/n_left + sum_right^2/n_right.
     let base = total * total / n;
+    let least = 1e-12 * (1.0 + base.abs());
+    let gain = |left: f64, k: f64| {
+        let right = total - left;
+        left * left / k + right * right / (n - k) - base
+    };
     let mut best: Option<(f64, usize, Rule)> = None;
-    for (f, feature) in features.iter().enumerate() {
-        // Points ordered along the feature: by value, or by category mean.
-        let mut order: Vec<(f64, f64)> = match feature {
-            Feature::Numeric { .. } => rows.iter().map(|&i| (x[i][f], y[i])).collect(),
+    let mut consider = |g: f64, f: usize, rule: Rule| {
+        if g > least && best.as_ref().is_none_or(|b| g > b.0) {
+            best = Some((g, f, rule));
+        }
+    };
+    for (f, feature) in data.features.iter().enumerate() {
+        match feature {
+            Feature::Numeric { .. } => {
+                let list = &sorted[f];
+                let mut left = 0.0;
+                for k in 1..list.len() {
+                    left += y[list[k - 1]];
+                    let (a, b) = (data.x[list[k - 1]][f], data.x[list[k]][f]);
+                    if b > a {
+                        consider(gain(left, k as f64), f, Rule::Below((a + b) / 2.0));
+                    }
+                }
+            }
             Feature::Categorical { levels } => {
                 let mut sums = vec![(0.0f64, 0usize); *levels];
                 for &i in rows {
-                    let c = (x[i][f] as usize).min(levels - 1);
+                    let c = (data.x[i][f] as usize).min(levels - 1);
                     sums[c].0 += y[i];
                     sums[c].1 += 1;
                 }
-                let means: Vec<f64> = sums.iter().map(|(s, k)| s / (*k).max(1) as f64).collect();
-                rows.iter()
-                    .map(|&i| (means[(x[i][f] as usize).min(levels - 1)], y[i]))
-                    .collect()
-            }
-        };
-        order.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut left = 0.0;
-        for k in 1..order.len() {
-            left += order[k - 1].1;
-            if order[k].0 <= order[k - 1].0 {
-                continue;
-            }
-            let (nl, nr) = (k as f64, n - k as f64);
-            let right = total - left;
-            let gain = left * left / nl + right * right / nr - base;
-            if gain > 1e-12 * (1.0 + base.abs()) && best.as_ref().is_none_or(|b| gain > b.0) {
-                let cut = (order[k - 1].0 + order[k].0) / 2.0;
-                let rule = match feature {
-                    Feature::Numeric { .. } => Rule::Below(cut),
-                    Feature::Categorical { levels } => {
-                        Rule::In(categories_below(x, y, rows, f, *levels, cut))
-                    }
-                };
-                best = Some((gain, f, rule));
+                let mut present: Vec<usize> = (0..*levels).filter(|c| sums[*c].1 > 0).collect();
+                present.sort_by(|a, b| {
+                    let mean = |c: usize| sums[c].0 / sums[c].1 as f64;
+                    mean(*a).total_cmp(&mean(*b))
+                });
+                let (mut left, mut k, mut mask) = (0.0, 0usize, 0u64);
+                for c in &present[..present.len().saturating_sub(1)] {
+                    left += sums[*c].0;
+                    k += sums[*c].1;
+                    mask |= 1u64 << c;
+                    consider(gain(left, k as f64), f, Rule::In(mask));
+                }
             }
         }
     }
     best.map(|(_, f, rule)| (f, rule))
-}
-
-/// The categories present in `rows` whose mean target is below `cut`.
-fn categories_below(
-    x: &[Vec<f64>],
-    y: &[f64],
-    rows: &[usize],
-    f: usize,
-    levels: usize,
-    cut: f64,
-) -> u64 {
-    let mut sums = vec![(0.0f64, 0usize); levels];
-    for &i in rows {
-        let c = (x[i][f] as usize).min(levels - 1);
-        sums[c].0 += y[i];
-        sums[c].1 += 1;
-    }
-    sums.iter()
-        .enumerate()
-        .filter(|(_, (s, k))| *k > 0 && s / (*k as f64) < cut)
-        .fold(0u64, |mask, (c, _)| mask | 1u64 << c)
 }
 
 impl Tree {

@@ -106,7 +106,8 @@ pub fn fanova(features: &[Feature], x: &[Vec<f64>], y: &[f64], seed: u64) -> Vec
             .zip(&volumes)
             .map(|(l, v)| v * (l.value - mean).powi(2))
             .sum();
-        if !(total > 1e-12 * (1.0 + mean * mean)) {
+        // A tree that predicts one value everywhere (or NaN) explains nothing.
+        if total.is_nan() || total <= 1e-12 * (1.0 + mean * mean) {
             continue;
         }
         varied += 1;

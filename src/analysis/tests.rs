@@ -135,10 +135,7 @@ fn a_categorical_parameter_is_found() {
 fn a_parameter_that_applies_to_some_trials_only_is_measured_where_it_applies() {
     // Momentum matters for sgd; adam trials (momentum n/a) sit in between:
     // momentum and the optimizer that switches it on explain it all.
-    let data = trials(200, 4, |p| match p["momentum"].as_f64() {
-        Some(m) => m,
-        None => 0.45,
-    });
+    let data = trials(200, 4, |p| p["momentum"].as_f64().unwrap_or(0.45));
     let result = run(&data, Goal::Maximize);
     assert_eq!(result[0].0, ParamName::Momentum, "{result:?}");
     let both = share(&result, ParamName::Momentum) + share(&result, ParamName::Optimizer);

@@ -1,11 +1,13 @@
 //! `GET /v1/sweeps/{id}/plot.svg?kind=...`: the sweep drawn on the server,
 //! for reports and for people without a browser: curves per epoch, one
 //! trial's batch losses, importance, best so far, slice and contour.
+mod bars;
 mod draw;
 mod kinds;
 mod lines;
 pub(super) mod query;
 mod scatter;
+mod timeline;
 
 use super::error::ErrorBody;
 use super::{parse_id, ApiError, ApiPath, AppState};
