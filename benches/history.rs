@@ -8,7 +8,7 @@
 use hypersweep::config::Config;
 use hypersweep::search;
 use hypersweep::spec::{DatasetShape, Format, Limits, SweepSpec, TrialParams};
-use hypersweep::store::{NewSweep, Store, Sweeps as _};
+use hypersweep::store::{NewSweep, NewTrial, Store, Sweeps as _};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use std::str::FromStr;
@@ -71,9 +71,9 @@ async fn fill(store: &Store, url: &str, spec: &SweepSpec) -> anyhow::Result<i64>
         .enumerate()
         .map(|(n, p)| {
             let p = p.as_ref().map(|p| serde_json::to_value(p).expect("params"));
-            (p, search::trial_seed(spec.seed(), n as u32))
+            NewTrial::search(p, search::trial_seed(spec.seed(), n as u32))
         })
-        .collect();
+        .collect::<Vec<_>>();
     let id = store
         .create_sweep(NewSweep {
             name: spec.name(),
@@ -89,6 +89,9 @@ async fn fill(store: &Store, url: &str, spec: &SweepSpec) -> anyhow::Result<i64>
             max_minutes: None,
             stop_at_deadline: false,
             target: None,
+            max_trials: trials.len() as i64,
+            parent_id: None,
+            exhausted: false,
             trials,
         })
         .await?;

@@ -140,7 +140,8 @@ max_trials: 30
 max_parallel: 2
 target: {val_accuracy: 0.85}
 parameters:
-  learning_rate: {value: 0.05}
+  # A range, not one value: a space of one configuration would train it once (no repeats).
+  learning_rate: {min: 0.045, max: 0.055}
   epochs: {value: 5}
 ",
         )
@@ -171,6 +172,8 @@ max_trials: 50
 max_minutes: 0.05
 at_max_minutes: stop
 parameters:
+  # A range: a space of one configuration would plan one trial (no repeats).
+  learning_rate: {min: 0.01, max: 0.02}
   epochs: {value: 200}
   batch_size: {value: 32}
 ",
