@@ -28,5 +28,11 @@ if [ ! -f "$marker" ]; then
   touch "$marker"
 fi
 
+# The text-format parser tests/metrics.rs checks GET /metrics with.
+PROMETHEUS_CLIENT_VERSION=0.26.0
+if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION')" 2>/dev/null; then
+  .venv/bin/pip install --quiet "prometheus_client==$PROMETHEUS_CLIENT_VERSION"
+fi
+
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 ln -sfn "$site/torch" .libtorch

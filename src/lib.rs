@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`names`]: the domain's enums as text, and the error of an unknown name (pure).
 //! - [`metric`]: the metric a sweep optimises and its goal (pure).
+//! - [`metrics`]: what `GET /metrics` reports, and the Prometheus text format (pure).
 //! - [`report`]: what a trial reports per epoch (pure types).
 //! - [`schedule`]: early stopping: ASHA/Hyperband and the median rule (pure).
 //! - [`spec`]: reads a spec body (format, bounded parse) and validates it into
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod metric;
+pub mod metrics;
 pub mod names;
 pub mod report;
 pub mod schedule;

@@ -98,8 +98,32 @@ async fn the_dashboard_shows_a_sweep_training_live_and_cancels_it() {
     browser.resize(1400, 1300).await;
     std::fs::write(artifacts.join("dashboard.png"), browser.screenshot().await).unwrap();
 
+    // Cancel asks first: keeping the sweep leaves it running.
     let cancel = browser.find("#cancel").await.expect("a cancel button");
     browser.click(&cancel).await;
+    browser
+        .wait_for(
+            "return document.querySelector('#confirm').open",
+            minute,
+            "the confirmation",
+        )
+        .await;
+    browser
+        .click(&browser.find("#confirm-no").await.unwrap())
+        .await;
+    let (_, sweep) = app.get(&format!("/v1/sweeps/{id}")).await;
+    assert_eq!(sweep["state"], "running", "kept, yet {sweep}");
+    browser.click(&cancel).await;
+    browser
+        .wait_for(
+            "return document.querySelector('#confirm').open",
+            minute,
+            "the confirmation again",
+        )
+        .await;
+    browser
+        .click(&browser.find("#confirm-yes").await.unwrap())
+        .await;
     let sweep = app.wait_for_sweep(id, minute).await;
     assert_eq!(sweep["state"], "cancelled", "{sweep}");
     let deadline = Instant::now() + minute;
@@ -131,6 +155,435 @@ async fn the_dashboard_shows_a_sweep_training_live_and_cancels_it() {
     )
     .unwrap();
 
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// The trials' column of table header `key`, top to bottom, as shown.
+async fn column(browser: &Browser, key: &str) -> Vec<String> {
+    let script = format!(
+        "const i = [...document.querySelectorAll('#trials thead th')].findIndex(th => th.dataset.key === '{key}'); \
+         return [...document.querySelectorAll('#trials tbody tr')].map(tr => tr.children[i].textContent)"
+    );
+    let values = browser.script(&script).await;
+    serde_json::from_value(values).unwrap()
+}
+
+/// Drags along axis `axis` of the parallel coordinates, from `from` to `to`
+/// (shares of its brush area's height, 0 at its top), with pointer events.
+fn drag_script(axis: &str, from: f64, to: f64) -> String {
+    format!(
+        "const area = document.querySelector('#parallel-chart .brush-area[data-axis=\"{axis}\"]'); \
+         const r = area.getBoundingClientRect(); const x = r.left + r.width / 2; \
+         const fire = (type, target, share) => target.dispatchEvent(new PointerEvent(type, \
+           {{bubbles: true, clientX: x, clientY: r.top + share * r.height, pointerId: 1, isPrimary: true}})); \
+         fire('pointerdown', area, {from}); fire('pointermove', window, {to}); fire('pointerup', window, {to}); \
+         return true"
+    )
+}
+
+/// An ended sweep of 8 trials in the browser: a trial link opens that
+/// trial; its curves show (not "no data yet"); the table has a column per
+/// swept parameter, sorts by one and filters by state and text; dragging
+/// on a parallel-coordinates axis filters the table; dark mode follows the
+/// system setting; the page fits 800 px; the home page shows its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_sweep_opens_by_trial_link_sorts_filters_brushes_and_goes_dark() {
+    let app = spawn_app(2, |_| {}).await;
+    let id = app
+        .submit(
+            "name: ended\nmethod: grid\nparameters:\n  epochs: {value: 1}\n  \
+             learning_rate: {values: [0.1, 0.05, 0.02, 0.01]}\n  batch_size: {values: [64, 128]}\n",
+        )
+        .await;
+    let minute = Duration::from_secs(60);
+    let sweep = app.wait_for_sweep(id, 4 * minute).await;
+    assert_eq!(sweep["state"], "completed", "{sweep}");
+    let (_, page) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
+    let fifth = page["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["number"] == 5)
+        .expect("trial 5")["id"]
+        .as_i64()
+        .unwrap();
+
+    let browser = Browser::start().await;
+    browser
+        .goto(&format!("{}/#/sweeps/{id}/trials/5", app.url))
+        .await;
+    browser
+        .wait_for(
+            &format!(
+                "const card = document.querySelector('#trial-detail'); \
+                 return !card.hidden && card.dataset.trialNumber === '5' \
+                 && card.textContent.includes('Trial #5') && card.textContent.includes('id {fifth}') \
+                 && card.querySelectorAll('table.epochs tbody tr').length === 1 \
+                 && document.querySelector('#trials tbody tr.selected')?.dataset.trialNumber === '5'"
+            ),
+            minute,
+            "trial 5 opened by its link, with its one epoch",
+        )
+        .await;
+    // An ended sweep shows its data: a point per trial's epoch.
+    browser
+        .wait_for(
+            "return document.querySelectorAll('svg#accuracy-chart .series circle').length === 8 \
+             && document.querySelectorAll('#accuracy-chart + .legend .legend-item').length === 8",
+            minute,
+            "every trial's epoch on the accuracy chart, with a legend",
+        )
+        .await;
+    let keys = browser
+        .script(
+            "return [...document.querySelectorAll('#trials thead th')].map(th => th.dataset.key)",
+        )
+        .await;
+    let keys: Vec<String> = serde_json::from_value(keys).unwrap();
+    for key in ["p.learning_rate", "p.batch_size", "duration", "error"] {
+        assert!(keys.contains(&key.to_string()), "no column {key}: {keys:?}");
+    }
+    assert!(
+        !keys.contains(&"p.epochs".to_string()),
+        "a fixed parameter as a column: {keys:?}"
+    );
+    // Trial colours do not repeat within the sweep.
+    let colours = browser
+        .script("return new Set([...document.querySelectorAll('#trials tbody .swatch')].map(s => s.style.background)).size")
+        .await;
+    assert_eq!(colours, 8);
+
+    // Sorting by a parameter's column, ascending then descending.
+    let header = browser
+        .find("#trials th[data-key='p.learning_rate']")
+        .await
+        .unwrap();
+    browser.click(&header).await;
+    assert_eq!(
+        column(&browser, "p.learning_rate").await,
+        ["0.01", "0.01", "0.02", "0.02", "0.05", "0.05", "0.1", "0.1"]
+    );
+    browser.click(&header).await;
+    let header = "#trials th[data-key='p.learning_rate']";
+    assert_eq!(
+        browser
+            .script(&format!(
+                "return document.querySelector(\"{header}\").getAttribute('aria-sort')"
+            ))
+            .await,
+        "descending"
+    );
+    assert_eq!(column(&browser, "p.learning_rate").await[0], "0.1");
+
+    // Filters: by state, and by text in any column.
+    let rows = "return document.querySelectorAll('#trials tbody tr').length";
+    let state = |s: &str| {
+        format!(
+            "const f = document.querySelector('#state-filter'); f.value = '{s}'; \
+                 f.dispatchEvent(new Event('input')); return true"
+        )
+    };
+    browser.script(&state("pruned")).await;
+    assert_eq!(browser.script(rows).await, 0);
+    browser.script(&state("completed")).await;
+    assert_eq!(browser.script(rows).await, 8);
+    browser.script(&state("")).await;
+    let field = browser.find("#text-filter").await.unwrap();
+    browser.type_text(&field, "0.05").await;
+    let shown = browser
+        .script("return [...document.querySelectorAll('#trials tbody tr')].map(tr => [...tr.children].some(td => td.textContent.includes('0.05')))")
+        .await;
+    let shown: Vec<bool> = serde_json::from_value(shown).unwrap();
+    assert!(
+        shown.len() >= 2 && shown.len() < 8 && shown.iter().all(|s| *s),
+        "{shown:?}"
+    );
+    browser
+        .script("const f = document.querySelector('#text-filter'); f.value = ''; f.dispatchEvent(new Event('input')); return true")
+        .await;
+    assert_eq!(browser.script(rows).await, 8);
+
+    // Dragging over the upper part of the learning-rate axis (0.05 and 0.1)
+    // leaves their four trials in the table; a click on the axis clears it.
+    browser
+        .script(&drag_script("learning_rate", 0.0, 0.35))
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('#trials tbody tr').length === 4 \
+             && document.querySelector('#parallel-chart .brush') !== null",
+            minute,
+            "four trials left by the brush",
+        )
+        .await;
+    let mut rates = column(&browser, "p.learning_rate").await;
+    rates.sort();
+    assert_eq!(rates, ["0.05", "0.05", "0.1", "0.1"]);
+    assert_eq!(
+        browser
+            .script("return document.querySelector('#filter-count').textContent")
+            .await,
+        "4 of 8 shown"
+    );
+    let artifacts = artifacts_dir();
+    std::fs::write(
+        artifacts.join("dashboard-brushed.png"),
+        browser.screenshot().await,
+    )
+    .unwrap();
+    browser
+        .script(&drag_script("learning_rate", 0.5, 0.5))
+        .await;
+    browser
+        .wait_for(&format!("{rows} === 8"), minute, "every trial again")
+        .await;
+
+    // Dark mode follows the system setting (emulated), and the page fits 800 px.
+    browser
+        .cdp(
+            "Emulation.setEmulatedMedia",
+            json!({"features": [{"name": "prefers-color-scheme", "value": "dark"}]}),
+        )
+        .await;
+    assert_eq!(
+        browser
+            .script("return getComputedStyle(document.body).backgroundColor")
+            .await,
+        "rgb(18, 21, 28)"
+    );
+    browser.resize(800, 1400).await;
+    browser
+        .wait_for(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            minute,
+            "no sideways scrolling at 800 px",
+        )
+        .await;
+    std::fs::write(
+        artifacts.join("dashboard-dark-800.png"),
+        browser.screenshot().await,
+    )
+    .unwrap();
+
+    // The home page gives this server's own address.
+    browser.goto(&format!("{}/", app.url)).await;
+    browser
+        .wait_for(
+            &format!("return [...document.querySelectorAll('.origin')].every(o => o.textContent === '{}')", app.url),
+            minute,
+            "the server's address on the home page",
+        )
+        .await;
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// The importance chart draws the bars `GET /v1/sweeps/{id}/importance`
+/// answers, and says so when there are too few trials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_importance_chart_draws_the_answer() {
+    let app = spawn_app(2, |_| {}).await;
+    let id = app
+        .submit(
+            "name: importance\nmethod: random\nmax_trials: 6\nparameters:\n  epochs: {value: 1}\n  \
+             learning_rate: {distribution: log_uniform_values, min: 0.001, max: 0.3}\n  \
+             batch_size: {values: [32, 256]}\n",
+        )
+        .await;
+    let lonely = app
+        .submit("name: lonely\nmethod: grid\nparameters:\n  epochs: {value: 1}\n  learning_rate: {values: [0.05]}\n")
+        .await;
+    let minute = Duration::from_secs(60);
+    app.wait_for_sweep(id, 4 * minute).await;
+    app.wait_for_sweep(lonely, 2 * minute).await;
+    let (status, answer) = app.get(&format!("/v1/sweeps/{id}/importance")).await;
+    assert_eq!(status, 200, "{answer}");
+    let params: Vec<String> = answer["importance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["param"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!params.is_empty(), "{answer}");
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/#/sweeps/{id}", app.url)).await;
+    browser
+        .wait_for(
+            &format!(
+                "return JSON.stringify([...document.querySelectorAll('#importance-chart .bar-row')]\
+                 .map(b => b.dataset.param)) === '{}'",
+                serde_json::to_string(&params).unwrap()
+            ),
+            minute,
+            "a bar per parameter, in the answer's order",
+        )
+        .await;
+    browser.resize(1400, 2600).await;
+    std::fs::write(
+        artifacts_dir().join("dashboard-importance.png"),
+        browser.screenshot().await,
+    )
+    .unwrap();
+    browser
+        .goto(&format!("{}/#/sweeps/{lonely}", app.url))
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector('#importance-chart').textContent.includes('not enough trials yet')",
+            minute,
+            "that one trial is not enough",
+        )
+        .await;
+    browser.quit().await;
+    app.stop().await;
+}
+
+/// The sweep controls on the page, through the lifecycle routes: Extend
+/// runs an ended sweep again, Enqueue shows the server's refusals naming the
+/// field, Fork opens the child sweep, which records its parent, and Delete
+/// (after its confirmation) removes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controls_extend_enqueue_fork_and_delete() {
+    let app = spawn_app(1, |_| {}).await;
+    let id = app
+        .submit(
+            "name: controls\nmethod: random\nmax_trials: 2\nparameters:\n  epochs: {value: 1}\n  \
+             learning_rate: {values: [0.1, 0.05, 0.02, 0.01]}\n",
+        )
+        .await;
+    let minute = Duration::from_secs(60);
+    app.wait_for_sweep(id, 2 * minute).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/#/sweeps/{id}", app.url)).await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('#trials tbody tr').length === 2 \
+             && document.querySelector('#enqueue-fields input[name=learning_rate]') !== null",
+            minute,
+            "the ended sweep and its enqueue form",
+        )
+        .await;
+    browser
+        .script("document.querySelectorAll('.controls details').forEach(d => d.open = true); return true")
+        .await;
+
+    // Enqueue on a spent budget: the server's 409 says to raise max_trials.
+    let rate = browser
+        .find("#enqueue-fields input[name=learning_rate]")
+        .await
+        .unwrap();
+    browser.type_text(&rate, "0.5").await;
+    browser
+        .click(&browser.find("#enqueue-form button").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector('#enqueue-said').textContent.includes('params.learning_rate')",
+            minute,
+            "a value outside the space refused, naming the field",
+        )
+        .await;
+    browser
+        .script("document.querySelector('#enqueue-fields input[name=learning_rate]').value = ''; return true")
+        .await;
+    browser.type_text(&rate, "0.02").await;
+    browser
+        .click(&browser.find("#enqueue-form button").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector('#enqueue-said').textContent.includes('max_trials')",
+            minute,
+            "the advice to raise max_trials first",
+        )
+        .await;
+
+    // Extend: the ended sweep runs two more trials.
+    let trials = browser.find("#extend-trials").await.unwrap();
+    browser.type_text(&trials, "4").await;
+    browser
+        .click(&browser.find("#extend-form button").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelector('#extend-said').textContent === 'extended'",
+            minute,
+            "the sweep extended",
+        )
+        .await;
+    let (_, sweep) = app.get(&format!("/v1/sweeps/{id}")).await;
+    assert_eq!(sweep["max_trials"], 4, "{sweep}");
+    let sweep = app.wait_for_sweep(id, 2 * minute).await;
+    assert_eq!(sweep["trials"]["completed"], 4, "{sweep}");
+    browser
+        .wait_for(
+            "return document.querySelectorAll('#trials tbody tr').length === 4",
+            minute,
+            "four trials on the page",
+        )
+        .await;
+
+    // Fork with a change: the page moves to the child, which names its parent.
+    let spec = browser.find("#fork-spec").await.unwrap();
+    browser.type_text(&spec, "max_trials: 1").await;
+    browser
+        .click(&browser.find("#fork-form button").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            &format!("return location.hash !== '#/sweeps/{id}' && /^#\\/sweeps\\/\\d+$/.test(location.hash)"),
+            minute,
+            "the forked sweep's page",
+        )
+        .await;
+    let hash = browser.script("return location.hash").await;
+    let child: i64 = hash
+        .as_str()
+        .unwrap()
+        .trim_start_matches("#/sweeps/")
+        .parse()
+        .unwrap();
+    let (_, forked) = app.get(&format!("/v1/sweeps/{child}")).await;
+    assert_eq!(forked["parent_id"], id, "{forked}");
+    browser
+        .wait_for(
+            &format!(
+                "return document.querySelector('#sweep-meta a[href=\"#/sweeps/{id}\"]') !== null"
+            ),
+            minute,
+            "a link to the parent",
+        )
+        .await;
+    app.wait_for_sweep(child, 2 * minute).await;
+
+    // Delete asks first; confirmed, the sweep is gone and the page goes home.
+    browser
+        .wait_for(
+            "return !document.querySelector('#delete').disabled",
+            minute,
+            "Delete enabled once ended",
+        )
+        .await;
+    browser.click(&browser.find("#delete").await.unwrap()).await;
+    browser
+        .wait_for(
+            "return document.querySelector('#confirm').open",
+            minute,
+            "the confirmation",
+        )
+        .await;
+    browser
+        .click(&browser.find("#confirm-yes").await.unwrap())
+        .await;
+    browser
+        .wait_for(
+            "return location.hash === '#/' && !document.querySelector('#home').hidden",
+            minute,
+            "the home page",
+        )
+        .await;
+    assert_eq!(app.get(&format!("/v1/sweeps/{child}")).await.0, 404);
     browser.quit().await;
     app.stop().await;
 }
@@ -417,6 +870,13 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let body = json!({"cmd": cmd, "params": params});
+        self.command(reqwest::Method::POST, "/goog/cdp/execute", Some(body))
+            .await
     }
 
     async fn resize(&self, width: u32, height: u32) {

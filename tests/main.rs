@@ -22,6 +22,7 @@ mod hardening;
 mod leases;
 mod lifecycle;
 mod listing;
+mod metrics;
 mod pages;
 mod progress_groups;
 mod rejections;

@@ -1,19 +1,22 @@
-// SVG charts drawn by hand: line charts with ticked axes, and parallel
-// coordinates. Every chart draws into a viewBox of 640 x 250.
+// SVG charts drawn by hand: line charts with ticked axes, bar charts, and
+// their legends. Every chart draws into a viewBox of 640 x 250 (parallel
+// coordinates: parallel.js).
 const NS = 'http://www.w3.org/2000/svg';
 const W = 640;
 const H = 250;
 const M = { left: 58, right: 18, top: 12, bottom: 40 };
 
-const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd',
-  '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
-
-/** The colour of a trial, by its number, the same in every chart and the table. */
+/**
+ * The colour of a trial, by its number, the same in every chart and the
+ * table: hues a golden angle apart never repeat, and three lightnesses in
+ * turn keep neighbours apart.
+ */
 export function trialColor(number) {
-  return PALETTE[number % PALETTE.length];
+  const hue = (number * 137.50776) % 360;
+  return `hsl(${hue.toFixed(1)}, 68%, ${[46, 58, 38][number % 3]}%)`;
 }
 
-function el(tag, attrs = {}, text) {
+export function el(tag, attrs = {}, text) {
   const node = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   if (text !== undefined) node.textContent = text;
@@ -45,7 +48,7 @@ export function fmt(v) {
   return String(Number(v.toPrecision(3)));
 }
 
-function frame(svg, message) {
+export function frame(svg, message) {
   svg.replaceChildren();
   if (message) {
     svg.append(el('text', { x: W / 2, y: H / 2, class: 'empty', 'text-anchor': 'middle' }, message));
@@ -56,7 +59,8 @@ function frame(svg, message) {
  * Draws lines on linear axes. `series`: [{label, color, points: [[x, y]], cls}],
  * where cls is '', 'faded', 'best' or 'selected'; later series draw on top.
  */
-export function lineChart(svg, { series, xLabel, yLabel, integerX = false, empty = 'no data yet' }) {
+export function lineChart(svg, { series, xLabel, yLabel, integerX = false, empty = 'no data yet', xFormat = fmt, note }) {
+  legend(svg, series.filter((s) => s.points.length > 0), note);
   const finite = series.map((s) => ({ ...s, points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)) }));
   const all = finite.flatMap((s) => s.points);
   if (all.length === 0) { frame(svg, empty); return; }
@@ -80,7 +84,7 @@ export function lineChart(svg, { series, xLabel, yLabel, integerX = false, empty
   }
   for (const t of xt) {
     axes.append(el('line', { x1: sx(t), x2: sx(t), y1: H - M.bottom, y2: H - M.bottom + 5 }));
-    axes.append(el('text', { x: sx(t), y: H - M.bottom + 18, 'text-anchor': 'middle' }, fmt(t)));
+    axes.append(el('text', { x: sx(t), y: H - M.bottom + 18, 'text-anchor': 'middle' }, xFormat(t)));
   }
   axes.append(el('line', { x1: M.left, x2: W - M.right, y1: H - M.bottom, y2: H - M.bottom }));
   axes.append(el('line', { x1: M.left, x2: M.left, y1: M.top, y2: H - M.bottom }));
@@ -104,71 +108,56 @@ export function lineChart(svg, { series, xLabel, yLabel, integerX = false, empty
   svg.append(lines);
 }
 
-/** How an axis places values: a log scale when they span decades, categories for text. */
-function scaleFor(values) {
-  const present = values.filter((v) => v !== null && v !== undefined && !Number.isNaN(v));
-  if (present.length === 0) return { at: () => 0.5, ticks: [] };
-  if (present.some((v) => typeof v !== 'number')) {
-    const cats = [...new Set(present.map(String))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-    const at = (v) => (cats.length === 1 ? 0.5 : cats.indexOf(String(v)) / (cats.length - 1));
-    return { at, ticks: cats.map((c) => [at(c), c]) };
+/**
+ * The legend of a chart: an HTML list after its SVG (made once), one entry
+ * per series ({label, color, cls}); a line's look (thick: best, faded:
+ * ended early, dashed: running) is said once below.
+ */
+export function legend(svg, series, note = 'thick: best · dashed: running · faint: pruned, failed or cancelled') {
+  let box = svg.nextElementSibling;
+  if (!box || !box.classList.contains('legend')) {
+    box = document.createElement('div');
+    box.className = 'legend';
+    svg.after(box);
   }
-  let lo = Math.min(...present);
-  let hi = Math.max(...present);
-  if (lo > 0 && hi / lo > 20) {
-    const [a, b] = [Math.log10(lo), Math.log10(hi)];
-    const at = (v) => (Math.log10(v) - a) / (b - a);
-    const decades = [];
-    for (let e = Math.ceil(a); e <= Math.floor(b); e++) decades.push(10 ** e);
-    return { at, ticks: [lo, ...decades, hi].map((v) => [at(v), fmt(v)]) };
-  }
-  if (hi === lo) { lo -= Math.abs(lo) * 0.1 || 1; hi += Math.abs(hi) * 0.1 || 1; }
-  const at = (v) => (v - lo) / (hi - lo);
-  return { at, ticks: ticks(lo, hi, 4).filter((t) => t >= lo && t <= hi).map((t) => [at(t), fmt(t)]) };
+  const items = series.slice(0, 60).map((s) => {
+    const item = document.createElement('span');
+    item.className = `legend-item ${s.cls || ''}`;
+    const swatch = document.createElement('span');
+    swatch.className = 'swatch';
+    swatch.style.background = s.color;
+    item.append(swatch, s.short || s.label);
+    item.title = s.label;
+    return item;
+  });
+  if (series.length > 60) items.push(Object.assign(document.createElement('span'), { textContent: `… ${series.length - 60} more` }));
+  const hint = document.createElement('span');
+  hint.className = 'legend-note';
+  hint.textContent = series.length ? note : '';
+  box.replaceChildren(...items, hint);
 }
 
-/**
- * Parallel coordinates: one vertical axis per entry of `axes` ([{name}]), one
- * polyline per entry of `lines` ({label, color, cls, values: [v per axis]}).
- * A line stops at its first missing value.
- */
-export function parallelChart(svg, { axes, lines, empty = 'no trial has parameters yet' }) {
-  if (axes.length < 2 || lines.length === 0) { frame(svg, empty); return; }
+/** Horizontal bars: [{label, value}] with values in [0, 1], largest first. */
+export function barChart(svg, { bars, color = 'var(--accent)', empty = 'no data yet', unit = 'share of the variance' }) {
+  if (bars.length === 0) { frame(svg, empty); legend(svg, []); return; }
   frame(svg);
-  const top = M.top + 8;
-  const bottom = H - 34;
-  const left = 70;
-  const right = W - 70;
-  const xs = axes.map((_, i) => left + (i * (right - left)) / (axes.length - 1));
-  const scales = axes.map((_, i) => scaleFor(lines.map((l) => l.values[i])));
-  const y = (i, v) => bottom - scales[i].at(v) * (bottom - top);
-
-  const drawn = el('g', { class: 'lines' });
-  for (const l of lines) {
-    const pts = [];
-    for (let i = 0; i < axes.length; i++) {
-      const v = l.values[i];
-      if (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))) break;
-      pts.push(`${xs[i].toFixed(1)},${y(i, v).toFixed(1)}`);
-    }
-    if (pts.length < 2) continue;
-    const g = el('g', { class: `series ${l.cls || ''}`, stroke: l.color });
-    g.append(el('title', {}, l.label));
-    g.append(el('polyline', { points: pts.join(' '), fill: 'none' }));
-    drawn.append(g);
-  }
-
-  const axesG = el('g', { class: 'axis' });
-  axes.forEach((a, i) => {
-    axesG.append(el('line', { x1: xs[i], x2: xs[i], y1: top, y2: bottom }));
-    axesG.append(el('text', { x: xs[i], y: H - 12, 'text-anchor': 'middle', class: 'label' }, a.name));
-    // The last axis (the metric) is labelled on its right, in the margin.
-    const side = i === axes.length - 1 ? 1 : -1;
-    for (const [at, text] of scales[i].ticks) {
-      const ty = bottom - at * (bottom - top);
-      axesG.append(el('line', { x1: xs[i] + 4 * side, x2: xs[i], y1: ty, y2: ty }));
-      axesG.append(el('text', { x: xs[i] + 7 * side, y: ty + 4, 'text-anchor': side > 0 ? 'start' : 'end', class: 'tick' }, text));
-    }
+  const left = 130;
+  const right = W - 60;
+  const row = Math.min(28, (H - M.top - 30) / bars.length);
+  const max = Math.max(...bars.map((b) => b.value), 1e-9);
+  const g = el('g', { class: 'bars' });
+  bars.forEach((b, i) => {
+    const y = M.top + i * row;
+    const width = (Math.max(0, b.value) / max) * (right - left);
+    const bar = el('g', { class: 'bar-row', 'data-param': b.label });
+    bar.append(el('title', {}, `${b.label}: ${(100 * b.value).toFixed(1)}%`));
+    bar.append(el('text', { x: left - 8, y: y + row * 0.62, 'text-anchor': 'end', class: 'label' }, b.label));
+    bar.append(el('rect', { x: left, y: y + row * 0.15, width: width.toFixed(1), height: (row * 0.7).toFixed(1), fill: color }));
+    bar.append(el('text', { x: left + width + 6, y: y + row * 0.62, class: 'tick' }, `${(100 * b.value).toFixed(1)}%`));
+    g.append(bar);
   });
-  svg.append(drawn, axesG);
+  const axis = el('g', { class: 'axis' });
+  axis.append(el('line', { x1: left, x2: left, y1: M.top, y2: M.top + bars.length * row }));
+  svg.append(g, axis);
+  legend(svg, [{ label: unit, short: unit, color }], '');
 }

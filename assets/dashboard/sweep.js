@@ -1,24 +1,25 @@
 // One sweep watched live. Its state is fetched once, then kept current by
 // its event stream (a tail of the events table, replayed from the start),
-// with a re-fetch of the sweep and its trials after state changes.
-import { fmt, lineChart, parallelChart, trialColor } from './charts.js';
-import { $, api, h } from './dom.js';
+// with a re-fetch of the sweep and its trials after state changes. An ended
+// sweep's curves are read from its trials, so that it shows its data.
+import { lineChart, trialColor } from './charts.js';
+import { renderControls } from './controls.js';
+import { $, api } from './dom.js';
+import { parallelChart } from './parallel.js';
+import { renderHead, renderImportance, renderPlots, renderTrial } from './panels.js';
+import { layers, listed, renderTable, sweptParams } from './table.js';
 
 const KINDS = ['sweep_created', 'trial_queued', 'trial_sampled', 'trial_started', 'trial_progress',
   'epoch_report', 'trial_pruned', 'trial_completed', 'trial_failed', 'trial_cancelled',
-  'trial_requeued', 'best_changed', 'sweep_completed', 'sweep_cancelled'];
+  'trial_requeued', 'best_changed', 'sweep_completed', 'sweep_cancelled', 'sweep_resumed'];
 // Events after which the sweep and its trials are fetched again.
 const REFETCH = new Set(['sweep_created', 'trial_queued', 'trial_sampled', 'trial_completed',
   'trial_failed', 'trial_cancelled', 'trial_requeued', 'trial_pruned', 'best_changed',
-  'sweep_completed', 'sweep_cancelled']);
+  'sweep_completed', 'sweep_cancelled', 'sweep_resumed']);
 const ENDED_STATE = { trial_pruned: 'pruned', trial_completed: 'completed', trial_failed: 'failed',
   trial_cancelled: 'cancelled', trial_requeued: 'queued' };
-const PARAMS = ['learning_rate', 'batch_size', 'hidden_layers', 'optimizer', 'dropout',
-  'weight_decay', 'momentum', 'activation', 'epochs'];
 
 const mapFor = (maps, key) => maps.get(key) || maps.set(key, new Map()).get(key);
-const layers = (l) => (Array.isArray(l) ? (l.length ? l.join('-') : 'none') : l);
-const fixed = (v, digits = 4) => (v === null || v === undefined ? '–' : v.toFixed(digits));
 
 /** One sweep on the page, until `close()`. `onEnd` runs when the sweep ends. */
 export class SweepView {
@@ -30,9 +31,13 @@ export class SweepView {
     this.curves = new Map(); // trial id -> epoch -> epoch report
     this.losses = new Map(); // trial id -> step -> training loss
     this.progress = new Map(); // trial id -> latest trial_progress data
+    this.details = new Set(); // trials whose reports were fetched
     this.selected = null;
     this.chosen = false; // the user picked the selected trial
+    this.trialNumber = null; // the trial the URL names, if any
     this.sort = { key: 'number', dir: 1 };
+    this.brushes = new Map(); // parallel-coordinates axis -> [lo, hi]
+    this.brushed = null; // ids of the trials that pass the brushes, null for no brush
     this.closed = false;
     this.timers = {};
     this.start();
@@ -77,7 +82,32 @@ export class SweepView {
     }
     this.autoSelect();
     this.render();
+    renderImportance(this);
+    if (this.sweep.state !== 'running') this.loadCurves();
     return true;
+  }
+
+  /** The reports of ended trials not seen on the stream, a few at a time. */
+  async loadCurves() {
+    const todo = [...this.trials.values()]
+      .filter((t) => t.epochs_done > 0 && !this.details.has(t.id) && (this.curves.get(t.id)?.size || 0) < t.epochs_done)
+      .slice(0, 500);
+    const next = async () => {
+      for (let t = todo.shift(); t && !this.closed; t = todo.shift()) {
+        this.details.add(t.id);
+        try { this.absorb(t.id, await api(`/v1/trials/${t.id}`)); } catch { /* shown by the next refresh */ }
+        this.later('render', 150, () => this.render());
+      }
+    };
+    await Promise.all([next(), next(), next(), next()]);
+  }
+
+  /** Keeps the reports and samples of a fetched trial. */
+  absorb(id, detail) {
+    const losses = mapFor(this.losses, id);
+    for (const b of detail.batch_losses || []) losses.set(b.step, b.loss);
+    const curve = mapFor(this.curves, id);
+    for (const r of detail.epochs || []) if (!curve.has(r.epoch)) curve.set(r.epoch, r);
   }
 
   listen() {
@@ -113,7 +143,7 @@ export class SweepView {
       // A new attempt trains from scratch: the reports of the last one are gone.
       [this.curves, this.losses, this.progress].forEach((m) => m.delete(id));
       this.patch(id, { state: 'running', attempt: d.attempt, worker: d.worker, epochs_done: 0,
-        train_loss: null, val_loss: null, val_accuracy: null });
+        train_loss: null, val_loss: null, val_accuracy: null, started_at: event.created_at, finished_at: null });
     } else if (kind === 'trial_progress') {
       this.progress.set(id, d);
       mapFor(this.losses, id).set(d.step, d.loss);
@@ -123,7 +153,8 @@ export class SweepView {
       this.patch(id, { epochs_done: r.epoch, train_loss: r.train_loss, val_loss: r.val_loss,
         val_accuracy: r.val_accuracy });
     } else if (kind in ENDED_STATE) {
-      this.patch(id, { state: ENDED_STATE[kind], error: d.error ?? d.reason ?? null });
+      const ended = kind === 'trial_requeued' ? null : event.created_at;
+      this.patch(id, { state: ENDED_STATE[kind], error: d.error ?? d.reason ?? null, finished_at: ended });
     } else if (kind === 'best_changed' && this.sweep) {
       this.sweep.best = { trial_id: d.trial_id, number: d.number, value: d.value };
     } else if ((kind === 'sweep_completed' || kind === 'sweep_cancelled') && this.sweep) {
@@ -146,8 +177,21 @@ export class SweepView {
     this.timers[name] = setTimeout(() => { delete this.timers[name]; fn(); }, ms);
   }
 
-  /** Until the user clicks a row: the best trial, else a running one. */
+  /** The trial the URL names (its number), or none. */
+  showTrial(number) {
+    this.trialNumber = number;
+    const trial = [...this.trials.values()].find((t) => t.number === number);
+    if (trial) this.select(trial.id, true);
+    else this.render();
+  }
+
+  /** Until the user picks a trial: the best trial, else a running one. */
   autoSelect() {
+    if (this.trialNumber !== null) {
+      const named = [...this.trials.values()].find((t) => t.number === this.trialNumber);
+      if (named && named.id !== this.selected) this.select(named.id, true);
+      return;
+    }
     if (this.chosen && this.trials.has(this.selected)) return;
     const trials = [...this.trials.values()].sort((a, b) => a.number - b.number);
     const best = this.sweep?.best?.trial_id;
@@ -160,29 +204,17 @@ export class SweepView {
     this.selected = id;
     this.chosen = this.chosen || byUser;
     this.render();
+    const trial = this.trials.get(id);
     try {
-      const detail = await api(`/v1/trials/${id}`);
+      // By the sweep's own number; a server without that route: by the global id.
+      const detail = await api(`/v1/sweeps/${this.id}/trials/${trial.number}`)
+        .catch(() => api(`/v1/trials/${id}`));
       if (this.closed) return;
-      const losses = mapFor(this.losses, id);
-      for (const b of detail.batch_losses) losses.set(b.step, b.loss);
-      const curve = mapFor(this.curves, id);
-      for (const r of detail.epochs) if (!curve.has(r.epoch)) curve.set(r.epoch, r);
+      this.absorb(id, detail);
       this.render();
     } catch (e) {
       this.showError(e.message);
     }
-  }
-
-  async cancel() {
-    $('#cancel').disabled = true;
-    try {
-      this.sweep = { ...this.sweep, ...(await api(`/v1/sweeps/${this.id}/cancel`, { method: 'POST' })) };
-      this.render();
-      this.onEnd();
-    } catch (e) {
-      this.showError(`cancel: ${e.message}`);
-    }
-    this.later('refresh', 700, () => this.refresh());
   }
 
   showError(message) {
@@ -198,9 +230,12 @@ export class SweepView {
   render() {
     if (this.closed) return;
     try {
-      this.renderHead();
-      this.renderTable();
+      renderHead(this);
       this.renderCharts();
+      renderTable(this);
+      renderTrial(this);
+      renderPlots(this);
+      renderControls(this);
     } catch (e) {
       // A drawing bug shows on the page and keeps the live stream going.
       console.error(e);
@@ -208,125 +243,50 @@ export class SweepView {
     }
   }
 
-  renderHead() {
-    const s = this.sweep;
-    $('#sweep').classList.toggle('missing', !s && this.missing === true);
-    $('#sweep-name').textContent = s ? s.name : this.missing ? 'Sweep' : 'loading…';
-    $('#sweep-id').textContent = `#${this.id}`;
-    $('#sweep-state').textContent = s ? s.state + (s.ended_by && s.ended_by !== s.state ? ` (${s.ended_by})` : '') : '';
-    $('#sweep-state').className = `state state-${s?.state || 'none'}`;
-    $('#cancel').disabled = !s || s.state !== 'running';
-    $('#parallel-metric').textContent = s ? s.metric.name : 'metric';
-    if (!s) { $('#sweep-meta').textContent = ''; $('#summary').replaceChildren(); return; }
-    $('#sweep-meta').textContent = [s.dataset, s.method, `${s.metric.goal} ${s.metric.name}`,
-      s.max_parallel ? `${s.max_parallel} at a time` : null, `created ${s.created_at}`]
-      .filter(Boolean).join(' · ');
-    // Counted from the table's rows, which events keep more current than a fetch.
-    const t = { ...s.trials };
-    if (this.trials.size > 0) {
-      for (const k of ['queued', 'running', 'completed', 'pruned', 'failed', 'cancelled']) t[k] = 0;
-      for (const trial of this.trials.values()) t[trial.state] = (t[trial.state] || 0) + 1;
-    }
-    const chips = ['queued', 'running', 'completed', 'pruned', 'failed', 'cancelled']
-      .filter((k) => t[k] > 0 || k === 'running' || k === 'completed')
-      .map((k) => h('span', { class: `chip state-${k}` }, `${t[k]} ${k}`));
-    const best = s.best ? h('span', { class: 'chip best', id: 'best' },
-      `★ best: trial #${s.best.number}, ${s.metric.name} ${fixed(s.best.value)}`)
-      : h('span', { class: 'chip muted', id: 'best' }, 'no finished trial yet');
-    const rungs = (s.rungs || []).map((r) => h('span', { class: 'chip' },
-      `rung ${r.epoch}: ${r.promoted}/${r.reached} promoted`));
-    $('#summary').replaceChildren(h('span', { class: 'chip' }, `${t.total} trials`), ...chips, best, ...rungs);
-  }
-
-  renderTable() {
-    const { key, dir } = this.sort;
-    const value = (t) => {
-      const v = key in t ? t[key] : t.params?.[key];
-      return Array.isArray(v) ? layers(v) : v;
-    };
-    const rows = [...this.trials.values()].sort((a, b) => {
-      const [x, y] = [value(a), value(b)];
-      if (x === y) return a.number - b.number;
-      if (x === null || x === undefined) return 1; // missing values last, either way
-      if (y === null || y === undefined) return -1;
-      return (typeof x === 'number' ? x - y : String(x).localeCompare(String(y), 'en', { numeric: true })) * dir;
-    });
+  /** How a trial's line looks: best, selected, faded (ended early), running. */
+  look(t) {
     const best = this.sweep?.best?.trial_id;
-    // Rows are updated in place: a row keeps its element while it is hovered or clicked.
-    const body = $('#trials tbody');
-    const old = new Map([...body.children].map((tr) => [tr.dataset.trialId, tr]));
-    body.replaceChildren(...rows.map((t) => {
-      const fresh = this.row(t, t.id === best);
-      const tr = old.get(String(t.id));
-      if (!tr) return fresh;
-      tr.className = fresh.className;
-      tr.replaceChildren(...fresh.childNodes);
-      return tr;
-    }));
-    for (const th of document.querySelectorAll('#trials th')) {
-      const sorted = th.dataset.key === key;
-      th.classList.toggle('sorted', sorted);
-      th.setAttribute('aria-sort', sorted ? (dir > 0 ? 'ascending' : 'descending') : 'none');
-    }
-  }
-
-  row(t, isBest) {
-    const p = t.params || {};
-    const progress = this.progress.get(t.id);
-    let epochs = h('span', {}, p.epochs ? `${t.epochs_done} / ${p.epochs}` : String(t.epochs_done));
-    if (t.state === 'running' && progress) {
-      const done = (progress.epoch - 1 + progress.batch / progress.batches) / progress.epochs;
-      epochs = h('span', { class: 'progress', title: `epoch ${progress.epoch}, batch ${progress.batch} of ${progress.batches}` },
-        epochs, h('span', { class: 'bar' }, h('span', { style: `width:${(100 * done).toFixed(1)}%` })));
-    }
-    const classes = [`state-${t.state}`, isBest ? 'best' : '', t.id === this.selected ? 'selected' : ''];
-    return h('tr', { 'data-trial-id': t.id, class: classes.join(' ').trim() },
-      h('td', {}, h('span', { class: 'swatch', style: `background:${trialColor(t.number)}` }),
-        String(t.number), isBest ? h('span', { class: 'star', title: 'best trial' }, ' ★') : null),
-      h('td', {}, h('span', { class: `state state-${t.state}`, title: t.error || '' }, t.state)),
-      h('td', { class: 'num' }, t.params ? fmt(p.learning_rate) : '–'),
-      h('td', { class: 'num' }, p.batch_size ?? '–'),
-      h('td', {}, t.params ? layers(p.hidden_layers) : '–'),
-      h('td', {}, p.optimizer ?? '–'),
-      h('td', { class: 'num' }, t.params ? fmt(p.dropout) : '–'),
-      h('td', { class: 'num' }, epochs),
-      h('td', { class: 'num' }, fixed(t.val_accuracy)),
-      h('td', { class: 'num' }, fixed(t.val_loss)));
+    return t.id === best ? 'best' : t.id === this.selected ? 'selected'
+      : ['pruned', 'failed', 'cancelled'].includes(t.state) ? 'faded' : t.state === 'running' ? 'running' : '';
   }
 
   renderCharts() {
-    const best = this.sweep?.best?.trial_id;
     const rank = { faded: 0, '': 1, running: 1, selected: 2, best: 3 };
-    const look = (t) => (t.id === best ? 'best' : t.id === this.selected ? 'selected'
-      : ['pruned', 'failed', 'cancelled'].includes(t.state) ? 'faded' : t.state === 'running' ? 'running' : '');
-    const trials = [...this.trials.values()].sort((a, b) => rank[look(a)] - rank[look(b)] || a.number - b.number);
-    const label = (t) => `trial #${t.number} (${t.state})${t.params ? ` lr ${fmt(t.params.learning_rate)}` : ''}`;
+    const trials = [...this.trials.values()]
+      .sort((a, b) => rank[this.look(a)] - rank[this.look(b)] || a.number - b.number);
+    const label = (t) => `trial #${t.number} (${t.state})`;
     const perEpoch = (field) => trials.map((t) => ({
-      label: label(t), color: trialColor(t.number), cls: look(t),
+      label: label(t), short: `#${t.number}`, color: trialColor(t.number), cls: this.look(t),
       points: [...(this.curves.get(t.id) || new Map()).values()]
         .sort((a, b) => a.epoch - b.epoch).map((r) => [r.epoch, r[field]]),
     }));
-    lineChart($('#accuracy-chart'), { series: perEpoch('val_accuracy'), xLabel: 'epoch', yLabel: 'validation accuracy', integerX: true });
-    lineChart($('#loss-chart'), { series: perEpoch('val_loss'), xLabel: 'epoch', yLabel: 'validation loss', integerX: true });
+    const waiting = this.sweep && this.sweep.state !== 'running' ? 'no trial reported an epoch' : 'no data yet';
+    lineChart($('#accuracy-chart'), { series: perEpoch('val_accuracy'), xLabel: 'epoch', yLabel: 'validation accuracy', integerX: true, empty: waiting });
+    lineChart($('#loss-chart'), { series: perEpoch('val_loss'), xLabel: 'epoch', yLabel: 'validation loss', integerX: true, empty: waiting });
 
     const chosen = this.trials.get(this.selected);
     $('#batch-trial').textContent = chosen ? `trial #${chosen.number} (${chosen.state})` : '';
     const losses = [...(this.losses.get(this.selected) || new Map())].sort((a, b) => a[0] - b[0]);
     lineChart($('#batch-loss-chart'), {
-      series: chosen ? [{ label: label(chosen), color: trialColor(chosen.number), cls: 'selected', points: losses }] : [],
+      series: chosen ? [{ label: label(chosen), short: `#${chosen.number}`, color: trialColor(chosen.number), cls: 'selected', points: losses }] : [],
       xLabel: 'batches trained', yLabel: 'training loss',
-      empty: chosen ? 'no sample yet: one every 100 batches' : 'click a trial to see its training loss',
+      empty: chosen ? 'no sample: one every 100 batches' : 'click a trial to see its training loss',
     });
 
     const withParams = trials.filter((t) => t.params);
-    const value = (t, k) => (k === 'hidden_layers' ? layers(t.params[k]) : t.params[k]);
-    let varying = PARAMS.filter((k) => new Set(withParams.map((t) => JSON.stringify(t.params[k]))).size > 1);
-    if (varying.length === 0) varying = ['learning_rate'];
+    const params = sweptParams(this.sweep, withParams);
     const metric = this.sweep?.metric.name || 'val_accuracy';
-    parallelChart($('#parallel-chart'), {
-      axes: [...varying, metric].map((name) => ({ name })),
-      lines: withParams.map((t) => ({ label: label(t), color: trialColor(t.number), cls: look(t),
-        values: [...varying.map((k) => value(t, k)), t[metric]] })),
+    const value = (t, k) => (Array.isArray(t.params[k]) ? layers(t.params[k]) : t.params[k]);
+    const brushed = parallelChart($('#parallel-chart'), {
+      axes: [...params.map((name) => ({ name, listed: listed(this.sweep, name) })), { name: metric }],
+      lines: withParams.map((t) => ({ id: t.id, label: label(t), short: `#${t.number}`, color: trialColor(t.number),
+        cls: this.look(t), values: [...params.map((k) => value(t, k)), t[metric]] })),
+      brushes: this.brushes,
+      onBrush: (name, range) => {
+        if (range) this.brushes.set(name, range); else this.brushes.delete(name);
+        this.render();
+      },
     });
+    this.brushed = this.brushes.size ? brushed : null;
   }
 }

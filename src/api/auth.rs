@@ -1,5 +1,5 @@
 //! Who may use the API. With an API token configured, every request but
-//! `GET /healthz` must carry it: as `Authorization: Bearer <token>` (curl, the
+//! `GET /healthz` (and `GET /metrics` with `metrics_public`) must carry it: as `Authorization: Bearer <token>` (curl, the
 //! CLI), or as the `hypersweep_token` cookie that `POST /v1/session` sets for
 //! the dashboard (a browser cannot add a header to a page load or an
 //! `EventSource`). A browser that asks for a page without it gets a sign-in
@@ -30,9 +30,11 @@ pub async fn require_token(
     let Some(token) = &state.api_token else {
         return next.run(request).await;
     };
-    let health_check = request.uri().path() == "/healthz"
-        && matches!(*request.method(), Method::GET | Method::HEAD);
-    if health_check {
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    let path = request.uri().path();
+    let health_check = read && path == "/healthz";
+    let public_metrics = read && state.metrics_public && path == "/metrics";
+    if health_check || public_metrics {
         return next.run(request).await;
     }
     let presented = match presented(request.headers(), token, &state.store).await {

@@ -5,29 +5,47 @@ use super::{ApiError, ApiPath};
 use axum::http::header;
 use axum::response::IntoResponse;
 
+const JS: &str = "text/javascript; charset=utf-8";
 const INDEX: &str = include_str!("../../assets/dashboard/index.html");
 
 /// The files the page loads: name, content type, text.
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../assets/dashboard/app.js"),
-    ),
+    ("app.js", JS, include_str!("../../assets/dashboard/app.js")),
     (
         "charts.js",
-        "text/javascript; charset=utf-8",
+        JS,
         include_str!("../../assets/dashboard/charts.js"),
     ),
     (
-        "dom.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../assets/dashboard/dom.js"),
+        "compare.js",
+        JS,
+        include_str!("../../assets/dashboard/compare.js"),
+    ),
+    (
+        "controls.js",
+        JS,
+        include_str!("../../assets/dashboard/controls.js"),
+    ),
+    ("dom.js", JS, include_str!("../../assets/dashboard/dom.js")),
+    (
+        "panels.js",
+        JS,
+        include_str!("../../assets/dashboard/panels.js"),
+    ),
+    (
+        "parallel.js",
+        JS,
+        include_str!("../../assets/dashboard/parallel.js"),
     ),
     (
         "sweep.js",
-        "text/javascript; charset=utf-8",
+        JS,
         include_str!("../../assets/dashboard/sweep.js"),
+    ),
+    (
+        "table.js",
+        JS,
+        include_str!("../../assets/dashboard/table.js"),
     ),
     (
         "style.css",

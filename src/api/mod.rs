@@ -11,6 +11,7 @@ mod extend;
 mod fork;
 mod importance;
 mod lifecycle;
+mod metrics;
 mod openapi;
 mod page;
 mod plot;
@@ -28,6 +29,7 @@ pub use serve::{serve, ServeOptions};
 
 use crate::config::{ApiToken, Config};
 use crate::data::catalog::Catalog;
+use crate::metrics::Registry;
 use crate::spec::Limits;
 use crate::store::Store;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
@@ -51,6 +53,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The token every request must carry; None for an open server.
     pub api_token: Option<ApiToken>,
+    /// Whether `GET /metrics` answers without the token.
+    pub metrics_public: bool,
+    /// What `GET /metrics` reports beside the database's counts.
+    pub metrics: Arc<Registry>,
     /// The folder of the trials' checkpoints, a folder per sweep.
     pub checkpoints: PathBuf,
 }
@@ -64,6 +70,8 @@ impl AppState {
             limits: config.limits,
             max_body_bytes: config.max_body_bytes,
             api_token: config.api_token.clone(),
+            metrics_public: config.metrics_public,
+            metrics: Arc::default(),
             checkpoints: config.checkpoints(),
         }
     }
@@ -76,6 +84,7 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route("/", get(dashboard::index))
         .route("/assets/{file}", get(dashboard::asset))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/datasets", get(datasets::list))
         .route("/v1/sweeps", post(submit::create).get(sweeps::list))
@@ -138,6 +147,10 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::record,
+        ))
         .with_state(state)
 }
 

@@ -1,8 +1,8 @@
 //! The OpenAPI document of the API, generated from the handlers'
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
 use super::{
-    best, datasets, events, export, extend, fork, importance, lifecycle, plot, submit, sweeps,
-    trials,
+    best, datasets, events, export, extend, fork, importance, lifecycle, metrics, plot, submit,
+    sweeps, trials,
 };
 
 use axum::Json;
@@ -20,6 +20,7 @@ use utoipa::{OpenApi, ToSchema};
     ),
     paths(
         super::healthz,
+        metrics::metrics,
         document,
         datasets::list,
         submit::create,

@@ -60,6 +60,9 @@ pub struct Config {
     /// once the holder's process has ended (seen on the same machine) or
     /// its hold is 3 periods old.
     pub server_lock_seconds: u64,
+    /// Whether `GET /metrics` answers without the API token (for a
+    /// Prometheus that cannot send one); the rest of the API still needs it.
+    pub metrics_public: bool,
     /// Token every request but `GET /healthz` must carry; None for an open
     /// server, which may then listen on loopback only. Never sent to workers.
     #[serde(skip_serializing)]
@@ -88,6 +91,7 @@ impl Default for Config {
             header_read_timeout_seconds: 10,
             max_connections: 512,
             server_lock_seconds: 5,
+            metrics_public: false,
             api_token: None,
         }
     }

@@ -32,8 +32,8 @@ pub async fn serve(
     }
     let catalog = Catalog::new(config.data_dir.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut tasks = supervisor::start(&config, store.clone(), stopped)?;
     let state = AppState::new(store.clone(), catalog, &config);
+    let mut tasks = supervisor::start(&config, store.clone(), stopped, state.metrics.clone())?;
     let packing = config.packing();
     tracing::info!(
         addr = %listener.local_addr()?,

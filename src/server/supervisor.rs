@@ -2,15 +2,18 @@
 //! trials of workers that die or stop renewing their lease, and at shutdown
 //! lets running trials reach their next checkpoint.
 use crate::config::Config;
+use crate::metrics::Registry;
 use crate::store::{Recovery, StoreError, Sweeps};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::Command;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Starts the configured number of worker processes and the lease reaper; both stop
-/// when `shutdown` turns true, killing the workers.
+/// when `shutdown` turns true, killing the workers. `metrics` counts the
+/// worker processes alive.
 ///
 /// Generic over the store's traits rather than `Arc<dyn ...>`: their
 /// methods return `impl Future`, which a trait object cannot, and the
@@ -19,6 +22,7 @@ pub fn start<S: Recovery + Sweeps>(
     config: &Config,
     store: S,
     shutdown: watch::Receiver<bool>,
+    metrics: Arc<Registry>,
 ) -> std::io::Result<JoinSet<()>> {
     let program = match &config.worker_program {
         Some(p) => p.clone(),
@@ -43,6 +47,7 @@ pub fn start<S: Recovery + Sweeps>(
                 max_attempts: config.max_attempts,
                 grace: Duration::from_secs(config.shutdown_grace_seconds),
                 memory: config.worker_memory_mb.map(|mb| mb << 20),
+                metrics: metrics.clone(),
             },
             shutdown.clone(),
         ));
@@ -68,6 +73,8 @@ struct Worker<S> {
     grace: Duration,
     /// Bytes the process may allocate, if capped.
     memory: Option<u64>,
+    /// Where the worker processes alive are counted.
+    metrics: Arc<Registry>,
 }
 
 /// Runs one worker process, starting it again whenever it exits; the
@@ -111,8 +118,10 @@ async fn keep_alive<S: Recovery>(w: Worker<S>, mut shutdown: watch::Receiver<boo
             }
         };
         let id = format!("{}-{}", w.name, child.id().unwrap_or(0));
+        let alive = Alive::new(&w.metrics);
         tokio::select! {
             status = child.wait() => {
+                drop(alive);
                 tracing::warn!(worker = %id, ?status, "worker exited; starting it again");
                 take_back(&w, &id, &mut shutdown).await;
                 wait_or_shutdown(&mut shutdown, Duration::from_millis(500)).await;
@@ -126,10 +135,27 @@ async fn keep_alive<S: Recovery>(w: Worker<S>, mut shutdown: watch::Receiver<boo
                     tracing::warn!(worker = %id, "no checkpoint within the grace period; killing it");
                     let _ = child.kill().await;
                 }
+                drop(alive);
                 take_back(&w, &id, &mut shutdown).await;
                 return;
             }
         }
+    }
+}
+
+/// A worker process counted alive in the metrics while this lives.
+struct Alive<'a>(&'a Registry);
+
+impl<'a> Alive<'a> {
+    fn new(metrics: &'a Registry) -> Alive<'a> {
+        metrics.worker_delta(1);
+        Alive(metrics)
+    }
+}
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.worker_delta(-1);
     }
 }
 

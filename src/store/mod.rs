@@ -12,6 +12,7 @@ mod lease;
 mod lifecycle;
 mod listing;
 mod lock;
+mod metrics;
 mod planned;
 mod queue;
 mod recovery;
@@ -28,6 +29,7 @@ pub use interface::{Backend, Events, Lifecycle, Queue, Recovery, Sessions, Sweep
 pub use lifecycle::Cancel;
 pub use listing::{Listing, PageStart, TrialListing, TrialSort};
 pub use lock::{LockError, ServerLock};
+pub use metrics::{StateCounts, Tallies};
 pub use planned::NewTrial;
 pub use queue::{Claim, Finish, Verdict, WriteError};
 pub use remove::Deleted;

@@ -113,6 +113,7 @@ fn worker(store: Stub) -> Worker<Stub> {
         max_attempts: 3,
         grace: Duration::from_secs(1),
         memory: None,
+        metrics: Default::default(),
     }
 }
 
