@@ -4,7 +4,6 @@
 //! of 100k trials is neither one query nor one buffer.
 use super::error::ErrorBody;
 use super::importance::{axes_of, PAGE};
-use super::plot::query::Query;
 use super::sweeps::sweep;
 use super::wire;
 use super::{parse_id, ApiError, ApiPath, AppState};
@@ -12,7 +11,7 @@ use crate::analysis::{self, csv, Axis};
 use crate::spec::{Goal, SweepSpec};
 use crate::store::{self, Sweeps as _};
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
@@ -48,9 +47,7 @@ pub struct ExportedTrial {
 pub async fn csv(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    Query::parse(raw.as_deref(), &[])?;
     let sweep = sweep(&state, parse_id(&id, "sweep")?).await?;
     let (spec, axes) = axes_of(&sweep)?;
     let mut header_row: Vec<String> = ["id", "number", "state"].map(String::from).to_vec();
@@ -101,9 +98,7 @@ pub async fn csv(
 pub async fn json(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    Query::parse(raw.as_deref(), &[])?;
     let sweep = sweep(&state, parse_id(&id, "sweep")?).await?;
     let (spec, _) = axes_of(&sweep)?;
     let sweep_id = sweep.id;

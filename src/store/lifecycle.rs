@@ -48,14 +48,9 @@ impl Store {
     /// (running ones at their worker's next write, within one epoch).
     pub(super) async fn cancel_sweep(&self, sweep_id: i64) -> Result<Cancel, StoreError> {
         let mut tx = self.write().await?;
-        let row = sqlx::query("SELECT id, state FROM sweeps WHERE id = ?")
-            .bind(sweep_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
+        let Some(state) = super::sweeps::state_of(&mut *tx, sweep_id).await? else {
             return Ok(Cancel::NotFound);
         };
-        let state: SweepState = Columns::of(&row, "sweep", "id")?.get("state")?;
         if state.is_ended() {
             return Ok(Cancel::AlreadyEnded);
         }

@@ -1,6 +1,5 @@
 //! Deleting an ended sweep with everything stored of it.
-use super::{Columns, Store, StoreError};
-use crate::state::SweepState;
+use super::{Store, StoreError};
 
 /// What became of a delete request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,14 +16,9 @@ impl Store {
     /// running, its `parent_id` cleared.
     pub(super) async fn delete_sweep(&self, sweep_id: i64) -> Result<Deleted, StoreError> {
         let mut tx = self.write().await?;
-        let row = sqlx::query("SELECT id, state FROM sweeps WHERE id = ?")
-            .bind(sweep_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
+        let Some(state) = super::sweeps::state_of(&mut *tx, sweep_id).await? else {
             return Ok(Deleted::NotFound);
         };
-        let state: SweepState = Columns::of(&row, "sweep", "id")?.get("state")?;
         if !state.is_ended() {
             return Ok(Deleted::Running);
         }

@@ -140,12 +140,7 @@ impl Store {
 
     /// Just the sweep's state, or None.
     pub(super) async fn sweep_state(&self, id: i64) -> Result<Option<SweepState>, StoreError> {
-        let row = sqlx::query("SELECT id, state FROM sweeps WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Columns::of(&r, "sweep", "id")?.get("state"))
-            .transpose()
+        state_of(&self.pool, id).await
     }
 
     /// At most `limit` sweeps with ids below `before` (all when None),
@@ -266,4 +261,18 @@ fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<
         spec,
         error,
     })
+}
+
+/// A sweep's state, or None, read through `on`: the pool, or a write
+/// transaction that then holds the sweep while it decides on that state.
+pub(super) async fn state_of<'e>(
+    on: impl sqlx::SqliteExecutor<'e>,
+    id: i64,
+) -> Result<Option<SweepState>, StoreError> {
+    let row = sqlx::query("SELECT id, state FROM sweeps WHERE id = ?")
+        .bind(id)
+        .fetch_optional(on)
+        .await?;
+    row.map(|r| Columns::of(&r, "sweep", "id")?.get("state"))
+        .transpose()
 }
