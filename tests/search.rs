@@ -124,7 +124,15 @@ parameters:
         let p = &t["params"];
         assert!(p["learning_rate"].as_f64().unwrap() >= 0.001, "{p}");
         if p["optimizer"] == "adam" {
-            assert_eq!(p["momentum"], 0.9, "momentum is not sampled for adam: {p}");
+            assert!(
+                p["momentum"].is_null(),
+                "momentum does not apply to adam: {p}"
+            );
+        } else {
+            assert!(
+                p["momentum"].as_f64().unwrap() >= 0.5,
+                "sgd's momentum is sampled: {p}"
+            );
         }
     }
     app.stop().await;
