@@ -29,11 +29,19 @@ def problem(where, text):
     problems.append(f"{where}: {text}")
 
 
+class Unreadable(Exception):
+    pass
+
+
 def load_yaml_all(path):
     # ruamel refuses duplicate keys, which PyYAML would take silently.
     yaml = YAML(typ="safe", pure=True)
-    with open(path, encoding="utf-8") as f:
-        return [d for d in yaml.load_all(f) if d is not None]
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [d for d in yaml.load_all(f) if d is not None]
+    except Exception as e:  # noqa: BLE001 - any parse error is the finding
+        problem(path, f"not valid YAML: {type(e).__name__}: {e}")
+        raise Unreadable from e
 
 
 def shutdown_grace(config_toml):
@@ -497,12 +505,18 @@ def check_worker(at, obj, c, args, services):
 
 
 def main(argv):
-    if argv[1:2] == ["compose"] and len(argv) == 6:
-        check_compose(*argv[2:])
-    elif argv[1:2] == ["kubernetes"] and len(argv) == 4:
-        check_kubernetes(*argv[2:])
-    else:
-        sys.exit(__doc__)
+    try:
+        if argv[1:2] == ["compose"] and len(argv) == 6:
+            check_compose(*argv[2:])
+        elif argv[1:2] == ["kubernetes"] and len(argv) == 4:
+            check_kubernetes(*argv[2:])
+        else:
+            sys.exit(__doc__)
+    except Unreadable:
+        pass
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as e:
+        # A shape the schema refuses (its check says where): stop here.
+        problem(argv[2], f"could not check further, a part has the wrong shape ({type(e).__name__}: {e})")
     for p in problems:
         print(f"  {p}", file=sys.stderr)
     return 1 if problems else 0
