@@ -15,7 +15,9 @@
 set -euo pipefail
 
 die() {
-  printf 'hypersweep image: %s\n' "$@" >&2
+  printf 'hypersweep image: %s\n' "$1" >&2
+  shift
+  printf '  %s\n' "$@" >&2
   exit 78 # EX_CONFIG
 }
 
@@ -85,7 +87,7 @@ case "$1" in
           "the server listens on $listen, beyond loopback, and so needs an API token; none was given." \
           "Set HYPERSWEEP_API_TOKEN (or HYPERSWEEP_API_TOKEN_FILE, a file holding it) in the container's" \
           "environment: 16 or more letters, digits or -._~+/=, e.g. from: openssl rand -hex 32" \
-          "  docker run -e HYPERSWEEP_API_TOKEN=... IMAGE" \
+          "docker run -e HYPERSWEEP_API_TOKEN=... IMAGE;" \
           "docker/compose.yaml takes it from docker/hypersweep.env, deploy/kubernetes/ from its Secret." ;;
     esac
     ;;
