@@ -30,9 +30,14 @@ sys.exit(m.version('check-jsonschema') != '$CHECK_JSONSCHEMA_VERSION'
          or m.version('kubernetes-validate') != '$KUBERNETES_VALIDATE_VERSION')
 " 2>/dev/null; then
   echo "check-deploy: installing check-jsonschema $CHECK_JSONSCHEMA_VERSION and kubernetes-validate $KUBERNETES_VALIDATE_VERSION into .venv"
-  .venv/bin/pip install --quiet --disable-pip-version-check \
+  # Its output only on failure: pip also warns about the dependencies that
+  # setup.sh's `--no-deps` torch leaves out, which libtorch does not need.
+  if ! .venv/bin/pip install --quiet --disable-pip-version-check \
     "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" \
-    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >.venv/check-deploy-pip.log 2>&1; then
+    cat .venv/check-deploy-pip.log >&2
+    exit 1
+  fi
 fi
 
 tmp=$(mktemp -d)
