@@ -697,8 +697,14 @@ async fn protocol() -> anyhow::Result<()> {
     let (here_epoch, here_wall) = summary(&here);
     let (remote_epoch, remote_wall) = summary(&remote);
     println!("{:<36} {:>12} {:>12}", "", "epoch s", "trial s");
-    println!("{:<36} {here_epoch:>12.3} {here_wall:>12.3}", "in this process (no protocol)");
-    println!("{:<36} {remote_epoch:>12.3} {remote_wall:>12.3}", "worker over HTTP (claim..finish)");
+    println!(
+        "{:<36} {here_epoch:>12.3} {here_wall:>12.3}",
+        "in this process (no protocol)"
+    );
+    println!(
+        "{:<36} {remote_epoch:>12.3} {remote_wall:>12.3}",
+        "worker over HTTP (claim..finish)"
+    );
     println!(
         "{:<36} {:>11.2}% {:>11.2}%",
         "protocol overhead",

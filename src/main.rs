@@ -169,9 +169,7 @@ fn main() -> anyhow::Result<()> {
                 anyhow::bail!("--slots and --threads must be at least 1");
             }
             // The global --server: the one URL a worker needs.
-            let server = cli
-                .server
-                .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+            let server = cli.server.unwrap_or_else(|| "http://127.0.0.1:8080".into());
             let options = hypersweep::worker::Options {
                 server,
                 token,

@@ -108,7 +108,10 @@ fn a_bad_config_is_refused_with_a_message() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("threads_per_trial must be at least 1"), "{stderr}");
+    assert!(
+        stderr.contains("threads_per_trial must be at least 1"),
+        "{stderr}"
+    );
 }
 
 /// The server's worker processes: children of `server` in /proc.

@@ -25,6 +25,7 @@ mod listing;
 mod metrics;
 mod pages;
 mod progress_groups;
+mod protocol;
 mod rejections;
 mod schemathesis;
 mod search;

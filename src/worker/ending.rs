@@ -25,7 +25,9 @@ impl TrialRun<'_> {
                 let (remote, a) = (self.remote, self.a);
                 let uploader = training.uploader.clone();
                 let uploaded = self
-                    .call(training, "uploading the checkpoint", || uploader.sync(remote, a))
+                    .call(training, "uploading the checkpoint", || {
+                        uploader.sync(remote, a)
+                    })
                     .await;
                 if let Err(e) = uploaded {
                     tracing::warn!(trial, "uploading the last checkpoint: {e}");

@@ -228,7 +228,9 @@ impl TrialRun<'_> {
                     Ok(_) => {}
                     Err(CallError::LeaseLost) => training.drop_trial(),
                     // It waits for the next try; the report may go on.
-                    Err(e) => tracing::debug!(trial = self.a.trial_id, "uploading the checkpoint: {e}"),
+                    Err(e) => {
+                        tracing::debug!(trial = self.a.trial_id, "uploading the checkpoint: {e}")
+                    }
                 }
             }
             training.pending.push_back((report, samples));
@@ -402,14 +404,12 @@ impl Uploader {
 }
 
 /// Uploads the checkpoint file at `path` for the attempt.
-async fn upload(
-    remote: &Remote,
-    a: &Assignment,
-    path: &std::path::Path,
-) -> Result<(), CallError> {
-    let bytes = tokio::fs::read(path).await.map_err(|e| CallError::Refused {
-        status: 0,
-        message: format!("{}: {e}", path.display()),
-    })?;
+async fn upload(remote: &Remote, a: &Assignment, path: &std::path::Path) -> Result<(), CallError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| CallError::Refused {
+            status: 0,
+            message: format!("{}: {e}", path.display()),
+        })?;
     remote.upload_checkpoint(a, bytes).await
 }
