@@ -33,8 +33,8 @@ fn list(name: &str, default: &str) -> Vec<String> {
         .collect()
 }
 
-/// Keeps the epoch's own timing and stops after one epoch.
-struct Clock(Option<f64>);
+/// Keeps the epoch's report and stops after one epoch.
+struct Clock(Option<EpochReport>);
 
 impl Listener for Clock {
     fn on_start(&mut self, _: i64) -> Control {
@@ -42,14 +42,14 @@ impl Listener for Clock {
     }
     fn on_sample(&mut self, _: &BatchLoss, _: i64, _: i64) {}
     fn on_epoch(&mut self, report: EpochReport, _: Vec<BatchLoss>) -> Control {
-        self.0 = Some(report.seconds);
+        self.0 = Some(report);
         Control::Finish
     }
 }
 
-/// Epoch seconds of `reps` one-epoch trials at `batch` on `device`, in the
+/// The reports of `reps` one-epoch trials at `batch` on `device`, in the
 /// order run (the first on a GPU includes its libraries' warm-up).
-fn epochs(device: Device, data: &Dataset, batch: u32, reps: usize) -> Vec<f64> {
+fn epochs(device: Device, data: &Dataset, batch: u32, reps: usize) -> Vec<EpochReport> {
     let split = data.split(0, VALIDATION);
     // One test image: the bench times epochs, not the trial's end.
     let test_x = data.test_x.narrow(0, 0, 1);
@@ -89,24 +89,32 @@ fn main() {
         .iter()
         .map(|b| b.parse().expect("--batches: integers"))
         .collect();
+    // Every device resolved before anything else: libtorch decides whether
+    // it has CUDA at its first question, a seed included.
+    let resolved: Vec<_> = devices
+        .iter()
+        .map(|name| {
+            let choice = name.parse::<DeviceChoice>();
+            (name, choice.and_then(DeviceChoice::resolve))
+        })
+        .collect();
     if let Some(t) = arg("--threads") {
         train::set_threads(t.parse().expect("--threads N"));
     }
+    train::flush_denormals();
     let data_dir = arg("--data").unwrap_or_else(|| format!("{ROOT}/../shared/data"));
     let catalog = Catalog::new(Some(data_dir.clone().into()));
-    train::flush_denormals();
     println!(
         "one epoch of 784-128-64-10 SGD(momentum 0.9) on Fashion-MNIST ({data_dir}), \
          54,000 training + 6,000 validation images; epoch seconds, best of {reps}"
     );
     println!("cpu threads: {}", tch::get_num_threads());
     println!(
-        "{:>8} {:>6} {:>9} {:>10}  each run",
-        "device", "batch", "epoch s", "samples/s"
+        "{:>8} {:>6} {:>9} {:>10} {:>8}  each run",
+        "device", "batch", "epoch s", "samples/s", "val acc"
     );
     let mut best = Vec::new();
-    for name in &devices {
-        let resolved = name.parse::<DeviceChoice>().and_then(DeviceChoice::resolve);
+    for (name, resolved) in resolved {
         let device = match resolved.as_deref() {
             Ok([device, ..]) => *device,
             Ok([]) => unreachable!("resolve names at least one device"),
@@ -121,11 +129,14 @@ fn main() {
         let train_rows = data.train_x.size()[0] as f64 * (1.0 - VALIDATION);
         for &batch in &batches {
             let runs = epochs(device, &data, batch, reps);
-            let fastest = runs.iter().copied().fold(f64::INFINITY, f64::min);
-            let each: Vec<String> = runs.iter().map(|s| format!("{s:.3}")).collect();
+            let seconds = runs.iter().map(|r| r.seconds);
+            let fastest = seconds.clone().fold(f64::INFINITY, f64::min);
+            let each: Vec<String> = seconds.map(|s| format!("{s:.3}")).collect();
+            // A check that it learnt: accuracy after one epoch, first run.
+            let accuracy = runs[0].val_accuracy;
             let label = train::device_name(device);
             println!(
-                "{label:>8} {batch:>6} {fastest:>9.3} {:>10.0}  {}",
+                "{label:>8} {batch:>6} {fastest:>9.3} {:>10.0} {accuracy:>8.4}  {}",
                 train_rows / fastest,
                 each.join(" ")
             );

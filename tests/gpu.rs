@@ -32,9 +32,16 @@ fn data_dir() -> PathBuf {
         .unwrap_or_else(|| panic!("no fashion-mnist under {}/../shared/data", root.display()))
 }
 
+/// libtorch decides whether it has CUDA once, at its first question (a
+/// seed counts), so every test here asks `cuda_devices`, which loads the
+/// CUDA library, before it trains anything.
+fn cuda() -> Result<usize, String> {
+    train::cuda_devices()
+}
+
 /// The CUDA device count, or None after saying why the test is skipped.
 fn cuda_or_skip(test: &str) -> Option<usize> {
-    match train::cuda_devices() {
+    match cuda() {
         Ok(count) => Some(count),
         Err(why) => {
             eprintln!("{test}: skipped: no CUDA device ({why})");
@@ -195,6 +202,7 @@ fn agree(what: &str, cpu: &Run, gpu: &Run) {
 /// from a checkpoint included.
 #[test]
 fn the_cpu_named_explicitly_is_bit_for_bit_the_default() {
+    let _ = cuda();
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let p = TrialParams {
         dropout: 0.2, // the generator's draws count too
@@ -267,7 +275,7 @@ fn the_cpu_named_explicitly_is_bit_for_bit_the_default() {
 /// says so, before any data is read; `resolve` says the same.
 #[test]
 fn a_cuda_device_that_is_not_there_is_a_clear_error() {
-    let (device, expected) = match train::cuda_devices() {
+    let (device, expected) = match cuda() {
         Ok(count) => (
             count,
             format!("device cuda:{count}: this machine has {count} CUDA device(s)"),

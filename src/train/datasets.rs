@@ -33,6 +33,11 @@ impl Datasets {
     /// there once, when first read, and every trial trains there. Whether
     /// the device is there is checked by each `train`.
     pub fn on(catalog: Catalog, device: Device) -> Datasets {
+        if device != Device::Cpu {
+            // libtorch's CUDA library, loaded before anything trains (see
+            // `cuda_devices`); what is missing is told by `train`.
+            let _ = device::cuda_devices();
+        }
         Datasets {
             catalog,
             device,

@@ -14,7 +14,10 @@
 //! is drawn on the CPU for the same reason. Checkpoints are written from CPU
 //! copies and read onto the training device: one written on a GPU resumes
 //! on the CPU, and the other way round. On the CPU every result is bit for
-//! bit what it was before devices existed.
+//! bit what it was before devices existed. libtorch decides whether it has
+//! CUDA once, at its first question (a seed counts): a process that trains
+//! on a GPU resolves its device ([`DeviceChoice::resolve`],
+//! [`cuda_devices`]) before anything trains.
 pub mod checkpoint;
 mod datasets;
 mod device;
