@@ -47,18 +47,18 @@ fi
 # nvidia-smi works).
 bash scripts/setup.sh
 export LIBTORCH="$PWD/.libtorch"
-if [ "$gpu" = 1 ] && ldd .libtorch/lib/libtorch_cuda.so | grep -q "not found"; then
+# The libraries libtorch_cuda.so lacks ("not found"); grep reads all of
+# ldd's output (no -q: with pipefail an early exit would fail the pipe).
+missing() { ldd .libtorch/lib/libtorch_cuda.so 2>&1 | grep "not found" || true; }
+if [ "$gpu" = 1 ] && [ -n "$(missing)" ]; then
   # A venv made on a CPU machine holds the lean install: add the CUDA
   # libraries (cuBLAS, cuDNN, ...) the full wheel depends on.
   echo "gpu-bench: libtorch_cuda.so lacks libraries; installing torch's CUDA dependencies" >&2
   .venv/bin/pip install --quiet "torch==2.13.0"
 fi
-if [ "$gpu" = 1 ]; then
-  missing=$(ldd .libtorch/lib/libtorch_cuda.so | grep "not found" || true)
-  if [ -n "$missing" ]; then
-    echo "gpu-bench: libtorch_cuda.so still lacks: $missing" >&2
-    exit 1
-  fi
+if [ "$gpu" = 1 ] && [ -n "$(missing)" ]; then
+  echo "gpu-bench: libtorch_cuda.so still lacks: $(missing)" >&2
+  exit 1
 fi
 
 echo "== machine"
@@ -72,7 +72,7 @@ echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 
 devices=cpu
 if [ "$cpu_only" = 0 ]; then devices=cpu,cuda:0; fi
-args=(--devices "$devices" --batches 64,256 --reps "${REPS:-3}" --data "$data")
+args=(--devices "$devices" --batches "64,256" --reps "${REPS:-3}" --data "$data")
 if [ -n "${THREADS:-}" ]; then args+=(--threads "$THREADS"); fi
 
 echo "== epoch seconds (cargo bench --bench device --profile ${PROFILE:-release} -- ${args[*]})"
