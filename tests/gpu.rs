@@ -344,6 +344,10 @@ fn checkpoints_move_between_the_cpu_and_cuda() {
         assert_eq!(head.0, Outcome::Suspended, "{name}");
         let saved = checkpoint::load(&path).unwrap().expect("written");
         assert_eq!(saved.epoch, 1, "{name}");
+        // Read as saved (no device given): every tensor is a CPU one.
+        for (tensor, t) in tch::Tensor::load_multi(&path).unwrap() {
+            assert_eq!(t.device(), Device::Cpu, "{name}: {tensor}");
+        }
         let tail = trial(then, BUILTIN, &p, Some(&path), 1, None).unwrap();
         assert_eq!(tail.1[0].epoch, 2, "{name}: resumed after epoch 1");
         let run = (tail.0, [head.1, tail.1].concat(), [head.2, tail.2].concat());
