@@ -18,6 +18,7 @@ mod crashes;
 mod dashboard;
 mod datasets;
 mod events;
+mod gpu;
 mod hardening;
 mod leases;
 mod lifecycle;
