@@ -39,10 +39,10 @@ struct WorkerArgs {
     id: Option<String>,
     /// Device to train on: cpu, cuda:N, or auto (every GPU it sees, else the CPU).
     #[arg(long, env = "HYPERSWEEP_DEVICE", default_value = "auto")]
-    device: String,
-    /// Trials trained at once.
-    #[arg(long, env = "HYPERSWEEP_SLOTS", default_value_t = 1)]
-    slots: u32,
+    device: hypersweep::train::DeviceChoice,
+    /// Trials trained at once [default: one per GPU, else the cores divided by --threads].
+    #[arg(long, env = "HYPERSWEEP_SLOTS")]
+    slots: Option<u32>,
     /// libtorch threads per trial [default: the cores divided by the slots].
     #[arg(long, env = "HYPERSWEEP_THREADS")]
     threads: Option<u32>,
@@ -165,7 +165,7 @@ fn main() -> anyhow::Result<()> {
                     .iter()
                     .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()))
             });
-            if args.slots == 0 || args.threads == Some(0) {
+            if args.slots == Some(0) || args.threads == Some(0) {
                 anyhow::bail!("--slots and --threads must be at least 1");
             }
             // The global --server: the one URL a worker needs.

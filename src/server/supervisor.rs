@@ -43,6 +43,8 @@ pub fn start<S: Recovery + Sweeps>(
             packing.threads_per_trial.to_string(),
             "--device".into(),
             "cpu".into(),
+            "--slots".into(),
+            "1".into(),
             "--work-dir".into(),
             local.work_dir.join(format!("w{i}")).display().to_string(),
         ];

@@ -21,6 +21,7 @@ mod trial;
 pub use remote::{CallError, Remote};
 
 use crate::protocol::{self, Assignment, Register};
+use crate::train::{device_name, DeviceChoice};
 use data::DataCache;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,10 +46,11 @@ pub struct Options {
     pub token: Option<String>,
     /// The id to register under; None lets the server choose.
     pub id: Option<String>,
-    /// `cpu`, `cuda:N` or `auto`.
-    pub device: String,
-    /// Trials trained at once.
-    pub slots: u32,
+    /// `cpu`, `cuda:N` or `auto` (every GPU it sees, else the CPU).
+    pub device: DeviceChoice,
+    /// Trials trained at once; None: one per GPU, or on the CPU one per
+    /// core (divided by `threads`), as the server packs its own.
+    pub slots: Option<u32>,
     /// libtorch threads per trial; None: the cores divided by the slots.
     pub threads: Option<u32>,
     /// Where checkpoints and downloaded datasets are kept.
@@ -68,14 +70,23 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     let draining = Arc::new(AtomicBool::new(false));
     let drain = drain_on_signal(draining.clone())?;
+    // Before anything trains: libtorch decides once whether it has CUDA.
+    let devices = options.device.resolve()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    let slots = options.slots.max(1);
+    let on_gpu = devices.iter().any(|d| *d != tch::Device::Cpu);
+    let slots = match (options.slots, options.threads) {
+        (Some(slots), _) => slots.max(1),
+        (None, _) if on_gpu => devices.len() as u32,
+        (None, Some(threads)) => (cores / threads.max(1)).max(1),
+        (None, None) => cores.max(1),
+    };
     let threads = options.threads.unwrap_or((cores / slots).max(1));
+    let device_names: Vec<String> = devices.iter().map(|d| device_name(*d)).collect();
     let mut remote = Remote::new(&options.server, options.token.clone())?;
     let registration = Register {
         id: options.id.clone(),
         host: host_name(),
-        device: options.device.clone(),
+        device: device_names.join(","),
         slots,
         threads,
         memory_bytes: memory_bytes(),
@@ -95,16 +106,19 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         }
     };
     let worker = registered.worker_id.clone();
-    tracing::info!(%worker, server = %options.server, slots, threads, "worker ready");
+    tracing::info!(%worker, server = %options.server, slots, threads,
+        devices = %device_names.join(","), "worker ready");
     let cache = Arc::new(DataCache::new(&options.work_dir, options.data_dir.clone()));
-    let settings = Settings {
-        threads: threads as usize,
-        validation_fraction: registered.validation_fraction,
-        batch_loss_every: registered.batch_loss_every,
-    };
     let mut slots_running = tokio::task::JoinSet::new();
-    for _ in 0..slots {
-        let trainer = Trainer::spawn(settings.clone())?;
+    for slot in 0..slots as usize {
+        let settings = Settings {
+            threads: threads as usize,
+            validation_fraction: registered.validation_fraction,
+            batch_loss_every: registered.batch_loss_every,
+            // The devices in turn, one slot after another.
+            device: devices[slot % devices.len()],
+        };
+        let trainer = Trainer::spawn(settings)?;
         let slot = Slot {
             remote: remote.clone(),
             trainer,

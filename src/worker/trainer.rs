@@ -52,6 +52,8 @@ pub struct Request {
 #[derive(Clone)]
 pub struct Settings {
     pub threads: usize,
+    /// Where the model, its optimizer state and the data live.
+    pub device: tch::Device,
     pub validation_fraction: f64,
     pub batch_loss_every: u32,
 }
@@ -91,7 +93,7 @@ fn run(settings: Settings, inbox: mpsc::Receiver<Request>) {
         let root = request.data.root.clone();
         let these = datasets
             .entry(root.clone())
-            .or_insert_with(|| Datasets::new(Catalog::new(Some(root))));
+            .or_insert_with(|| Datasets::on(Catalog::new(Some(root)), settings.device));
         let result = train_one(&settings, these, &request);
         // No receiver: the worker gave the trial up and hears of it no more.
         let _ = request.progress.send(Progress::Done(result));
