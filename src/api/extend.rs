@@ -65,7 +65,9 @@ pub async fn extend(
         let budget = state.store.budget(id).await?;
         let trials = state.store.trials(id).await?;
         let extension = plan(&sweep, &trials, budget, &change)?;
-        match state.store.extend_sweep(&extension).await? {
+        let extended = state.store.extend_sweep(&extension).await?;
+        state.hub.wake();
+        match extended {
             Extended::NotFound => return Err(ApiError::NotFound(format!("no sweep `{id}`"))),
             Extended::Stale => continue,
             Extended::BelowStarted(started) => {

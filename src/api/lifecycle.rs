@@ -58,7 +58,9 @@ pub async fn enqueue(
     let given = spec.check_given(given, "params")?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(rand::random());
     let params = search::complete(&spec, &given, &mut rng);
-    match state.store.enqueue_trial(id, &json!(params)).await? {
+    let enqueued = state.store.enqueue_trial(id, &json!(params)).await?;
+    state.hub.wake();
+    match enqueued {
         Enqueued::NotFound => Err(ApiError::NotFound(format!("no sweep `{id}`"))),
         Enqueued::NoQueued => Err(ApiError::Conflict(format!(
             "sweep {id} has no queued trial left for this one to take the place of: all {} of its max_trials have started. Raise max_trials first: PATCH /v1/sweeps/{id} with {{\"max_trials\": {}}}",

@@ -144,6 +144,8 @@ pub(super) async fn submit(
             trials,
         })
         .await?;
+    // Waiting claims take its trials at once.
+    state.hub.wake();
     let sweep = sweeps::sweep(state, id).await?;
     let status = sweeps::status(state, sweep).await?;
     let warnings = spec.warnings().to_vec();

@@ -105,7 +105,10 @@ pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 /// A handle to the database, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// For reads.
     pool: SqlitePool,
+    /// For writes: one connection, taken in turn.
+    writer: SqlitePool,
     /// Sweeps and trials that claims skip because a stored row of theirs
     /// cannot be read (`sweep 3`, `trial 7 of sweep 3`), each logged once
     /// by this process.
@@ -122,9 +125,47 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .after_release(|conn, _| {
+        // Readers share a pool; writers take turns on one connection of
+        // their own, in order. SQLite has one writer at a time anyway, and
+        // writers queued here never meet its busy handler, which sleeps up
+        // to 100 ms between tries: under many workers those sleeps, not
+        // the writes, were the latency.
+        let pool = pool_of(8, &options).await?;
+        let writer = pool_of(1, &options).await?;
+        if migrate {
+            sqlx::migrate!("./migrations").run(&pool).await?;
+        }
+        Ok(Store {
+            pool,
+            writer,
+            skipped: Arc::default(),
+        })
+    }
+
+    /// A write transaction that takes the write lock at once: with `BEGIN
+    /// IMMEDIATE` two writers wait on the busy timeout instead of deadlocking
+    /// on a read lock each wants to upgrade.
+    pub(crate) async fn write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// A pool of at most `connections` connections to the database.
+async fn pool_of(
+    connections: u32,
+    options: &SqliteConnectOptions,
+) -> Result<SqlitePool, StoreError> {
+    Ok(SqlitePoolOptions::new()
+        .max_connections(connections)
+        .after_release(|conn, _| {
                 Box::pin(async move {
                     // A transaction dropped without COMMIT queues its ROLLBACK
                     // on the connection: the ping runs after it. If sqlx still
@@ -144,30 +185,8 @@ impl Store {
                     Ok(true)
                 })
             })
-            .connect_with(options)
-            .await?;
-        if migrate {
-            sqlx::migrate!("./migrations").run(&pool).await?;
-        }
-        Ok(Store {
-            pool,
-            skipped: Arc::default(),
-        })
-    }
-
-    /// A write transaction that takes the write lock at once: with `BEGIN
-    /// IMMEDIATE` two writers wait on the busy timeout instead of deadlocking
-    /// on a read lock each wants to upgrade.
-    pub(crate) async fn write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
-    /// Closes every connection.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
+        .connect_with(options.clone())
+        .await?)
 }
 
 /// The trials (and epoch_reports) column holding a metric's value: named

@@ -97,7 +97,7 @@ impl Store {
         .bind(TrialState::Running)
         .bind(worker)
         .bind(claim.attempt)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         match done.rows_affected() {
             1 => Ok(()),

@@ -20,6 +20,9 @@ pub struct Located {
     pub name: String,
 }
 
+/// A file's length, modification time and SHA-256 when it was hashed.
+type Hashed = (u64, Option<SystemTime>, String);
+
 /// The datasets of one worker.
 pub struct DataCache {
     /// Folders of links, one per manifest: the catalog of cached datasets.
@@ -29,7 +32,7 @@ pub struct DataCache {
     /// A folder of datasets shared with the server (a mount), if any.
     shared: Option<PathBuf>,
     /// Digests of files hashed already, while their length and time stay.
-    hashed: Mutex<HashMap<PathBuf, (u64, Option<SystemTime>, String)>>,
+    hashed: Mutex<HashMap<PathBuf, Hashed>>,
 }
 
 impl DataCache {

@@ -51,6 +51,11 @@ pub struct Hub {
     registered: Mutex<std::collections::HashSet<String>>,
     /// Wakes waiting claims: a trial was handed back, ended, or queued.
     wake: Notify,
+    /// When a claim last found nothing to take, if nothing woke claims
+    /// since: until `POLL` later, waiting claims do not look again (each
+    /// look is a write transaction, and a thousand idle workers would
+    /// otherwise make thousands a second).
+    dry: Mutex<Option<Instant>>,
     pub manifests: Manifests,
 }
 
@@ -74,13 +79,26 @@ impl Hub {
             held: Mutex::default(),
             registered: Mutex::default(),
             wake: Notify::new(),
+            dry: Mutex::new(None),
             manifests: Manifests::default(),
         }
     }
 
     /// Wakes every waiting claim: there may be a trial to take.
     pub fn wake(&self) {
+        *self.dry.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.wake.notify_waiters();
+    }
+
+    /// Whether a claim found nothing less than `POLL` ago, with nothing
+    /// woken since: looking again now would find nothing either.
+    fn dry(&self) -> bool {
+        let dry = self.dry.lock().unwrap_or_else(|e| e.into_inner());
+        dry.is_some_and(|at| at.elapsed() < POLL)
+    }
+
+    fn found_nothing(&self) {
+        *self.dry.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 
     fn remember(&self, held: Held) -> Arc<Held> {
@@ -218,9 +236,10 @@ async fn claim(
         // Registered before the look, so that a wake-up meanwhile is not missed.
         let woken = state.hub.wake.notified();
         let mut trials = Vec::new();
-        while trials.len() < request.max as usize {
+        while trials.len() < request.max as usize && !state.hub.dry() {
             let lease_ms = state.hub.lease_ms as i64;
             let Some(claim) = state.store.claim(worker, lease_ms).await? else {
+                state.hub.found_nothing();
                 break;
             };
             if let Some(assignment) = assign::assign(&state, claim, worker).await? {

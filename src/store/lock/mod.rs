@@ -108,7 +108,7 @@ impl Store {
         .bind(now)
         .bind(now + hold_ms)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(renewed.rows_affected() == 1)
     }
@@ -117,7 +117,7 @@ impl Store {
     async fn release_lock(&self, owner: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM server_lock WHERE id = 1 AND owner = ?")
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -349,7 +349,7 @@ mod tests {
         )
         .bind(now_ms())
         .bind(now_ms() + expires_in_ms)
-        .execute(&store.pool)
+        .execute(&store.writer)
         .await
         .unwrap();
     }
