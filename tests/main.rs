@@ -19,6 +19,7 @@ mod dashboard;
 mod datasets;
 mod events;
 mod hardening;
+mod hosts;
 mod leases;
 mod lifecycle;
 mod listing;
