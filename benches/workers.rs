@@ -117,6 +117,11 @@ impl Service {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Kills the server and waits for its end.
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+
     async fn submit(&self, spec: &str) -> anyhow::Result<i64> {
         let r = self
             .api
@@ -493,7 +498,7 @@ async fn level(binary: &str, workers: usize, seconds: u64, epochs: u64) -> anyho
         let tail: Vec<&str> = log.lines().rev().take(5).collect();
         println!("  server log (last lines): {tail:?}");
     }
-    drop(service);
+    service.stop().await;
     anyhow::ensure!(
         twice_here == 0 && twice_there == 0,
         "a trial was claimed twice"

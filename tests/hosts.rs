@@ -146,7 +146,7 @@ fn a_worker_cut_off_past_its_lease_loses_its_trial_and_its_late_writes() {
         let follower = tokio::spawn(follow(c.api.clone(), c.url.clone(), id));
         let t = c
             .wait_for_trial(id, "with an epoch on w1", Duration::from_secs(120), |t| {
-                t["state"] == "running" && on(t, "w1") && epochs_done(&t) >= 1
+                t["state"] == "running" && on(t, "w1") && epochs_done(t) >= 1
             })
             .await;
         let (trial, attempt) = (t["id"].as_i64().unwrap(), t["attempt"].as_i64().unwrap());
