@@ -25,16 +25,36 @@ enum Command {
     Serve(ServeArgs),
     #[command(flatten)]
     Client(hypersweep::cli::Command),
-    /// Train trials from the database (started by `serve`; not for direct use).
-    #[command(hide = true)]
-    Worker {
-        /// Worker name, unique within one server.
-        #[arg(long)]
-        name: String,
-        /// The server's resolved configuration, as JSON.
-        #[arg(long)]
-        settings: String,
-    },
+    /// Train trials of a server over the worker protocol, on this host or any other.
+    Worker(WorkerArgs),
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// The server's URL [default: --server, else http://127.0.0.1:8080].
+    #[arg(long = "server", env = "HYPERSWEEP_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// Worker token (or the API token) [env: HYPERSWEEP_WORKER_TOKEN, then HYPERSWEEP_TOKEN].
+    #[arg(long, value_name = "TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The id to register under (letters, digits, `.`, `_`, `-`) [default: the server's choice].
+    #[arg(long, env = "HYPERSWEEP_WORKER_ID")]
+    id: Option<String>,
+    /// Device to train on: cpu, cuda:N, or auto (every GPU it sees, else the CPU).
+    #[arg(long, env = "HYPERSWEEP_DEVICE", default_value = "auto")]
+    device: String,
+    /// Trials trained at once.
+    #[arg(long, env = "HYPERSWEEP_SLOTS", default_value_t = 1)]
+    slots: u32,
+    /// libtorch threads per trial [default: the cores divided by the slots].
+    #[arg(long, env = "HYPERSWEEP_THREADS")]
+    threads: Option<u32>,
+    /// Folder for checkpoints and downloaded datasets.
+    #[arg(long, env = "HYPERSWEEP_WORK_DIR", default_value = "hypersweep-worker")]
+    work_dir: PathBuf,
+    /// A folder of datasets shared with the server (a mount), used where its files match.
+    #[arg(long, env = "HYPERSWEEP_DATA_DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -74,6 +94,15 @@ struct ServeArgs {
         value_parser = ApiToken::parse
     )]
     api_token: Option<ApiToken>,
+    /// Token that may speak only the worker protocol, for remote workers.
+    #[arg(
+        long,
+        env = "HYPERSWEEP_WORKER_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = ApiToken::parse
+    )]
+    worker_token: Option<ApiToken>,
 }
 
 impl ServeArgs {
@@ -96,6 +125,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.api_token {
             config.api_token = Some(v);
+        }
+        if let Some(v) = self.worker_token {
+            config.worker_token = Some(v);
         }
         if let Some(v) = self.allowed_hosts {
             config.allowed_hosts = v.into_iter().filter(|h| !h.trim().is_empty()).collect();
@@ -130,9 +162,30 @@ fn main() -> anyhow::Result<()> {
             let url = cli.server.as_deref();
             std::process::exit(runtime.block_on(hypersweep::cli::run(command, url)))
         }
-        Command::Worker { name, settings } => {
-            let config: Config = serde_json::from_str(&settings)?;
-            runtime.block_on(hypersweep::worker::run(config, &name))
+        Command::Worker(args) => {
+            let token = args.token.or_else(|| {
+                ["HYPERSWEEP_WORKER_TOKEN", "HYPERSWEEP_TOKEN"]
+                    .iter()
+                    .find_map(|v| std::env::var(v).ok().filter(|t| !t.is_empty()))
+            });
+            if args.slots == 0 || args.threads == Some(0) {
+                anyhow::bail!("--slots and --threads must be at least 1");
+            }
+            let server = args
+                .server
+                .or(cli.server)
+                .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+            let options = hypersweep::worker::Options {
+                server,
+                token,
+                id: args.id,
+                device: args.device,
+                slots: args.slots,
+                threads: args.threads,
+                work_dir: args.work_dir,
+                data_dir: args.data_dir,
+            };
+            runtime.block_on(hypersweep::worker::run(options))
         }
     }
 }

@@ -3,7 +3,9 @@
 //! CLI), or as the `hypersweep_token` cookie that `POST /v1/session` sets for
 //! the dashboard (a browser cannot add a header to a page load or an
 //! `EventSource`). A browser that asks for a page without it gets a sign-in
-//! page instead. Independently of the token, a state-changing request whose
+//! page instead. A worker token (`worker_token`, and the one a server gives
+//! its own workers) lets in the worker protocol, `/v1/worker/...`, and
+//! nothing else: any other route answers it 403. Independently of the token, a state-changing request whose
 //! `Origin` is another site is refused: the cookie would otherwise ride along
 //! on a forged form post.
 use super::session::{digest, is_session_id, Session};
@@ -27,11 +29,33 @@ pub async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
+    let path = request.uri().path();
+    let protocol_route = path.starts_with("/v1/worker/");
+    // A worker token speaks the worker protocol and nothing else.
+    let worker_token = bearer_tokens(request.headers())
+        .any(|t| state.worker_tokens.iter().any(|w| w.matches(t.as_bytes())));
+    if worker_token {
+        return match protocol_route {
+            true => next.run(request).await,
+            false => ApiError::Forbidden(format!(
+                "a worker token may only speak the worker protocol (/v1/worker/...), not {} {}",
+                request.method(),
+                path.chars().take(80).collect::<String>().escape_debug()
+            ))
+            .into_response(),
+        };
+    }
     let Some(token) = &state.api_token else {
-        return next.run(request).await;
+        return match protocol_route && !state.worker_tokens.is_empty() {
+            true => ApiError::Unauthorized(
+                "the worker protocol needs the worker token: send `Authorization: Bearer <token>`"
+                    .into(),
+            )
+            .into_response(),
+            false => next.run(request).await,
+        };
     };
     let read = matches!(*request.method(), Method::GET | Method::HEAD);
-    let path = request.uri().path();
     let health_check = read && path == "/healthz";
     let public_metrics = read && state.metrics_public && path == "/metrics";
     if health_check || public_metrics {
@@ -116,17 +140,7 @@ async fn presented(
     store: &Store,
 ) -> Result<Presented, StoreError> {
     let mut outcome = Presented::Nothing;
-    let bearer = headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| {
-            let (scheme, credentials) = v.trim().split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| credentials.trim())
-        });
-    for candidate in bearer {
+    for candidate in bearer_tokens(headers) {
         if token.matches(candidate.as_bytes()) {
             return Ok(Presented::Right(Session(None)));
         }
@@ -148,6 +162,20 @@ async fn presented(
         outcome = Presented::Wrong;
     }
     Ok(outcome)
+}
+
+/// The credentials of every `Authorization: Bearer` header.
+fn bearer_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| {
+            let (scheme, credentials) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| credentials.trim())
+        })
 }
 
 /// A browser loading a page (not a script's fetch or an event stream).

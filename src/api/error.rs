@@ -1,8 +1,8 @@
 //! The API's one error type and its mapping to HTTP responses.
 use crate::spec::SpecError;
 use crate::store::StoreError;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::FromRequestParts;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,8 +18,8 @@ pub struct ErrorBody {
 /// What went wrong, for a program (`code`) and for a person (`message`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// `invalid_spec`, `bad_request`, `not_found`, `unauthorized`,
-    /// `forbidden_origin`, `misdirected_host`, `conflict`, `method_not_allowed`,
+    /// `invalid_spec`, `bad_request`, `not_found`, `unauthorized`, `forbidden`,
+    /// `forbidden_origin`, `misdirected_host`, `conflict`, `lease_lost`, `method_not_allowed`,
     /// `unsupported_media_type`, `too_large`, `unavailable` or `internal`.
     pub code: String,
     pub message: String,
@@ -58,6 +58,12 @@ pub enum ApiError {
     MisdirectedHost(String),
     #[error("{0}")]
     Conflict(String),
+    /// A worker wrote for an attempt whose lease it no longer holds.
+    #[error("the lease on trial {trial} attempt {attempt} is no longer held by this worker; nothing was written")]
+    LeaseLost { trial: i64, attempt: i64 },
+    /// The token presented may not use this route.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the request body is over the limit of {0} bytes")]
@@ -82,6 +88,8 @@ impl IntoResponse for ApiError {
             ApiError::ForbiddenOrigin(_) => (StatusCode::FORBIDDEN, "forbidden_origin"),
             ApiError::MisdirectedHost(_) => (StatusCode::MISDIRECTED_REQUEST, "misdirected_host"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::LeaseLost { .. } => (StatusCode::CONFLICT, "lease_lost"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
@@ -179,3 +187,19 @@ pub struct ApiPath<T>(pub T);
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                "the body must be JSON (Content-Type: application/json)".into(),
+            ),
+            other => ApiError::BadRequest(format!("body: {}", other.body_text())),
+        }
+    }
+}
+
+/// `Json`, with rejections as JSON errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);

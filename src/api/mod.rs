@@ -22,10 +22,12 @@ mod submit;
 mod sweeps;
 mod trials;
 mod wire;
+mod worker;
 
 pub use edge::AllowedHosts;
-pub use error::{ApiError, ApiPath, ApiQuery};
+pub use error::{ApiError, ApiJson, ApiPath, ApiQuery};
 pub use serve::{serve, ServeOptions};
+pub use worker::Hub;
 
 use crate::config::{ApiToken, Config};
 use crate::data::catalog::Catalog;
@@ -59,6 +61,10 @@ pub struct AppState {
     pub metrics: Arc<Registry>,
     /// The folder of the trials' checkpoints, a folder per sweep.
     pub checkpoints: PathBuf,
+    /// Tokens that may speak only the worker protocol.
+    pub worker_tokens: Vec<ApiToken>,
+    /// What the worker protocol's routes share.
+    pub hub: Arc<Hub>,
 }
 
 impl AppState {
@@ -73,6 +79,8 @@ impl AppState {
             metrics_public: config.metrics_public,
             metrics: Arc::default(),
             checkpoints: config.checkpoints(),
+            worker_tokens: config.worker_token.iter().cloned().collect(),
+            hub: Arc::new(Hub::new(config)),
         }
     }
 }
@@ -80,7 +88,7 @@ impl AppState {
 /// Every route of the API, for a server listening on `listen`.
 pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
     let hosts = Arc::new(AllowedHosts::new(&config.allowed_hosts, listen));
-    Router::new()
+    let api = Router::new()
         .route("/", get(dashboard::index))
         .route("/assets/{file}", get(dashboard::asset))
         .route("/healthz", get(healthz))
@@ -120,16 +128,20 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         .route_layer(middleware::from_fn(query::known_only))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            config.max_body_bytes,
+            edge::refuse_announced_oversize,
+        ));
+    // The worker protocol has limits of its own: checkpoints are large.
+    Router::new()
+        .merge(worker::router(config.max_body_bytes))
+        .merge(api)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
         ))
         .layer(middleware::from_fn(auth::same_origin))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(middleware::from_fn_with_state(
-            config.max_body_bytes,
-            edge::refuse_announced_oversize,
-        ))
         .layer(middleware::from_fn_with_state(
             hosts,
             edge::require_known_host,

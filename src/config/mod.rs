@@ -21,7 +21,9 @@ pub struct Config {
     pub database: String,
     /// Folder whose subfolders of IDX files become datasets; None for the built-in only.
     pub data_dir: Option<PathBuf>,
-    /// Worker processes training trials at once, server-wide; `auto`: see [`Config::packing`].
+    /// Worker processes the server starts on its own host, each training
+    /// one trial at a time; `auto`: see [`Config::packing`]; 0: none (remote
+    /// workers only).
     pub workers: Count,
     /// libtorch intra-op threads of each trial; `auto`: see [`Config::packing`].
     pub threads_per_trial: Count,
@@ -67,6 +69,13 @@ pub struct Config {
     /// server, which may then listen on loopback only. Never sent to workers.
     #[serde(skip_serializing)]
     pub api_token: Option<ApiToken>,
+    /// Token that may speak only the worker protocol (`/v1/worker/...`):
+    /// what remote workers are given. None: workers use the API token (or
+    /// none, on an open server); the server's own workers get one of their own.
+    #[serde(skip_serializing)]
+    pub worker_token: Option<ApiToken>,
+    /// Largest checkpoint a worker may upload, in bytes.
+    pub max_checkpoint_bytes: u64,
 }
 
 impl Default for Config {
@@ -93,6 +102,8 @@ impl Default for Config {
             server_lock_seconds: 5,
             metrics_public: false,
             api_token: None,
+            worker_token: None,
+            max_checkpoint_bytes: 4 << 30,
         }
     }
 }
@@ -177,9 +188,6 @@ impl Config {
     /// Rejects settings no server could run with.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: &str| Err(ConfigError::Invalid(m.into()));
-        if self.workers == Count::Fixed(0) {
-            return bad("workers must be at least 1, or \"auto\"");
-        }
         if self.threads_per_trial == Count::Fixed(0) {
             return bad("threads_per_trial must be at least 1, or \"auto\"");
         }
@@ -228,6 +236,17 @@ impl Config {
         }
         if let Some(token) = &self.api_token {
             token.validate()?;
+        }
+        if let Some(token) = &self.worker_token {
+            token.validate()?;
+            if self.api_token.as_ref() == Some(token) {
+                return bad(
+                    "worker_token must differ from api_token: it is the one with fewer rights",
+                );
+            }
+        }
+        if self.max_checkpoint_bytes < 1 << 20 {
+            return bad("max_checkpoint_bytes must be at least 1048576 (1 MiB)");
         }
         Ok(())
     }

@@ -12,7 +12,12 @@ fn repo_config_parses_and_matches_defaults_where_silent() {
 #[test]
 fn unknown_keys_and_bad_values_are_rejected() {
     assert!(Config::from_toml("listn = \"x\"").is_err());
-    assert!(Config::from_toml("workers = 0").is_err());
+    // No local workers: remote ones only.
+    assert_eq!(
+        Config::from_toml("workers = 0").unwrap().packing().workers,
+        0
+    );
+    assert!(Config::from_toml("max_checkpoint_bytes = 10").is_err());
     let c = Config::from_toml(
         "workers = 3\n[limits]\nmax_parameters = 10\nmax_epochs = 2\nmax_trials = 4",
     )

@@ -48,6 +48,14 @@ impl ApiToken {
         self.0.as_bytes().ct_eq(candidate).into()
     }
 
+    /// A fresh random token (256 bits, hex): what a server gives its own
+    /// workers when none is configured.
+    pub fn random() -> ApiToken {
+        use rand::Rng;
+        let bytes: [u8; 32] = rand::rng().random();
+        ApiToken(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// The secret itself, for a client to send or a cookie to carry.
     pub fn expose(&self) -> &str {
         &self.0

@@ -1,11 +1,14 @@
 //! The server: opens the store, starts the worker processes, serves the API.
 mod supervisor;
 
+use supervisor::Local;
+
 use crate::api::{self, AppState};
-use crate::config::Config;
+use crate::config::{ApiToken, Config};
 use crate::data::catalog::Catalog;
 use crate::store::{Recovery as _, ServerLock, Store};
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -25,15 +28,23 @@ pub async fn serve(
     let period = Duration::from_secs(config.server_lock_seconds);
     let lock = ServerLock::acquire(&store, &config.database, period).await?;
     let shutdown = lock.or_lost(shutdown);
-    // No worker of this server runs yet: running trials are a stopped server's.
-    let orphans = store.take_back_orphans(config.max_attempts).await?;
+    // The workers a stopped server started here died with it; remote ones
+    // keep their trials while their leases hold.
+    let orphans = store.take_back_local(config.max_attempts).await?;
     if orphans > 0 {
-        tracing::warn!("took back {orphans} trial(s) left running by a stopped server");
+        tracing::warn!("took back {orphans} trial(s) of a stopped server's own workers");
     }
     let catalog = Catalog::new(config.data_dir.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let state = AppState::new(store.clone(), catalog, &config);
-    let mut tasks = supervisor::start(&config, store.clone(), stopped, state.metrics.clone())?;
+    let mut state = AppState::new(store.clone(), catalog, &config);
+    let local = local_workers(&config, listener.local_addr()?, &mut state);
+    let mut tasks = supervisor::start(
+        &config,
+        store.clone(),
+        local,
+        stopped,
+        state.metrics.clone(),
+    )?;
     let packing = config.packing();
     tracing::info!(
         addr = %listener.local_addr()?,
@@ -63,6 +74,32 @@ pub async fn serve(
     store.close().await;
     released?;
     Ok(())
+}
+
+/// How the server's own workers reach it: its port on loopback, and a
+/// token of their own (the worker role) when the server needs one.
+fn local_workers(config: &Config, listen: SocketAddr, state: &mut AppState) -> Local {
+    let ip = match listen.ip() {
+        IpAddr::V6(v6) if !v6.is_unspecified() => IpAddr::V6(v6),
+        IpAddr::V4(v4) if !v4.is_unspecified() => IpAddr::V4(v4),
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let url = format!("http://{}", SocketAddr::new(ip, listen.port()));
+    let token = match (&config.api_token, &config.worker_token) {
+        (_, Some(token)) => Some(token.expose().to_string()),
+        (Some(_), None) => {
+            let token = ApiToken::random();
+            let text = token.expose().to_string();
+            state.worker_tokens.push(token);
+            Some(text)
+        }
+        (None, None) => None,
+    };
+    Local {
+        url,
+        token,
+        work_dir: config.checkpoints().join("local-workers"),
+    }
 }
 
 /// How long open connections get once the API stops.

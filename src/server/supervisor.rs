@@ -1,8 +1,11 @@
-//! Keeps the configured number of worker processes alive, takes back the
+//! Keeps the configured number of worker processes alive (each the same
+//! `hypersweep worker --server URL` a remote host runs, pointed at this
+//! server's loopback address), takes back the
 //! trials of workers that die or stop renewing their lease, and at shutdown
 //! lets running trials reach their next checkpoint.
 use crate::config::Config;
 use crate::metrics::Registry;
+use crate::protocol::LOCAL_PREFIX;
 use crate::store::{Recovery, StoreError, Sweeps};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use tokio::task::JoinSet;
 pub fn start<S: Recovery + Sweeps>(
     config: &Config,
     store: S,
+    local: Local,
     shutdown: watch::Receiver<bool>,
     metrics: Arc<Registry>,
 ) -> std::io::Result<JoinSet<()>> {
@@ -28,20 +32,29 @@ pub fn start<S: Recovery + Sweeps>(
         Some(p) => p.clone(),
         None => std::env::current_exe()?,
     };
-    // Workers get the packing resolved here, so that all agree on it.
     let packing = config.packing();
-    let resolved = Config {
-        workers: packing.workers.into(),
-        threads_per_trial: packing.threads_per_trial.into(),
-        ..config.clone()
-    };
-    let settings = serde_json::to_string(&resolved).expect("config serializes");
     let mut tasks = JoinSet::new();
     for i in 0..packing.workers {
+        let mut args: Vec<String> = vec![
+            "worker".into(),
+            "--server".into(),
+            local.url.clone(),
+            "--threads".into(),
+            packing.threads_per_trial.to_string(),
+            "--device".into(),
+            "cpu".into(),
+            "--work-dir".into(),
+            local.work_dir.join(format!("w{i}")).display().to_string(),
+        ];
+        if let Some(data) = &config.data_dir {
+            // The server's own data folder: used as it is, nothing downloaded.
+            args.extend(["--data-dir".into(), data.display().to_string()]);
+        }
         tasks.spawn(keep_alive(
             Worker {
                 program: program.clone(),
-                settings: settings.clone(),
+                args,
+                token: local.token.clone(),
                 name: format!("w{i}"),
                 store: store.clone(),
                 max_attempts: config.max_attempts,
@@ -62,10 +75,23 @@ pub fn start<S: Recovery + Sweeps>(
     Ok(tasks)
 }
 
+/// How the server's own workers reach it.
+pub struct Local {
+    /// The server's URL on loopback.
+    pub url: String,
+    /// The token they present, if the server needs one.
+    pub token: Option<String>,
+    /// Their working folders are made in this one.
+    pub work_dir: PathBuf,
+}
+
 /// One worker slot: how to start its process and what to do when it dies.
 struct Worker<S> {
     program: PathBuf,
-    settings: String,
+    /// `worker --server ...`: the same command a remote host runs.
+    args: Vec<String>,
+    /// The worker token, passed in the environment (never on the command line).
+    token: Option<String>,
     name: String,
     store: S,
     max_attempts: u32,
@@ -82,13 +108,15 @@ struct Worker<S> {
 /// SIGTERM and `grace` to hand its trial back at a checkpoint, then SIGKILL.
 async fn keep_alive<S: Recovery>(w: Worker<S>, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
+        // A fresh id per process: its trials are taken back by it when it exits.
+        let id = format!("{LOCAL_PREFIX}{}.{:08x}", w.name, rand::random::<u32>());
         let mut command = Command::new(&w.program);
-        command
-            .arg("worker")
-            .arg("--name")
-            .arg(&w.name)
-            .arg("--settings")
-            .arg(&w.settings);
+        command.args(&w.args).arg("--id").arg(&id);
+        command.env_remove("HYPERSWEEP_TOKEN");
+        match &w.token {
+            Some(token) => command.env("HYPERSWEEP_WORKER_TOKEN", token),
+            None => command.env_remove("HYPERSWEEP_WORKER_TOKEN"),
+        };
         command.kill_on_drop(true);
         let memory = w.memory;
         // SAFETY: prctl and setrlimit are async-signal-safe. The first asks
@@ -117,7 +145,6 @@ async fn keep_alive<S: Recovery>(w: Worker<S>, mut shutdown: watch::Receiver<boo
                 continue;
             }
         };
-        let id = format!("{}-{}", w.name, child.id().unwrap_or(0));
         let alive = Alive::new(&w.metrics);
         tokio::select! {
             status = child.wait() => {

@@ -11,6 +11,7 @@ use super::{
     NewSweep, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
 };
 use crate::metric::MetricName;
+use crate::protocol::{CheckpointRef, Register};
 use crate::report::{BatchLoss, EpochReport};
 use crate::schedule::TrialGroup;
 use crate::spec::TrialParams;
@@ -18,9 +19,9 @@ use crate::state::{SweepState, TrialState};
 use std::future::Future;
 
 /// Every part of a store, for callers that need all of them (the server, the API).
-pub trait Backend: Queue + Recovery + Sweeps + Lifecycle + Events + Sessions {}
+pub trait Backend: Queue + Recovery + Sweeps + Lifecycle + Events + Sessions + Workers {}
 
-impl<S: Queue + Recovery + Sweeps + Lifecycle + Events + Sessions> Backend for S {}
+impl<S: Queue + Recovery + Sweeps + Lifecycle + Events + Sessions + Workers> Backend for S {}
 
 /// The trial queue as workers use it: claims under a lease, and every write
 /// fenced by it (`WriteError::LeaseLost` when the lease is no longer held).
@@ -183,8 +184,11 @@ pub trait Recovery: Clone + Send + Sync + 'static {
         max_attempts: u32,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
-    /// Takes back every running trial (at start-up); how many.
-    fn take_back_orphans(
+    /// Takes back the running trials of the workers a stopped server had
+    /// started on its own host (ids starting `protocol::LOCAL_PREFIX`),
+    /// which died with it; at start-up. Remote workers keep theirs: only
+    /// their leases decide. How many.
+    fn take_back_local(
         &self,
         max_attempts: u32,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send;
@@ -290,4 +294,55 @@ pub trait Sessions: Clone + Send + Sync + 'static {
 
     /// Ends every session; how many there were.
     fn close_all_sessions(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// What the worker protocol keeps beside the queue: registered workers,
+/// uploaded checkpoints, and claims read back after a restart.
+pub trait Workers: Clone + Send + Sync + 'static {
+    /// Records a worker under `id`, or updates one that registers again.
+    fn register_worker(
+        &self,
+        id: &str,
+        worker: &Register,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether a worker with this id has registered.
+    fn worker_registered(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The claim `worker` holds on the trial in `attempt`, or None.
+    fn held_claim(
+        &self,
+        trial_id: i64,
+        attempt: i64,
+        worker: &str,
+    ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
+
+    /// Whether the trial has a report of `epoch` from `attempt`.
+    fn reported(
+        &self,
+        trial_id: i64,
+        attempt: i64,
+        epoch: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records an uploaded checkpoint while `worker` holds the lease.
+    fn record_checkpoint(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        sha256: &str,
+        bytes: u64,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send;
+
+    /// The newest checkpoint of a trial, if any.
+    fn latest_checkpoint(
+        &self,
+        trial_id: i64,
+    ) -> impl Future<Output = Result<Option<CheckpointRef>, StoreError>> + Send;
+
+    /// Forgets the checkpoints of a trial that ended.
+    fn forget_checkpoints(
+        &self,
+        trial_id: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -22,10 +22,11 @@ mod sessions;
 mod sqlite;
 mod sweeps;
 mod trials;
+mod workers;
 
 pub use events::Event;
 pub use extend::{Budget, Enqueued, Extended, Extension};
-pub use interface::{Backend, Events, Lifecycle, Queue, Recovery, Sessions, Sweeps};
+pub use interface::{Backend, Events, Lifecycle, Queue, Recovery, Sessions, Sweeps, Workers};
 pub use lifecycle::Cancel;
 pub use listing::{Listing, PageStart, TrialListing, TrialSort};
 pub use lock::{LockError, ServerLock};

@@ -43,13 +43,13 @@ impl Running {
 
 /// Which running trials a take-back is for.
 #[derive(Clone, Copy)]
-enum Found<'a> {
+pub(super) enum Found<'a> {
     /// Those whose lease has expired.
     Expired,
     /// Those of this worker.
     Of(&'a str),
-    /// Every one.
-    All,
+    /// Those of the workers whose ids start so.
+    Prefixed(&'a str),
 }
 
 impl Store {
@@ -69,16 +69,8 @@ impl Store {
             .await
     }
 
-    /// Takes back every running trial: at start-up, when no worker of this
-    /// server runs yet, they were left by a server that stopped without
-    /// handing them back. Returns how many.
-    pub(super) async fn take_back_orphans(&self, max_attempts: u32) -> Result<usize, StoreError> {
-        self.take_back_found(Found::All, max_attempts, "the server stopped")
-            .await
-    }
-
     /// Takes back the running trials `found` names, in one write, for `why`.
-    async fn take_back_found(
+    pub(super) async fn take_back_found(
         &self,
         found: Found<'_>,
         max_attempts: u32,
@@ -87,7 +79,7 @@ impl Store {
         let sql = match found {
             Found::Expired => format!("{RUNNING} AND lease_expires_ms < ?"),
             Found::Of(_) => format!("{RUNNING} AND worker = ?"),
-            Found::All => RUNNING.to_string(),
+            Found::Prefixed(_) => format!("{RUNNING} AND substr(worker, 1, ?) = ?"),
         };
         let mut tx = self.write().await?;
         let query = sqlx::query(&sql).bind(TrialState::Running);
@@ -95,7 +87,7 @@ impl Store {
         let query = match found {
             Found::Expired => query.bind(now_ms()),
             Found::Of(worker) => query.bind(worker),
-            Found::All => query,
+            Found::Prefixed(prefix) => query.bind(prefix.len() as i64).bind(prefix),
         };
         let rows = query.fetch_all(&mut *tx).await?;
         take_back(&mut tx, &Running::all(&rows)?, max_attempts, why).await?;

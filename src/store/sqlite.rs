@@ -1,11 +1,12 @@
 //! `Store`, the SQLite engine, as each of the store's traits: every method
 //! is the inherent one of the same name, in the file of its aggregate.
-use super::interface::{Events, Lifecycle, Queue, Recovery, Sessions, Sweeps};
+use super::interface::{Events, Lifecycle, Queue, Recovery, Sessions, Sweeps, Workers};
 use super::{
     Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
     NewSweep, Store, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
 };
 use crate::metric::MetricName;
+use crate::protocol::{CheckpointRef, Register};
 use crate::report::{BatchLoss, EpochReport};
 use crate::schedule::TrialGroup;
 use crate::spec::TrialParams;
@@ -168,11 +169,11 @@ impl Recovery for Store {
     ) -> impl Future<Output = Result<usize, StoreError>> + Send {
         Store::take_back_from(self, worker, max_attempts)
     }
-    fn take_back_orphans(
+    fn take_back_local(
         &self,
         max_attempts: u32,
     ) -> impl Future<Output = Result<usize, StoreError>> + Send {
-        Store::take_back_orphans(self, max_attempts)
+        Store::take_back_local(self, max_attempts)
     }
     fn enforce_trial_timeouts(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
         Store::enforce_trial_timeouts(self)
@@ -275,5 +276,61 @@ impl Sessions for Store {
     }
     fn close_all_sessions(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         Store::close_all_sessions(self)
+    }
+}
+
+impl Workers for Store {
+    fn register_worker(
+        &self,
+        id: &str,
+        worker: &Register,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        Store::register_worker(self, id, worker)
+    }
+
+    fn worker_registered(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        Store::worker_registered(self, id)
+    }
+
+    fn held_claim(
+        &self,
+        trial_id: i64,
+        attempt: i64,
+        worker: &str,
+    ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send {
+        Store::held_claim(self, trial_id, attempt, worker)
+    }
+
+    fn reported(
+        &self,
+        trial_id: i64,
+        attempt: i64,
+        epoch: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        Store::reported(self, trial_id, attempt, epoch)
+    }
+
+    fn record_checkpoint(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        sha256: &str,
+        bytes: u64,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::record_checkpoint(self, claim, worker, sha256, bytes)
+    }
+
+    fn latest_checkpoint(
+        &self,
+        trial_id: i64,
+    ) -> impl Future<Output = Result<Option<CheckpointRef>, StoreError>> + Send {
+        Store::latest_checkpoint(self, trial_id)
+    }
+
+    fn forget_checkpoints(
+        &self,
+        trial_id: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        Store::forget_checkpoints(self, trial_id)
     }
 }

@@ -1,60 +1,75 @@
-//! How a claimed trial's end is recorded: completed, failed, handed back
-//! at a checkpoint, or an attempt given up; and its checkpoint forgotten
-//! once no attempt will resume from it.
-use super::lease::lease_held;
-use super::trial::TrialRun;
-use crate::state::TrialState;
-use crate::store::{Finish, Queue, StoreError, WriteError};
+//! How a claimed trial's end is told to the server: completed, failed,
+//! handed back at a checkpoint, or an attempt given up; every waiting
+//! report first, and this host's copy of the checkpoint forgotten once no
+//! attempt here will resume from it.
+use super::remote::CallError;
+use super::trial::{upload, Training, TrialRun};
+use crate::protocol::Outcome as Told;
 use crate::train::{Outcome, TrainError};
 
 /// The exit status of a worker that ran out of memory (EX_TEMPFAIL).
 const EXIT_OUT_OF_MEMORY: i32 = 75;
 
-impl<S: Queue> TrialRun<'_, S> {
-    /// Records how training ended while the lease was held.
-    #[tracing::instrument(name = "finish", skip_all, fields(trial_id = self.claim.trial_id))]
-    pub(super) async fn done(&self, result: Result<Outcome, TrainError>) -> Result<(), StoreError> {
-        let (store, claim, worker) = (self.store, self.claim, self.worker);
+impl TrialRun<'_> {
+    /// Tells the server how training ended, while the lease was held.
+    #[tracing::instrument(name = "finish", skip_all, fields(trial_id = self.a.trial_id))]
+    pub(super) async fn done(&self, training: &mut Training, result: Result<Outcome, TrainError>) {
+        if !training.held() {
+            return self.forget();
+        }
+        let delivered = self.deliver_all(training).await;
+        let trial = self.a.trial_id;
         match result {
+            _ if !delivered => {}
             Ok(Outcome::Suspended) => {
-                let handed = self
-                    .write("handing the trial back", || store.hand_back(claim, worker))
-                    .await;
-                if handed.is_ok() {
-                    tracing::info!(trial = claim.trial_id, "handed back at its checkpoint");
+                let (remote, a, path) = (self.remote, self.a, &self.checkpoint);
+                if path.exists() {
+                    let uploaded = self
+                        .call(training, "uploading the checkpoint", || {
+                            upload(remote, a, path)
+                        })
+                        .await;
+                    if let Err(e) = uploaded {
+                        tracing::warn!(trial, "uploading the last checkpoint: {e}");
+                    }
                 }
-                return self.unless_lost("handing the trial back", handed);
+                let handed = self
+                    .call(training, "handing the trial back", || remote.hand_back(a))
+                    .await;
+                match handed {
+                    Ok(()) => tracing::info!(trial, "handed back at its checkpoint"),
+                    Err(e) => self.given_up(training, "handing the trial back", &e),
+                }
+                // Kept: an attempt on this host resumes from it without a download.
+                return;
             }
             Ok(Outcome::Stopped) => {}
             Ok(Outcome::Completed {
                 test_loss,
                 test_accuracy,
             }) => {
-                let finish = Finish::Completed {
+                let told = Told::Completed {
                     test_loss,
                     test_accuracy,
                 };
-                let ended = self
-                    .write("ending the trial", || store.finish(claim, worker, &finish))
-                    .await;
-                self.unless_lost("ending the trial completed", ended)?;
+                self.tell(training, &told).await;
             }
             Ok(Outcome::Diverged { epoch }) => {
                 tracing::info!(epoch, "the loss became NaN or infinite");
-                self.fail("diverged".to_string()).await?;
+                self.fail(training, "diverged".to_string()).await;
             }
             Err(e @ TrainError::OutOfMemory(_)) => {
                 // Like a crash, this costs one attempt; the process starts
                 // afresh so that no half-freed memory stays behind.
                 let why = format!("the worker ran out of memory ({e})");
+                let (remote, a) = (self.remote, self.a);
                 let lost = self
-                    .write("giving the attempt up", || {
-                        store.lose_attempt(claim, worker, self.max_attempts, &why)
-                    })
+                    .call(training, "giving the attempt up", || remote.lose(a, &why))
                     .await;
-                // Restarted all the same: the memory is what it is about.
-                self.unless_lost("giving the attempt up", lost)?;
-                tracing::error!(trial = claim.trial_id, "{why}; restarting the worker");
+                if let Err(e) = lost {
+                    self.given_up(training, "giving the attempt up", &e);
+                }
+                tracing::error!(trial, "{why}; restarting the worker");
                 std::process::exit(EXIT_OUT_OF_MEMORY);
             }
             Err(
@@ -63,42 +78,36 @@ impl<S: Queue> TrialRun<'_, S> {
                 | TrainError::BadCheckpoint(_)
                 | TrainError::CheckpointNotWritten(_)
                 | TrainError::Torch(_)),
-            ) => self.fail(e.to_string()).await?,
+            ) => self.fail(training, e.to_string()).await,
         }
-        self.forget_if_ended().await
+        self.forget();
     }
 
     /// Ends the trial `failed` with `reason`.
-    pub(super) async fn fail(&self, reason: String) -> Result<(), StoreError> {
-        let finish = Finish::Failed { reason };
+    pub(super) async fn fail(&self, training: &Training, reason: String) {
+        self.tell(training, &Told::Failed { reason }).await;
+        self.forget();
+    }
+
+    /// Tells the server how the trial ended.
+    async fn tell(&self, training: &Training, told: &Told) {
+        let (remote, a) = (self.remote, self.a);
         let ended = self
-            .write("ending the trial", || {
-                self.store.finish(self.claim, self.worker, &finish)
-            })
+            .call(training, "ending the trial", || remote.finish(a, told))
             .await;
-        self.unless_lost("ending the trial failed", ended)
+        match ended {
+            Ok(()) => {}
+            Err(e @ (CallError::LeaseLost | CallError::Unreachable(_))) => {
+                self.given_up(training, "ending the trial", &e)
+            }
+            Err(e) => tracing::error!(trial = a.trial_id, "ending the trial: {e}"),
+        }
     }
 
-    /// Logs a write the lease was lost for: the trial was taken back (or
-    /// ended elsewhere) meanwhile and is no longer this worker's to record,
-    /// so nothing more is done with it. A store failure is returned.
-    fn unless_lost(&self, what: &str, written: Result<(), WriteError>) -> Result<(), StoreError> {
-        if lease_held(written)?.is_none() {
-            let trial = self.claim.trial_id;
-            tracing::info!(trial, "{what}: not recorded, the lease was lost meanwhile");
-        }
-        Ok(())
-    }
-
-    /// Deletes the checkpoint once the trial has ended: no attempt will
-    /// resume from it. A trial taken back keeps it for the next attempt.
-    pub(super) async fn forget_if_ended(&self) -> Result<(), StoreError> {
-        let state = self.store.trial_state(self.claim.trial_id).await?;
-        // A trial that no longer exists has ended too.
-        if state.is_none_or(TrialState::is_ended) {
-            // Best effort: a checkpoint left behind goes with its sweep's folder.
-            let _ = std::fs::remove_file(&self.checkpoint);
-        }
-        Ok(())
+    /// Deletes this host's copy of the checkpoint: the trial ended, or it
+    /// moved to another attempt, which downloads what the server has.
+    fn forget(&self) {
+        // Best effort: a file left behind is replaced by the next download.
+        let _ = std::fs::remove_file(&self.checkpoint);
     }
 }

@@ -1,21 +1,27 @@
-//! The worker process: claims trials from the database, trains them on its
-//! training thread, reports each epoch and keeps its lease alive meanwhile.
+//! The worker process: registers with a server over the worker protocol,
+//! claims trials, trains them on its training threads (one per slot),
+//! reports each epoch and keeps each lease alive meanwhile. It opens no
+//! database and decides nothing: the server samples, judges and keeps the
+//! leases by its clock. The same process runs on the server's host
+//! (started by it) and on any other.
 //!
+//! - `remote`: the protocol's HTTP client, and what its errors mean.
+//! - `data`: datasets by manifest: a shared folder, or the local cache.
 //! - `trial`: one claimed trial, from its configuration to its last report.
-//! - `ending`: recording how a trial ended, and giving it up.
-//! - `judge`: the scheduler's verdict on an epoch.
-//! - `lease`: renewing the lease, and retrying writes on a full disk.
+//! - `ending`: telling the server how a trial ended.
+//! - `lease`: renewing the lease, calls tried again, stopping by itself.
 //! - `trainer`: the training thread.
+mod data;
 mod ending;
-mod judge;
 mod lease;
-mod sample;
+mod remote;
 mod trainer;
 mod trial;
 
-use crate::config::Config;
-use crate::data::catalog::Catalog;
-use crate::store::{Claim, Queue, Store, StoreError};
+pub use remote::{CallError, Remote};
+
+use crate::protocol::{self, Assignment, Register};
+use data::DataCache;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,98 +30,199 @@ use tokio::sync::watch;
 use trainer::{Settings, Trainer};
 use trial::TrialRun;
 
-/// How long an idle worker waits before looking for a queued trial again.
-const POLL: Duration = Duration::from_millis(200);
+/// How long a claim waits on the server for a trial to come up.
+const CLAIM_WAIT: Duration = Duration::from_secs(10);
 
-/// How often a write the database could not take (a full disk) is tried again.
+/// How long a worker waits before trying a server it cannot reach again.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// What a worker is started with (`hypersweep worker ...`).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The server's base URL, e.g. `http://10.0.0.1:8080`.
+    pub server: String,
+    /// The worker token (or the API token); None for an open server.
+    pub token: Option<String>,
+    /// The id to register under; None lets the server choose.
+    pub id: Option<String>,
+    /// `cpu`, `cuda:N` or `auto`.
+    pub device: String,
+    /// Trials trained at once.
+    pub slots: u32,
+    /// libtorch threads per trial; None: the cores divided by the slots.
+    pub threads: Option<u32>,
+    /// Where checkpoints and downloaded datasets are kept.
+    pub work_dir: PathBuf,
+    /// A folder of datasets shared with the server, used where its files match.
+    pub data_dir: Option<PathBuf>,
+}
+
 /// Runs a worker until the process is killed, or until SIGTERM or SIGINT:
-/// then it takes no new trial, lets the running one reach its next
-/// checkpoint, hands it back to the queue and returns.
-pub async fn run(config: Config, name: &str) -> anyhow::Result<()> {
+/// then it takes no new trial, lets the running ones reach their next
+/// checkpoint, hands them back and returns.
+pub async fn run(options: Options) -> anyhow::Result<()> {
     // Training yields the CPU to the API server when both want it.
     // SAFETY: nice() only changes this process's scheduling priority.
     unsafe {
         libc::nice(5);
     }
     let draining = Arc::new(AtomicBool::new(false));
-    let mut drain = drain_on_signal(draining.clone())?;
-    let store = Store::open(&config.database, false).await?;
-    let worker = format!("{name}-{}", std::process::id());
-    let trainer = Trainer::spawn(Settings {
-        catalog: Catalog::new(config.data_dir.clone()),
-        threads: config.packing().threads_per_trial,
-        validation_fraction: config.validation_fraction,
-        batch_loss_every: config.batch_loss_every,
-    })?;
-    let lease_ms = config.lease_seconds as i64 * 1000;
-    let checkpoints = config.checkpoints();
-    tracing::info!(%worker, "worker ready");
-    // Claims fail while the database cannot be written: said once, not every try.
-    let mut claims_fail = false;
-    while !draining.load(Ordering::Relaxed) {
-        let claimed = claim(&store, &worker, lease_ms).await;
-        if claimed.is_ok() && std::mem::take(&mut claims_fail) {
-            tracing::info!(%worker, "claiming trials works again");
-        }
-        match claimed {
-            Ok(Some(claim)) => {
-                let job = TrialRun {
-                    store: &store,
-                    trainer: &trainer,
-                    claim: &claim,
-                    worker: &worker,
-                    lease_ms,
-                    checkpoint: checkpoint_path(&checkpoints, &claim),
-                    draining: &draining,
-                    max_attempts: config.max_attempts,
-                };
-                match job.run().await {
-                    // Its end is committed; what follows until the next
-                    // trial's first batch is this worker's overhead.
-                    Ok(()) => tracing::debug!(%worker, trial = claim.trial_id, "trial ended"),
-                    // The lease runs out and the trial is queued again.
-                    Err(e) => {
-                        tracing::error!(%worker, trial = claim.trial_id, "giving up the trial: {e}")
-                    }
-                }
-            }
-            Ok(None) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(POLL) => {}
-                    _ = drain.changed() => {}
-                }
-            }
-            Err(e) => {
-                if !std::mem::replace(&mut claims_fail, true) {
-                    tracing::warn!(%worker, "claiming a trial: {e}; trying again every {RETRY:?}");
-                }
+    let drain = drain_on_signal(draining.clone())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    let slots = options.slots.max(1);
+    let threads = options.threads.unwrap_or((cores / slots).max(1));
+    let mut remote = Remote::new(&options.server, options.token.clone())?;
+    let registration = Register {
+        id: options.id.clone(),
+        host: host_name(),
+        device: options.device.clone(),
+        slots,
+        threads,
+        memory_bytes: memory_bytes(),
+        protocol: protocol::VERSION,
+    };
+    let registered = loop {
+        match remote.register(&registration).await {
+            Ok(registered) => break registered,
+            Err(e @ CallError::Unreachable(_)) => {
+                tracing::warn!(server = %options.server, "registering: {e}; trying again");
                 tokio::time::sleep(RETRY).await;
             }
+            Err(e) => anyhow::bail!("registering with {}: {e}", options.server),
         }
+        if draining.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+    };
+    let worker = registered.worker_id.clone();
+    tracing::info!(%worker, server = %options.server, slots, threads, "worker ready");
+    let cache = Arc::new(DataCache::new(&options.work_dir, options.data_dir.clone()));
+    let settings = Settings {
+        threads: threads as usize,
+        validation_fraction: registered.validation_fraction,
+        batch_loss_every: registered.batch_loss_every,
+    };
+    let mut slots_running = tokio::task::JoinSet::new();
+    for _ in 0..slots {
+        let trainer = Trainer::spawn(settings.clone())?;
+        let slot = Slot {
+            remote: remote.clone(),
+            trainer,
+            cache: cache.clone(),
+            checkpoints: options.work_dir.join("checkpoints"),
+            draining: draining.clone(),
+            drain: drain.clone(),
+        };
+        slots_running.spawn(async move { slot.run().await });
     }
+    while slots_running.join_next().await.is_some() {}
     tracing::info!(%worker, "worker stopped");
-    store.close().await;
     Ok(())
 }
 
-/// Claims the next trial that can run, if any, under a lease of `lease_ms`.
-#[tracing::instrument(name = "claim", skip_all, fields(trial_id = tracing::field::Empty))]
-async fn claim<S: Queue>(
-    store: &S,
-    worker: &str,
-    lease_ms: i64,
-) -> Result<Option<Claim>, StoreError> {
-    let claimed = store.claim(worker, lease_ms).await?;
-    if let Some(claim) = &claimed {
-        tracing::Span::current().record("trial_id", claim.trial_id);
-        tracing::info!(%worker, trial = claim.trial_id, attempt = claim.attempt, "training");
-    }
-    Ok(claimed)
+/// One slot: claims a trial, trains it, and again, until draining.
+struct Slot {
+    remote: Remote,
+    trainer: Trainer,
+    cache: Arc<DataCache>,
+    checkpoints: PathBuf,
+    draining: Arc<AtomicBool>,
+    drain: watch::Receiver<bool>,
 }
 
-/// Sets `draining` on SIGTERM or SIGINT; the receiver hears of it.
+impl Slot {
+    async fn run(mut self) {
+        let worker = self.remote.worker().to_string();
+        // Claims fail while the server cannot be reached: said once, not every try.
+        let mut claims_fail = false;
+        while !self.draining.load(Ordering::Relaxed) {
+            let claimed = tokio::select! {
+                claimed = self.remote.claim(1, CLAIM_WAIT) => claimed,
+                _ = self.drain.changed() => continue,
+            };
+            if claimed.is_ok() && std::mem::take(&mut claims_fail) {
+                tracing::info!(%worker, "claiming trials works again");
+            }
+            match claimed {
+                Ok(trials) => {
+                    for a in trials {
+                        self.train(&a).await;
+                    }
+                }
+                Err(e) => {
+                    if !std::mem::replace(&mut claims_fail, true) {
+                        tracing::warn!(%worker, "claiming a trial: {e}; trying again every {RETRY:?}");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY) => {}
+                        _ = self.drain.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Trains one claimed trial: its dataset and checkpoint made local first.
+    async fn train(&self, a: &Assignment) {
+        let trial = a.trial_id;
+        tracing::info!(trial, attempt = a.attempt, "training");
+        let checkpoint = checkpoint_path(&self.checkpoints, a);
+        if let Err(e) = self.resume_point(a, &checkpoint).await {
+            // Training starts afresh; the reports are rewound to match.
+            tracing::warn!(
+                trial,
+                "the checkpoint could not be fetched: {e}; starting afresh"
+            );
+            let _ = std::fs::remove_file(&checkpoint);
+        }
+        let data = match self.cache.prepare(&self.remote, &a.dataset).await {
+            Ok(data) => data,
+            Err(e) => {
+                // The lease runs out and another worker (or this one) tries again.
+                tracing::error!(trial, dataset = %a.dataset.name, "the dataset could not be made local: {e}; giving the trial up");
+                return;
+            }
+        };
+        let run = TrialRun {
+            remote: &self.remote,
+            trainer: &self.trainer,
+            a,
+            data,
+            checkpoint,
+            draining: &self.draining,
+        };
+        run.run().await;
+        tracing::debug!(trial, "trial ended");
+    }
+
+    /// Puts the checkpoint the assignment names at `path` (kept from an
+    /// earlier attempt on this host when it is that one, else downloaded);
+    /// removes a stale one when it names none.
+    async fn resume_point(&self, a: &Assignment, path: &Path) -> Result<(), CallError> {
+        let Some(stored) = &a.checkpoint else {
+            let _ = std::fs::remove_file(path);
+            return Ok(());
+        };
+        let here = crate::digest::sha256_of(path).ok();
+        if here.as_deref() == Some(stored.sha256.as_str()) {
+            return Ok(());
+        }
+        tracing::info!(
+            trial = a.trial_id,
+            bytes = stored.bytes,
+            "downloading the checkpoint"
+        );
+        match self.remote.download_checkpoint(a, path).await? {
+            true => Ok(()),
+            false => {
+                let _ = std::fs::remove_file(path);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Sets `draining` on SIGTERM or SIGINT; the receivers hear of it.
 fn drain_on_signal(draining: Arc<AtomicBool>) -> std::io::Result<watch::Receiver<bool>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
@@ -127,18 +234,48 @@ fn drain_on_signal(draining: Arc<AtomicBool>) -> std::io::Result<watch::Receiver
             _ = int.recv() => {}
         }
         tracing::info!(
-            "shutting down: no new trials; the running one stops at its next checkpoint"
+            "shutting down: no new trials; the running ones stop at their next checkpoint"
         );
         draining.store(true, Ordering::Relaxed);
-        // No receiver: the claim loop has ended already, nothing to wake.
+        // No receiver: the claim loops have ended already, nothing to wake.
         let _ = tx.send(true);
     });
     Ok(rx)
 }
 
-/// Where a trial's checkpoint lives: one folder per sweep.
-pub fn checkpoint_path(checkpoints: &Path, claim: &Claim) -> PathBuf {
+/// Where this host keeps a trial's checkpoint.
+fn checkpoint_path(checkpoints: &Path, a: &Assignment) -> PathBuf {
     checkpoints
-        .join(claim.sweep_id.to_string())
-        .join(format!("{}.ckpt", claim.trial_id))
+        .join(a.sweep_id.to_string())
+        .join(format!("{}.ckpt", a.trial_id))
+}
+
+/// This host's name, as the kernel has it.
+fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        .take(64)
+        .collect();
+    match name.is_empty() {
+        true => "host".into(),
+        false => name,
+    }
+}
+
+/// This host's memory in bytes, from /proc/meminfo (0 when unknown).
+fn memory_bytes() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    info.lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
 }

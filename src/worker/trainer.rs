@@ -1,10 +1,12 @@
 //! The worker's training thread: owns the datasets it has read (tensors are
-//! not `Sync`) and trains one claimed trial at a time.
+//! not `Sync`), per folder they were found in, and trains one claimed trial
+//! at a time.
+use super::data::Located;
 use crate::data::catalog::Catalog;
 use crate::report::{BatchLoss, EpochReport};
 use crate::spec::TrialParams;
-use crate::store::Claim;
 use crate::train::{self, Control, Datasets, Job, Listener, Outcome, TrainError};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
@@ -30,9 +32,16 @@ pub enum Progress {
 
 /// One trial to train, with where to send its progress.
 pub struct Request {
-    pub claim: Claim,
-    /// The configuration to train (the claim's, or one sampled for it).
+    /// The configuration to train.
     pub params: TrialParams,
+    /// The trial's seed (initialisation, shuffling, dropout).
+    pub seed: u64,
+    /// The sweep's seed, which fixes its validation split.
+    pub sweep_seed: u64,
+    /// Epochs the trial has reports of: a checkpoint up to it is resumed.
+    pub epochs_done: i64,
+    /// Where its dataset is read.
+    pub data: Located,
     pub stop: Arc<AtomicBool>,
     pub progress: UnboundedSender<Progress>,
     /// The trial's checkpoint file.
@@ -42,7 +51,6 @@ pub struct Request {
 /// Settings of the training thread.
 #[derive(Clone)]
 pub struct Settings {
-    pub catalog: Catalog,
     pub threads: usize,
     pub validation_fraction: f64,
     pub batch_loss_every: u32,
@@ -77,9 +85,14 @@ pub struct TrainerStopped;
 fn run(settings: Settings, inbox: mpsc::Receiver<Request>) {
     train::set_threads(settings.threads);
     train::flush_denormals();
-    let mut datasets = Datasets::new(settings.catalog.clone());
+    // One set per folder: a shared one and the worker's cache.
+    let mut datasets: HashMap<PathBuf, Datasets> = HashMap::new();
     for request in inbox {
-        let result = train_one(&settings, &mut datasets, &request);
+        let root = request.data.root.clone();
+        let these = datasets
+            .entry(root.clone())
+            .or_insert_with(|| Datasets::new(Catalog::new(Some(root))));
+        let result = train_one(&settings, these, &request);
         // No receiver: the worker gave the trial up and hears of it no more.
         let _ = request.progress.send(Progress::Done(result));
     }
@@ -90,19 +103,18 @@ fn train_one(
     datasets: &mut Datasets,
     request: &Request,
 ) -> Result<Outcome, TrainError> {
-    let claim = &request.claim;
     let job = Job {
         params: &request.params,
-        seed: claim.seed,
+        seed: request.seed,
         batch_loss_every: settings.batch_loss_every,
         stop: &request.stop,
         checkpoint: Some(&request.checkpoint),
-        resume_upto: claim.epochs_done,
+        resume_upto: request.epochs_done,
     };
     let mut listener = Relay(&request.progress);
     datasets.train(
-        &claim.dataset,
-        claim.sweep_seed,
+        &request.data.name,
+        request.sweep_seed,
         settings.validation_fraction,
         &job,
         &mut listener,

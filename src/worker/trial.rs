@@ -1,269 +1,370 @@
-//! One claimed trial, trained by this worker: its configuration, then the
-//! training thread's progress answered step by step (start, samples,
-//! epochs, the end), each write fenced by the lease.
-use super::judge::judge;
-use super::lease::{lease_held, persist, renew, AbortOnDrop};
+//! One claimed trial, trained by this worker: the training thread's
+//! progress answered step by step (start, samples, epochs, the end), each
+//! call made for this attempt only, so the server refuses it once the
+//! lease is lost. Epoch reports the server could not take wait, in order,
+//! while training goes on, and are delivered when it answers again; the
+//! checkpoint goes up once the server has every report before it.
+use super::lease::{persist, renew, AbortOnDrop, Contact};
+use super::remote::{CallError, Remote};
 use super::trainer::{Progress, Request, Trainer};
+use crate::protocol::{Assignment, Decision};
 use crate::report::{BatchLoss, EpochReport};
-use crate::spec::{SweepSpec, TrialParams};
-use crate::store::{Claim, Queue, StoreError, WriteError};
 use crate::train::Control;
 use serde_json::json;
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Instant;
+use std::time::{Duration, SystemTime};
+
+/// How often the checkpoint file is looked at for a new one to upload.
+const UPLOAD_EVERY: Duration = Duration::from_millis(250);
 
 /// One claimed trial being trained by this worker.
-pub(super) struct TrialRun<'a, S> {
-    pub store: &'a S,
+pub(super) struct TrialRun<'a> {
+    pub remote: &'a Remote,
     pub trainer: &'a Trainer,
-    pub claim: &'a Claim,
-    pub worker: &'a str,
-    pub lease_ms: i64,
+    pub a: &'a Assignment,
+    /// Where its dataset is read, prepared from the manifest.
+    pub data: super::data::Located,
+    /// This host's copy of the trial's checkpoint.
     pub checkpoint: PathBuf,
     pub draining: &'a AtomicBool,
-    pub max_attempts: u32,
 }
 
 /// What one training of a trial keeps between the thread's messages.
-struct Training {
-    spec: SweepSpec,
+pub(super) struct Training {
     /// The configured epochs.
     epochs: i64,
-    /// The sweep metric's value per epoch reported, for the scheduler.
-    curve: Vec<f64>,
+    /// Reports not yet taken by the server, oldest first.
+    pending: VecDeque<(EpochReport, Vec<BatchLoss>)>,
+    /// How many there are, for the uploader: a checkpoint past what the
+    /// server has reports of would not be resumed from.
+    unsent: Arc<AtomicUsize>,
     /// Tells the training thread to stop at its next batch.
     stop: Arc<AtomicBool>,
     /// The lease is no longer held (or the trial was stopped): nothing
-    /// more of it is written.
+    /// more of it is sent.
     lost: Arc<AtomicBool>,
+    pub contact: Arc<Contact>,
 }
 
 impl Training {
-    fn held(&self) -> bool {
+    pub fn held(&self) -> bool {
         !self.lost.load(Ordering::Relaxed)
     }
 
-    /// Stops the training and writes nothing more of it.
+    /// Stops the training and sends nothing more of it.
     fn drop_trial(&self) {
         self.lost.store(true, Ordering::Relaxed);
         self.stop.store(true, Ordering::Relaxed);
     }
 }
 
-impl<S: Queue> TrialRun<'_, S> {
+impl TrialRun<'_> {
     /// Trains the trial to its end, or until it is pruned, the sweep ends,
     /// the lease is lost, or the worker shuts down.
-    #[tracing::instrument(name = "train", skip_all, fields(trial_id = self.claim.trial_id))]
-    pub async fn run(&self) -> Result<(), StoreError> {
-        let spec = match SweepSpec::from_stored(&self.claim.spec) {
-            Ok(spec) => spec,
-            Err(e) => return self.fail(format!("the stored spec is invalid: {e}")).await,
-        };
-        let Some(params) = self.params(&spec).await? else {
-            return Ok(());
-        };
+    #[tracing::instrument(name = "train", skip_all, fields(trial_id = self.a.trial_id))]
+    pub async fn run(&self) {
         let mut training = Training {
-            epochs: i64::from(params.epochs),
-            spec,
-            curve: Vec::new(),
+            epochs: i64::from(self.a.params.epochs),
+            pending: VecDeque::new(),
+            unsent: Arc::default(),
             stop: Arc::default(),
             lost: Arc::default(),
+            contact: Arc::new(Contact::new(Duration::from_millis(self.a.lease_ms))),
         };
         let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
         let submitted = self.trainer.submit(Request {
-            claim: self.claim.clone(),
-            params,
+            params: self.a.params.clone(),
+            seed: self.a.seed,
+            sweep_seed: self.a.sweep_seed,
+            epochs_done: self.a.epochs_done,
+            data: self.data.clone(),
             stop: training.stop.clone(),
             progress,
             checkpoint: self.checkpoint.clone(),
         });
         if let Err(stopped) = submitted {
-            return self.fail(stopped.to_string()).await;
+            return self.fail(&training, stopped.to_string()).await;
         }
-        let _stop_renewing = self.keep_lease(&training);
+        let _renewing = self.keep_lease(&training);
+        let _uploading = self.upload_checkpoints(&training);
         while let Some(update) = updates.recv().await {
             match update {
-                Progress::Start(epoch, answer) => {
-                    self.on_start(&mut training, epoch, answer).await?
-                }
+                Progress::Start(epoch, answer) => self.on_start(&training, epoch, answer).await,
                 Progress::Sample {
                     sample,
                     batch,
                     batches,
-                } => self.on_sample(&training, &sample, batch, batches).await?,
+                } => self.on_sample(&training, &sample, batch, batches).await,
                 Progress::Epoch(report, samples, answer) => {
-                    self.on_epoch(&mut training, report, &samples, answer)
-                        .await?
+                    self.on_epoch(&mut training, report, samples, answer).await
                 }
-                Progress::Done(result) if training.held() => return self.done(result).await,
-                Progress::Done(_) => return self.forget_if_ended().await,
+                Progress::Done(result) => return self.done(&mut training, result).await,
             }
         }
-        self.fail("the training thread stopped".to_string()).await
+        self.fail(&training, "the training thread stopped".to_string())
+            .await
     }
 
     /// Renews the lease in a task of its own, so that neither a long epoch
-    /// nor a slow write of the training loop can starve it; stopped when
+    /// nor a slow call of the training loop can starve it; stopped when
     /// the returned guard drops.
     fn keep_lease(&self, training: &Training) -> AbortOnDrop {
-        let (store, claim, worker) = (
-            self.store.clone(),
-            Arc::new(self.claim.clone()),
-            Arc::<str>::from(self.worker),
-        );
-        let lease_ms = self.lease_ms;
+        let (remote, a) = (self.remote.clone(), Arc::new(self.a.clone()));
         let renew_once = move || {
-            let (store, claim, worker) = (store.clone(), claim.clone(), worker.clone());
-            async move { store.renew_lease(&claim, &worker, lease_ms).await }
+            let (remote, a) = (remote.clone(), a.clone());
+            async move { remote.renew(&a).await }
         };
         AbortOnDrop(tokio::spawn(renew(
-            self.claim.trial_id,
-            lease_ms,
+            self.a.trial_id,
+            training.contact.clone(),
             renew_once,
             training.stop.clone(),
             training.lost.clone(),
         )))
     }
 
+    /// Uploads each new checkpoint the training thread writes, once the
+    /// server has every report up to it, in a task of its own.
+    fn upload_checkpoints(&self, training: &Training) -> AbortOnDrop {
+        let (remote, a) = (self.remote.clone(), self.a.clone());
+        let (path, unsent) = (self.checkpoint.clone(), training.unsent.clone());
+        let (lost, stop, contact) = (
+            training.lost.clone(),
+            training.stop.clone(),
+            training.contact.clone(),
+        );
+        AbortOnDrop(tokio::spawn(async move {
+            let mut sent: Option<Stamp> = stamp(&path);
+            loop {
+                tokio::time::sleep(UPLOAD_EVERY).await;
+                if lost.load(Ordering::Relaxed) {
+                    return;
+                }
+                let now = stamp(&path);
+                if now.is_none() || now == sent || unsent.load(Ordering::Relaxed) > 0 {
+                    continue;
+                }
+                match upload(&remote, &a, &path).await {
+                    Ok(()) => {
+                        contact.touch();
+                        sent = now;
+                    }
+                    Err(CallError::LeaseLost) => {
+                        lost.store(true, Ordering::Relaxed);
+                        stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    // The next look tries again.
+                    Err(e) => tracing::debug!(trial = a.trial_id, "uploading the checkpoint: {e}"),
+                }
+            }
+        }))
+    }
+
     /// Training starts after `epoch` (0: from scratch): the trial's reports
-    /// are rewound to it, and the thread told whether to go on.
-    async fn on_start(
-        &self,
-        training: &mut Training,
-        epoch: i64,
-        answer: mpsc::SyncSender<Control>,
-    ) -> Result<(), StoreError> {
+    /// are rewound to it on the server, and the thread told whether to go on.
+    async fn on_start(&self, training: &Training, epoch: i64, answer: mpsc::SyncSender<Control>) {
         let rewound = self
-            .write("rewinding to the checkpoint", || {
-                self.store.rewind(self.claim, self.worker, epoch)
+            .call(training, "rewinding to the checkpoint", || {
+                self.remote.rewind(self.a, epoch)
             })
             .await;
-        let control = match lease_held(rewound)? {
-            Some(kept) if training.held() => {
-                let metric = training.spec.metric().name;
-                training.curve = kept.iter().map(|r| r.metric(metric)).collect();
-                Control::Continue
+        let control = match rewound {
+            Ok(_) if training.held() => Control::Continue,
+            Ok(_) => Control::Stop,
+            Err(e) => {
+                self.given_up(training, "rewinding to the checkpoint", &e);
+                Control::Stop
             }
-            // The lease was lost: the trial is no longer ours to train.
-            _ => Control::Stop,
         };
         if epoch > 0 {
-            let trial = self.claim.trial_id;
+            let trial = self.a.trial_id;
             tracing::info!(trial, epoch, "resumed from the checkpoint");
         }
         // No receiver: the training thread has already ended the trial.
         let _ = answer.send(control);
-        Ok(())
     }
 
-    /// A training-loss sample: an event for watchers, and the way a worker
-    /// learns early that its trial was cancelled.
-    async fn on_sample(
-        &self,
-        training: &Training,
-        sample: &BatchLoss,
-        batch: i64,
-        batches: i64,
-    ) -> Result<(), StoreError> {
-        if !training.held() {
-            return Ok(());
+    /// A training-loss sample: an event for watchers, sent once and only
+    /// while no report waits, and the way a worker learns early that its
+    /// trial was cancelled.
+    async fn on_sample(&self, training: &Training, sample: &BatchLoss, batch: i64, batches: i64) {
+        if !training.held() || !training.pending.is_empty() {
+            return;
         }
         let data = json!({
-            "number": self.claim.number, "epoch": sample.epoch, "epochs": training.epochs,
+            "number": self.a.number, "epoch": sample.epoch, "epochs": training.epochs,
             "step": sample.step, "batch": batch, "batches": batches, "loss": sample.loss,
         });
-        // Progress is for watchers only: none is kept while the database
-        // cannot be written.
-        match self
-            .store
-            .report_progress(self.claim, self.worker, data)
-            .await
-        {
-            Ok(()) | Err(WriteError::Store(StoreError::Unavailable { .. })) => Ok(()),
-            Err(WriteError::LeaseLost) => {
-                training.drop_trial();
-                Ok(())
-            }
-            Err(WriteError::Store(e)) => Err(e),
+        match self.remote.progress(self.a, &data).await {
+            Ok(()) => training.contact.touch(),
+            Err(CallError::LeaseLost) => training.drop_trial(),
+            // Progress is for watchers only: none is kept while the server
+            // cannot take it.
+            Err(_) => {}
         }
     }
 
-    /// An epoch's report: judged, stored, and the thread told what next.
+    /// An epoch's report: sent (with any that wait before it), the
+    /// server's decision taken, and the thread told what next.
     async fn on_epoch(
         &self,
         training: &mut Training,
         report: EpochReport,
-        samples: &[BatchLoss],
+        samples: Vec<BatchLoss>,
         answer: mpsc::SyncSender<Control>,
-    ) -> Result<(), StoreError> {
-        let control = match training.held() {
-            true => self.report(training, &report, samples).await?,
-            false => Control::Stop,
-        };
+    ) {
+        let epoch = report.epoch;
+        let mut control = Control::Stop;
+        if training.held() {
+            training.pending.push_back((report, samples));
+            training
+                .unsent
+                .store(training.pending.len(), Ordering::Relaxed);
+            control = match self.deliver(training).await {
+                Some(Decision::Stop) | None => Control::Stop,
+                Some(Decision::Finish) => Control::Finish,
+                Some(Decision::Continue) if epoch < training.epochs && self.draining() => {
+                    Control::Suspend
+                }
+                Some(Decision::Continue) => Control::Continue,
+            };
+        }
         if control == Control::Stop {
             training.lost.store(true, Ordering::Relaxed);
         }
         // No receiver: the training thread has already ended the trial.
         let _ = answer.send(control);
-        Ok(())
     }
 
-    /// Judges and stores an epoch's report; what the training does next.
-    #[tracing::instrument(name = "report", skip_all,
-        fields(trial_id = self.claim.trial_id, epoch = report.epoch))]
-    async fn report(
-        &self,
-        training: &mut Training,
-        report: &EpochReport,
-        samples: &[BatchLoss],
-    ) -> Result<Control, StoreError> {
-        let started = Instant::now();
-        training
-            .curve
-            .push(report.metric(training.spec.metric().name));
-        let (spec, curve) = (&training.spec, &training.curve);
-        let verdict = judge(self.store, spec, self.claim, curve, report, training.epochs).await?;
-        let reported = self
-            .write("reporting an epoch", || {
-                let lease = self.lease_ms;
-                self.store
-                    .report_epoch(self.claim, self.worker, lease, report, samples, &verdict)
-            })
-            .await;
-        tracing::debug!(
-            trial = self.claim.trial_id,
-            epoch = report.epoch,
-            micros = started.elapsed().as_micros() as u64,
-            "epoch judged and reported"
-        );
-        let draining = self.draining.load(Ordering::Relaxed);
-        Ok(match lease_held(reported)? {
-            // The lease was lost: the trial is no longer ours to train.
-            None => Control::Stop,
-            Some(()) if matches!(verdict.decision, Some((true, _))) => Control::Stop,
-            Some(()) if verdict.target_reached => Control::Finish,
-            Some(()) if report.epoch < training.epochs && draining => Control::Suspend,
-            Some(()) => Control::Continue,
-        })
+    /// Sends the waiting reports in order, each once. The decision on the
+    /// last one sent; `Continue` when some still wait because the server
+    /// cannot be reached (training goes on meanwhile); None when the lease
+    /// is lost.
+    #[tracing::instrument(name = "report", skip_all, fields(trial_id = self.a.trial_id))]
+    async fn deliver(&self, training: &mut Training) -> Option<Decision> {
+        let mut decision = Decision::Continue;
+        while let Some((report, samples)) = training.pending.front() {
+            match self.remote.report(self.a, report, samples).await {
+                Ok(decided) => {
+                    training.contact.touch();
+                    training.pending.pop_front();
+                    training
+                        .unsent
+                        .store(training.pending.len(), Ordering::Relaxed);
+                    decision = decided;
+                    if decided != Decision::Continue {
+                        // Stopped or finished: what may wait after it is moot.
+                        training.pending.clear();
+                        training.unsent.store(0, Ordering::Relaxed);
+                        return Some(decided);
+                    }
+                }
+                Err(CallError::LeaseLost) => {
+                    self.given_up(training, "reporting an epoch", &CallError::LeaseLost);
+                    return None;
+                }
+                Err(e @ CallError::Unreachable(_)) => {
+                    if training.contact.out_of_touch() {
+                        self.given_up(training, "reporting an epoch", &e);
+                        return None;
+                    }
+                    let waiting = training.pending.len();
+                    tracing::warn!(
+                        trial = self.a.trial_id,
+                        waiting,
+                        "reporting an epoch: {e}; training goes on, the reports wait"
+                    );
+                    return Some(Decision::Continue);
+                }
+                Err(e) => {
+                    // A report the server will never take: it is dropped
+                    // rather than kept blocking those behind it.
+                    tracing::error!(
+                        trial = self.a.trial_id,
+                        epoch = report.epoch,
+                        "the server refused a report: {e}"
+                    );
+                    training.pending.pop_front();
+                    training
+                        .unsent
+                        .store(training.pending.len(), Ordering::Relaxed);
+                }
+            }
+        }
+        Some(decision)
     }
 
-    /// The trial's configuration: the claim's, or sampled now (see
-    /// `sample`); None when the lease was lost meanwhile, or the space is exhausted.
-    async fn params(&self, spec: &SweepSpec) -> Result<Option<TrialParams>, StoreError> {
-        match &self.claim.params {
-            Some(params) => Ok(Some(params.clone())),
-            None => self.sample(spec).await,
+    /// Delivers every waiting report, trying again while the server cannot
+    /// be reached and the lease may still hold; whether all got through.
+    pub(super) async fn deliver_all(&self, training: &mut Training) -> bool {
+        loop {
+            match self.deliver(training).await {
+                None => return false,
+                Some(Decision::Continue) if !training.pending.is_empty() => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Some(Decision::Continue) => return true,
+                // The server ended the trial (pruned or the sweep done).
+                Some(_) => return false,
+            }
         }
     }
 
-    /// Runs a write, again every `RETRY` while the database cannot take it.
-    pub(super) async fn write<T, F, W>(&self, what: &str, write: W) -> Result<T, WriteError>
+    /// A call made again while the server cannot be reached and the lease
+    /// may still hold.
+    pub(super) async fn call<T, F, W>(
+        &self,
+        training: &Training,
+        what: &str,
+        call: W,
+    ) -> Result<T, CallError>
     where
         W: FnMut() -> F,
-        F: std::future::Future<Output = Result<T, WriteError>>,
+        F: std::future::Future<Output = Result<T, CallError>>,
     {
-        persist(self.claim.trial_id, what, write).await
+        persist(self.a.trial_id, what, &training.contact, call).await
     }
+
+    /// The lease is taken for lost after `e`: nothing more is sent.
+    pub(super) fn given_up(&self, training: &Training, what: &str, e: &CallError) {
+        let trial = self.a.trial_id;
+        match e {
+            CallError::LeaseLost => {
+                tracing::info!(trial, "{what}: not recorded, the lease was lost meanwhile")
+            }
+            e => tracing::warn!(trial, "{what}: {e}; the lease is taken for lost"),
+        }
+        training.drop_trial();
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// A file's length and modification time: whether it changed.
+type Stamp = (u64, SystemTime);
+
+fn stamp(path: &std::path::Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+/// Uploads the checkpoint file at `path` for the attempt.
+pub(super) async fn upload(
+    remote: &Remote,
+    a: &Assignment,
+    path: &std::path::Path,
+) -> Result<(), CallError> {
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| CallError::Refused {
+            status: 0,
+            message: format!("{}: {e}", path.display()),
+        })?;
+    remote.upload_checkpoint(a, bytes).await
 }

@@ -215,6 +215,29 @@ impl Catalog {
         })
     }
 
+    /// Where a dataset's files are: None for the built-in one (embedded in
+    /// every build), else each file's name in its folder and its path
+    /// (resolved inside the data directory), in train-images, train-labels,
+    /// test-images, test-labels order. What a worker's manifest lists.
+    pub fn files(&self, name: &str) -> Result<Option<Vec<(String, PathBuf)>>, DataError> {
+        let located = self.locate(name)?;
+        let mut files = Vec::new();
+        for file in located.files {
+            let Source::Disk(path) = file.source else {
+                return Ok(None);
+            };
+            // `name/file`: the file's name within its folder is what follows.
+            let base = file
+                .name
+                .rsplit('/')
+                .next()
+                .unwrap_or(&file.name)
+                .to_string();
+            files.push((base, path));
+        }
+        Ok(Some(files))
+    }
+
     fn locate(&self, name: &str) -> Result<Located, DataError> {
         if name == BUILTIN {
             return Ok(builtin());

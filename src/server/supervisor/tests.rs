@@ -51,7 +51,7 @@ impl Recovery for Stub {
         }
         Ok(1)
     }
-    async fn take_back_orphans(&self, _: u32) -> Result<usize, StoreError> {
+    async fn take_back_local(&self, _: u32) -> Result<usize, StoreError> {
         unreachable!("the supervisor takes back no orphans")
     }
     async fn enforce_trial_timeouts(&self) -> Result<usize, StoreError> {
@@ -107,7 +107,8 @@ impl Sweeps for Stub {
 fn worker(store: Stub) -> Worker<Stub> {
     Worker {
         program: PathBuf::from("/nonexistent"),
-        settings: String::new(),
+        args: Vec::new(),
+        token: None,
         name: "w0".into(),
         store,
         max_attempts: 3,

@@ -41,16 +41,22 @@ pub async fn attempts_lost_up_to_max_attempts_fail_the_trial(store: &impl Backen
 }
 
 pub async fn a_stopped_workers_trials_are_taken_back(store: &impl Backend) {
-    Fixture::new(3).create(store).await;
+    Fixture::new(4).create(store).await;
     store.claim("a", LEASE_MS).await.unwrap().unwrap();
     store.claim("a", LEASE_MS).await.unwrap().unwrap();
-    let b = store.claim("b", LEASE_MS).await.unwrap().unwrap();
+    let b = store.claim("local.b", LEASE_MS).await.unwrap().unwrap();
     assert_eq!(store.take_back_from("a", 3).await.unwrap(), 2);
     assert_eq!(
         store.trial_state(b.trial_id).await.unwrap(),
         Some(TrialState::Running)
     );
-    assert_eq!(store.take_back_orphans(3).await.unwrap(), 1);
+    let remote = store.claim("remote-b", LEASE_MS).await.unwrap().unwrap();
+    // A stopped server's own workers died with it; a remote one's lease decides.
+    assert_eq!(store.take_back_local(3).await.unwrap(), 1);
+    assert_eq!(
+        store.trial_state(remote.trial_id).await.unwrap(),
+        Some(TrialState::Running)
+    );
     assert_eq!(
         store.trial_state(b.trial_id).await.unwrap(),
         Some(TrialState::Queued)

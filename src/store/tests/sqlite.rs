@@ -135,17 +135,24 @@ async fn a_database_made_by_the_earlier_binary_takes_new_sweeps() {
     let old = store.sweeps_page(None, 10).await.unwrap()[0].id;
     let id = Fixture::new(1).create(&store).await;
     assert!(id > old);
-    let claim = store.claim("w", LEASE_MS).await.unwrap().unwrap();
+    let claim = store.claim("local.w", LEASE_MS).await.unwrap().unwrap();
     assert_eq!(
         claim.sweep_id, id,
         "the finished sweep has nothing to claim"
     );
     let none = Verdict::default();
     store
-        .report_epoch(&claim, "w", LEASE_MS, &super::report(1, 0.5), &[], &none)
+        .report_epoch(
+            &claim,
+            "local.w",
+            LEASE_MS,
+            &super::report(1, 0.5),
+            &[],
+            &none,
+        )
         .await
         .unwrap();
-    assert_eq!(store.take_back_orphans(3).await.unwrap(), 1);
+    assert_eq!(store.take_back_local(3).await.unwrap(), 1);
     let events = store.events(id, 0, 100).await.unwrap();
     assert!(events.iter().all(|e| e.id > 0));
     check_backend(&store);

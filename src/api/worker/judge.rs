@@ -1,25 +1,32 @@
 //! The scheduler's verdict on an epoch report, and whether it reaches the
-//! sweep's target.
+//! sweep's target: decided on the server, over every trial's curve.
+use super::Held;
 use crate::report::EpochReport;
 use crate::schedule::Curve;
-use crate::spec::SweepSpec;
-use crate::store::{Claim, Queue, StoreError, Verdict};
+use crate::store::{Queue, StoreError, Verdict};
 
-/// The scheduler's decision on an epoch report and whether it reaches the
-/// sweep's target. The last epoch is never pruned: the trial is done anyway.
+/// The scheduler's decision on `report` of the trial `held` and whether it
+/// reaches the sweep's target. The last epoch is never pruned: the trial
+/// is done anyway.
 pub(super) async fn judge<S: Queue>(
     store: &S,
-    spec: &SweepSpec,
-    claim: &Claim,
-    curve: &[f64],
+    held: &Held,
     report: &EpochReport,
-    epochs: i64,
 ) -> Result<Verdict, StoreError> {
+    let (spec, claim) = (&held.spec, &held.claim);
+    let epochs = i64::from(held.params.epochs);
+    let metric = spec.metric().name;
     let mut verdict = Verdict::default();
     if let Some(rule) = spec.early_terminate().filter(|_| report.epoch < epochs) {
-        let curves = store
-            .curves(claim.sweep_id, spec.metric().name, report.epoch)
-            .await?;
+        let curves = store.curves(claim.sweep_id, metric, report.epoch).await?;
+        // This trial's curve: its stored reports before this one, then this one.
+        let mut own: Vec<f64> = curves
+            .iter()
+            .find(|(trial, _)| *trial == claim.trial_id)
+            .map(|(_, values)| values.clone())
+            .unwrap_or_default();
+        own.truncate((report.epoch - 1).max(0) as usize);
+        own.push(report.metric(metric));
         let others: Vec<Curve> = curves
             .iter()
             .filter(|(trial, _)| *trial != claim.trial_id)
@@ -30,7 +37,7 @@ pub(super) async fn judge<S: Queue>(
             .collect();
         let this = Curve {
             trial: claim.trial_id,
-            values: curve,
+            values: &own,
         };
         let decision = rule.decide(spec.metric().goal, &this, &others);
         verdict.decision = Some((decision.stop, decision.reason));

@@ -1,0 +1,257 @@
+//! The worker protocol's server side (`/v1/worker/...`, see
+//! [`crate::protocol`]): the only place where workers reach the store, and
+//! where the server decides for them.
+//!
+//! - this file: the routes, what they share (`Hub`), register and claim.
+//! - `assign`: a claimed trial made an assignment: its configuration
+//!   sampled now (so that bayes sees every finished result), its dataset's
+//!   manifest, the checkpoint to resume from.
+//! - `judge`: the scheduler's decision on an epoch report, and the target.
+//! - `trial`: the fenced routes of one attempt: renew, rewind, progress,
+//!   report, finish, hand back, lose.
+//! - `files`: checkpoints up and down, dataset files by SHA-256.
+//! - `manifest`: datasets as files with their digests, hashed once per change.
+mod assign;
+mod files;
+mod judge;
+mod manifest;
+mod trial;
+
+use super::{ApiError, AppState};
+use crate::config::Config;
+use crate::protocol::{self, Claimed, Register, Registered};
+use crate::spec::{SweepSpec, TrialParams};
+use crate::store::{Claim, Queue as _, Workers as _};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+pub use manifest::Manifests;
+
+/// How often a waiting claim looks at the queue again when nothing woke it.
+const POLL: Duration = Duration::from_millis(250);
+
+/// What the worker routes share: the settings workers follow, the claims
+/// held (so that a report needs no read to know its trial), and a wake-up
+/// for waiting claims.
+pub struct Hub {
+    pub lease_ms: u64,
+    pub batch_loss_every: u32,
+    pub validation_fraction: f64,
+    pub max_attempts: u32,
+    /// Most bytes of one uploaded checkpoint.
+    pub max_checkpoint_bytes: u64,
+    /// The attempts this server handed out or read back, by (trial, attempt).
+    held: Mutex<HashMap<(i64, i64), Arc<Held>>>,
+    /// Workers known to have registered.
+    registered: Mutex<std::collections::HashSet<String>>,
+    /// Wakes waiting claims: a trial was handed back, ended, or queued.
+    wake: Notify,
+    pub manifests: Manifests,
+}
+
+/// One attempt of a trial, as the server handed it out.
+pub(super) struct Held {
+    pub claim: Claim,
+    pub worker: String,
+    pub spec: SweepSpec,
+    pub params: TrialParams,
+}
+
+impl Hub {
+    /// The hub of a server configured by `config`.
+    pub fn new(config: &Config) -> Hub {
+        Hub {
+            lease_ms: config.lease_seconds * 1000,
+            batch_loss_every: config.batch_loss_every,
+            validation_fraction: config.validation_fraction,
+            max_attempts: config.max_attempts,
+            max_checkpoint_bytes: config.max_checkpoint_bytes,
+            held: Mutex::default(),
+            registered: Mutex::default(),
+            wake: Notify::new(),
+            manifests: Manifests::default(),
+        }
+    }
+
+    /// Wakes every waiting claim: there may be a trial to take.
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    fn remember(&self, held: Held) -> Arc<Held> {
+        let held = Arc::new(held);
+        let key = (held.claim.trial_id, held.claim.attempt);
+        self.lock().insert(key, held.clone());
+        held
+    }
+
+    fn forget(&self, trial_id: i64, attempt: i64) {
+        self.lock().remove(&(trial_id, attempt));
+    }
+
+    fn recall(&self, trial_id: i64, attempt: i64) -> Option<Arc<Held>> {
+        self.lock().get(&(trial_id, attempt)).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, i64), Arc<Held>>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The worker protocol's routes. Checkpoints may be far larger than an API
+/// request, so these carry their own body limits.
+pub fn router(max_body_bytes: usize) -> Router<AppState> {
+    let prefix = "/v1/worker/trials/{trial}/attempts/{attempt}";
+    let fenced = Router::new()
+        .route(&format!("{prefix}/renew"), post(trial::renew))
+        .route(&format!("{prefix}/rewind"), post(trial::rewind))
+        .route(&format!("{prefix}/progress"), post(trial::progress))
+        .route(&format!("{prefix}/report"), post(trial::report))
+        .route(&format!("{prefix}/finish"), post(trial::finish))
+        .route(&format!("{prefix}/hand-back"), post(trial::hand_back))
+        .route(&format!("{prefix}/lose"), post(trial::lose))
+        .route("/v1/worker/register", post(register))
+        .route("/v1/worker/claim", post(claim))
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    let files = Router::new()
+        .route(
+            &format!("{prefix}/checkpoint"),
+            get(files::download).put(files::upload),
+        )
+        .route("/v1/worker/files/{sha256}", get(files::dataset_file))
+        // Streamed to disk with the limit `max_checkpoint_bytes` instead.
+        .layer(DefaultBodyLimit::disable());
+    fenced.merge(files)
+}
+
+/// `POST /v1/worker/register`: records the worker and answers with its id
+/// and the settings its training follows.
+async fn register(
+    State(state): State<AppState>,
+    Json(worker): Json<Register>,
+) -> Result<Json<Registered>, ApiError> {
+    let hub = &state.hub;
+    if worker.protocol != protocol::VERSION {
+        return Err(ApiError::BadRequest(format!(
+            "protocol: this server speaks version {}, the worker {}",
+            protocol::VERSION,
+            worker.protocol
+        )));
+    }
+    let id = match &worker.id {
+        Some(id) => checked_id(id)?,
+        None => format!("{}-{}", worker.host, random_suffix()),
+    };
+    checked_id(&worker.host).map_err(|_| ApiError::BadParameter {
+        field: "host",
+        message: "must be 1 to 128 characters of letters, digits, `.`, `_` or `-`".into(),
+    })?;
+    if worker.slots == 0 || worker.threads == 0 {
+        return Err(ApiError::BadRequest(
+            "slots and threads must be at least 1".into(),
+        ));
+    }
+    state.store.register_worker(&id, &worker).await?;
+    hub.registered
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.clone());
+    tracing::info!(worker = %id, host = %worker.host, device = %worker.device,
+        slots = worker.slots, threads = worker.threads, "worker registered");
+    Ok(Json(Registered {
+        worker_id: id,
+        protocol: protocol::VERSION,
+        lease_ms: hub.lease_ms,
+        batch_loss_every: hub.batch_loss_every,
+        validation_fraction: hub.validation_fraction,
+        max_attempts: hub.max_attempts,
+    }))
+}
+
+/// A worker id: 1 to 128 letters, digits, `.`, `_`, `-`.
+fn checked_id(id: &str) -> Result<String, ApiError> {
+    let fine = (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    match fine {
+        true => Ok(id.to_string()),
+        false => Err(ApiError::BadParameter {
+            field: "id",
+            message: "must be 1 to 128 characters of letters, digits, `.`, `_` or `-`".into(),
+        }),
+    }
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    format!("{:08x}", rand::rng().random::<u32>())
+}
+
+/// `POST /v1/worker/claim`: up to `max` trials, each under a lease of its
+/// own, waiting up to `wait_ms` for one when none can run now.
+async fn claim(
+    State(state): State<AppState>,
+    Json(request): Json<protocol::ClaimRequest>,
+) -> Result<Json<Claimed>, ApiError> {
+    if !(1..=protocol::MAX_CLAIM).contains(&request.max) {
+        return Err(ApiError::BadParameter {
+            field: "max",
+            message: format!("must be 1 to {}", protocol::MAX_CLAIM),
+        });
+    }
+    if request.wait_ms > protocol::MAX_WAIT_MS {
+        return Err(ApiError::BadParameter {
+            field: "wait_ms",
+            message: format!("must be at most {}", protocol::MAX_WAIT_MS),
+        });
+    }
+    let worker = request.worker_id.as_str();
+    ensure_registered(&state, worker).await?;
+    let deadline = Instant::now() + Duration::from_millis(request.wait_ms);
+    loop {
+        // Registered before the look, so that a wake-up meanwhile is not missed.
+        let woken = state.hub.wake.notified();
+        let mut trials = Vec::new();
+        while trials.len() < request.max as usize {
+            let lease_ms = state.hub.lease_ms as i64;
+            let Some(claim) = state.store.claim(worker, lease_ms).await? else {
+                break;
+            };
+            if let Some(assignment) = assign::assign(&state, claim, worker).await? {
+                trials.push(assignment);
+            }
+        }
+        let now = Instant::now();
+        if !trials.is_empty() || now >= deadline {
+            return Ok(Json(Claimed { trials }));
+        }
+        let _ = tokio::time::timeout((deadline - now).min(POLL), woken).await;
+    }
+}
+
+/// Refuses a worker id that never registered (409: register first).
+async fn ensure_registered(state: &AppState, worker: &str) -> Result<(), ApiError> {
+    let hub = &state.hub;
+    let known = hub
+        .registered
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(worker);
+    if known || state.store.worker_registered(worker).await? {
+        hub.registered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(worker.to_string());
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!(
+        "worker `{}` has not registered: POST /v1/worker/register first",
+        worker.escape_debug()
+    )))
+}
