@@ -91,11 +91,27 @@ fn try_run(program: &str, args: &[&str]) -> Option<String> {
 
 /// Whether the tests that need namespaces are to be skipped here; panics
 /// (saying how to skip) when they cannot run and no one asked to skip.
+/// Probed once per process.
 fn unavailable() -> Option<String> {
-    let why = if unsafe { libc::geteuid() } != 0 {
+    static PROBED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let why = PROBED.get_or_init(probe).clone()?;
+    if std::env::var("HYPERSWEEP_SKIP_NETNS").as_deref() == Ok("1") {
+        eprintln!("skipped (HYPERSWEEP_SKIP_NETNS=1): {why}");
+        Some(why)
+    } else {
+        panic!(
+            "the several-hosts tests need network namespaces: {why}. \
+             Run them as root (after scripts/hosts-setup.sh), or set HYPERSWEEP_SKIP_NETNS=1 to skip them"
+        );
+    }
+}
+
+/// Why network namespaces cannot be made here, if they cannot.
+fn probe() -> Option<String> {
+    if unsafe { libc::geteuid() } != 0 {
         Some("not root: network namespaces need root".to_string())
     } else {
-        let probe = format!("{PREFIX}{:x}probe", std::process::id());
+        let probe = format!("{PREFIX}{:x}n-probe", std::process::id());
         match Command::new("ip")
             .args(["netns", "add", &probe])
             .stderr(Stdio::piped())
@@ -113,16 +129,6 @@ fn unavailable() -> Option<String> {
                 None
             }
         }
-    };
-    let why = why?;
-    if std::env::var("HYPERSWEEP_SKIP_NETNS").as_deref() == Ok("1") {
-        eprintln!("skipped (HYPERSWEEP_SKIP_NETNS=1): {why}");
-        Some(why)
-    } else {
-        panic!(
-            "the several-hosts tests need network namespaces: {why}. \
-             Run them as root (after scripts/hosts-setup.sh), or set HYPERSWEEP_SKIP_NETNS=1 to skip them"
-        );
     }
 }
 

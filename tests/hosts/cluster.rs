@@ -283,6 +283,23 @@ impl<'h> Cluster<'h> {
         }
     }
 
+    /// Whether the server holds a checkpoint of trial `t`, asked as its
+    /// worker `worker` for the attempt `t` is at.
+    pub async fn has_checkpoint(&self, t: &Value, worker: &str) -> bool {
+        let url = format!(
+            "{}/v1/worker/trials/{}/attempts/{}/checkpoint",
+            self.url, t["id"], t["attempt"]
+        );
+        let r = self
+            .worker
+            .get(url)
+            .header("X-Hypersweep-Worker", worker)
+            .send()
+            .await
+            .unwrap();
+        r.status() == 200
+    }
+
     /// Waits until the sweep is no longer running (the server may be away
     /// meanwhile); the sweep.
     pub async fn wait_until_ended(&self, sweep: i64, timeout: Duration) -> Value {
