@@ -270,7 +270,9 @@ impl Worker {
         let mut next = Instant::now() + Duration::from_secs(1);
         while epoch < epochs {
             tokio::time::sleep_until(next.into()).await;
-            next += Duration::from_secs(1);
+            // Once a second; a report that took longer than that delays the
+            // next one instead of two going at once.
+            next = (next + Duration::from_secs(1)).max(Instant::now());
             if Instant::now() >= stop {
                 return;
             }
@@ -350,6 +352,19 @@ async fn simulate(
     seen
 }
 
+/// CPU seconds (user + system) process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap_or(f64::NAN)
+        + fields[12].parse::<f64>().unwrap_or(f64::NAN);
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
 fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(f64::total_cmp);
     v
@@ -367,7 +382,7 @@ fn ms(sorted: &[f64], p: f64) -> String {
 }
 
 /// Runs `workers` simulated workers for `seconds` against a fresh server.
-async fn level(binary: &str, workers: usize, seconds: u64, epochs: u64) -> anyhow::Result<()> {
+async fn level(binary: &str, workers: usize, seconds: u64, epochs: u64) -> anyhow::Result<Figures> {
     let service = Service::start(binary, workers).await?;
     // Enough trials that nobody waits for one: the steady rate is
     // workers / epochs claims a second.
@@ -426,6 +441,8 @@ async fn level(binary: &str, workers: usize, seconds: u64, epochs: u64) -> anyho
             (latencies, errors)
         })
     };
+    let server_pid = service.child.id().unwrap_or(0);
+    let (server_cpu0, own_cpu0) = (cpu_seconds(server_pid), cpu_seconds(std::process::id()));
     go.wait().await;
 
     let mut all = Seen::default();
@@ -442,6 +459,8 @@ async fn level(binary: &str, workers: usize, seconds: u64, epochs: u64) -> anyho
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let server_cores = (cpu_seconds(server_pid) - server_cpu0) / elapsed;
+    let generator_cores = (cpu_seconds(std::process::id()) - own_cpu0) / elapsed;
     let (read, read_errors) = reader.await?;
 
     // No trial claimed twice: by the clients' record...
@@ -457,42 +476,31 @@ async fn level(binary: &str, workers: usize, seconds: u64, epochs: u64) -> anyho
 
     // The burst: every worker claiming at once at the start.
     let claimed_at = sorted(all.claimed_at.clone());
-    let burst = claimed_at.iter().take(workers).copied().collect::<Vec<_>>();
-    let burst_s = burst.last().copied().unwrap_or(f64::NAN);
-    let steady: Vec<f64> = claimed_at.iter().skip(workers).copied().collect();
-    let steady_rate = if steady.len() > 1 {
-        steady.len() as f64 / (elapsed - burst_s).max(1e-9)
-    } else {
-        0.0
+    let burst = claimed_at.iter().take(workers).count();
+    let burst_s = claimed_at
+        .get(burst.saturating_sub(1))
+        .copied()
+        .unwrap_or(f64::NAN);
+    let steady = claimed_at.len() - burst;
+    let figures = Figures {
+        workers,
+        seconds: elapsed,
+        register_s,
+        burst_claims_per_s: burst as f64 / burst_s,
+        steady_claims_per_s: steady as f64 / (elapsed - burst_s).max(1e-9),
+        claims: sorted(all.claims),
+        reports: sorted(all.reports),
+        finishes: sorted(all.finishes),
+        read: sorted(read),
+        read_errors,
+        errors: all.errors,
+        started,
+        twice_here,
+        twice_there,
+        server_cores,
+        generator_cores,
     };
-    let claims = sorted(all.claims);
-    let reports = sorted(all.reports);
-    let finishes = sorted(all.finishes);
-    let read = sorted(read);
-    println!(
-        "workers={workers} seconds={elapsed:.1} registered_in={register_s:.2}s \
-         burst: {} claims in {burst_s:.2}s = {:.0}/s | steady claims {:.1}/s ({} claims) \
-         claim p50/p99 {}/{} ms | reports {} ({:.0}/s) p50/p99/max {}/{}/{} ms | \
-         finishes {} p99 {} ms | reader {} GETs p50/p99 {}/{} ms ({read_errors} errors) | \
-         errors {:?} | trials started on the server {started}, claimed twice: {twice_here} (clients) {twice_there} (server)",
-        burst.len(),
-        burst.len() as f64 / burst_s,
-        steady_rate,
-        claims.len(),
-        ms(&claims, 0.5),
-        ms(&claims, 0.99),
-        reports.len(),
-        reports.len() as f64 / elapsed,
-        ms(&reports, 0.5),
-        ms(&reports, 0.99),
-        ms(&reports, 1.0),
-        finishes.len(),
-        ms(&finishes, 0.99),
-        read.len(),
-        ms(&read, 0.5),
-        ms(&read, 0.99),
-        all.errors,
-    );
+    figures.print();
     let log = service.log();
     if !log.trim().is_empty() {
         let tail: Vec<&str> = log.lines().rev().take(5).collect();
@@ -503,7 +511,91 @@ async fn level(binary: &str, workers: usize, seconds: u64, epochs: u64) -> anyho
         twice_here == 0 && twice_there == 0,
         "a trial was claimed twice"
     );
-    Ok(())
+    Ok(figures)
+}
+
+/// What one level measured.
+struct Figures {
+    workers: usize,
+    seconds: f64,
+    /// How long all of them took to register, at once.
+    register_s: f64,
+    burst_claims_per_s: f64,
+    steady_claims_per_s: f64,
+    /// Latencies in seconds, sorted.
+    claims: Vec<f64>,
+    reports: Vec<f64>,
+    finishes: Vec<f64>,
+    read: Vec<f64>,
+    read_errors: usize,
+    errors: HashMap<String, usize>,
+    /// Trials with at least one attempt on the server.
+    started: usize,
+    twice_here: usize,
+    twice_there: usize,
+    /// Cores the server and the load generator used, on average.
+    server_cores: f64,
+    generator_cores: f64,
+}
+
+impl Figures {
+    fn print(&self) {
+        println!(
+            "workers={} in {:.1} s (registered in {:.2} s): claims/s burst {:.0}, steady {:.1} ({} claims, p50/p99 {}/{} ms); \
+             reports {} ({:.0}/s) p50/p99/max {}/{}/{} ms; finishes {} p99 {} ms; \
+             reader {} GETs p50/p99 {}/{} ms ({} errors); errors {:?}; \
+             trials started {}, claimed twice: {} (clients), {} (server attempts); \
+             cores used: server {:.2}, load generator {:.2}",
+            self.workers,
+            self.seconds,
+            self.register_s,
+            self.burst_claims_per_s,
+            self.steady_claims_per_s,
+            self.claims.len(),
+            ms(&self.claims, 0.5),
+            ms(&self.claims, 0.99),
+            self.reports.len(),
+            self.reports.len() as f64 / self.seconds,
+            ms(&self.reports, 0.5),
+            ms(&self.reports, 0.99),
+            ms(&self.reports, 1.0),
+            self.finishes.len(),
+            ms(&self.finishes, 0.99),
+            self.read.len(),
+            ms(&self.read, 0.5),
+            ms(&self.read, 0.99),
+            self.read_errors,
+            self.errors,
+            self.started,
+            self.twice_here,
+            self.twice_there,
+            self.server_cores,
+            self.generator_cores,
+        );
+    }
+
+    /// A row of the table in BENCHMARKS.md.
+    fn row(&self) -> String {
+        let errors: usize = self.errors.values().sum::<usize>() + self.read_errors;
+        format!(
+            "| {} | {:.0} | {:.1} | {} / {} | {:.0} | {} / {} | {} | {} / {} | {} | {} | {:.2} / {:.2} |",
+            self.workers,
+            self.burst_claims_per_s,
+            self.steady_claims_per_s,
+            ms(&self.claims, 0.5),
+            ms(&self.claims, 0.99),
+            self.reports.len() as f64 / self.seconds,
+            ms(&self.reports, 0.5),
+            ms(&self.reports, 0.99),
+            ms(&self.finishes, 0.99),
+            ms(&self.read, 0.5),
+            ms(&self.read, 0.99),
+            errors,
+            self.twice_here + self.twice_there,
+            self.server_cores,
+            self.generator_cores,
+        )
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -520,8 +612,18 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let mut rows = Vec::new();
     for workers in counts {
-        runtime.block_on(level(&binary, workers, seconds, epochs))?;
+        rows.push(
+            runtime
+                .block_on(level(&binary, workers, seconds, epochs))?
+                .row(),
+        );
+    }
+    println!("\n| workers | claims/s, burst | claims/s, steady | claim p50 / p99 ms | reports/s | report p50 / p99 ms | finish p99 ms | reader p50 / p99 ms | errors | claimed twice | cores: server / generator |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
     }
     Ok(())
 }
