@@ -15,7 +15,7 @@
 //! checked: no trial claimed twice (by the clients' own record and by every
 //! trial's attempt count on the server).
 //!
-//! `cargo bench --bench workers -- [--workers 50,200,1000] [--seconds 30] [--epochs 10] [--binary PATH]`
+//! `cargo bench --bench workers -- [--workers 50,200,1000] [--seconds 30] [--epochs 10] [--binary PATH] [--db-dir DIR]`
 //!
 //! The load generator shares the machine's cores with the server, as the
 //! goal's "on this 2-core machine" has it.
@@ -61,7 +61,12 @@ struct Service {
 
 impl Service {
     async fn start(binary: &str, workers: usize) -> anyhow::Result<Service> {
-        let dir = tempfile::tempdir()?;
+        // --db-dir: where the server's folder (and database) goes, e.g. a
+        // tmpfs to see what the disk's syncs cost.
+        let dir = match arg("--db-dir") {
+            Some(parent) => tempfile::tempdir_in(parent)?,
+            None => tempfile::tempdir()?,
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
