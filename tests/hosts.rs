@@ -290,10 +290,17 @@ fn a_worker_cut_off_within_its_lease_carries_on() {
             .await;
         let trial = t["id"].as_i64().unwrap();
         c.hosts.cut("w1", Cut::Firewall);
+        let at_cut = epochs_done(&c.get(&format!("/v1/trials/{trial}")).await);
         // The cut lasts 6 s: a fault of a chosen length, well within the
         // 13 s after which w1 would stop by itself.
         tokio::time::sleep(Duration::from_secs(6)).await;
+        let at_heal = epochs_done(&c.get(&format!("/v1/trials/{trial}")).await);
         c.hosts.heal("w1", Cut::Firewall);
+        // The cut was real: no report got through it (but one under way).
+        assert!(
+            at_heal <= at_cut + 1,
+            "{at_cut} epochs at the cut, {at_heal} at the heal"
+        );
         let events = c.check_ended(id, 2, EPOCHS_C).await;
         assert!(
             events.iter().all(|e| e["kind"] != "trial_requeued"),
