@@ -10,7 +10,10 @@
 //! - `load`: `oha` at 200 requests/s on `GET /v1/sweeps/<id>` and on `/best`
 //!   at once, for 30 s, while both cores train (`bash scripts/oha.sh` first).
 //!
-//! `cargo bench --bench service -- [--only packing,overhead,load] [--reps 2] [--seconds 30] [--rate 200]`
+//! - `protocol`: one trial trained in the bench's own process and by a
+//!   worker over the worker protocol: what HTTP costs an epoch and a trial.
+//!
+//! `cargo bench --bench service -- [--only packing,overhead,load,protocol] [--reps 2] [--seconds 30] [--rate 200]`
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -581,9 +584,139 @@ parameters:
     Ok(())
 }
 
+/// The protocol's trials: 4 trials of one configuration, 2 epochs each.
+const PROTOCOL_SPEC: &str = "name: protocol
+dataset: fashion-mnist
+method: random
+seed: 1
+max_trials: 4
+max_parallel: 1
+parameters:
+  learning_rate: {value: 0.01}
+  batch_size: {value: 64}
+  epochs: {value: 2}
+";
+
+/// One training of the protocol's configuration in this process, with no
+/// server and no protocol: its epochs' seconds and its wall time.
+fn train_here(datasets: &mut hypersweep::train::Datasets) -> anyhow::Result<(Vec<f64>, f64)> {
+    use hypersweep::report::{BatchLoss, EpochReport};
+    use hypersweep::train::{Control, Job, Listener};
+    struct Epochs(Vec<f64>);
+    impl Listener for Epochs {
+        fn on_start(&mut self, _: i64) -> Control {
+            Control::Continue
+        }
+        fn on_sample(&mut self, _: &BatchLoss, _: i64, _: i64) {}
+        fn on_epoch(&mut self, report: EpochReport, _: Vec<BatchLoss>) -> Control {
+            self.0.push(report.seconds);
+            Control::Continue
+        }
+    }
+    let params = hypersweep::spec::TrialParams {
+        learning_rate: 0.01,
+        batch_size: 64,
+        epochs: 2,
+        ..Default::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let job = Job {
+        params: &params,
+        seed: 7,
+        batch_loss_every: 100,
+        stop: &stop,
+        checkpoint: None,
+        resume_upto: 0,
+    };
+    let mut epochs = Epochs(Vec::new());
+    let started = Instant::now();
+    datasets.train("fashion-mnist", 1, 0.1, &job, &mut epochs)?;
+    Ok((epochs.0, started.elapsed().as_secs_f64()))
+}
+
+/// Milliseconds since the epoch of an RFC 3339 UTC timestamp with millis.
+fn millis(stamp: &str) -> Option<f64> {
+    // 2026-12-02T14:03:05.123Z: the time of day is enough within one run.
+    let time = stamp.split('T').nth(1)?.trim_end_matches('Z');
+    let mut parts = time.split(':');
+    let (h, m, s): (f64, f64, f64) = (
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    );
+    Some(((h * 60.0 + m) * 60.0 + s) * 1000.0)
+}
+
+/// The same trial trained in this process and by a worker over the worker
+/// protocol (its own process, HTTP on loopback): epoch seconds and wall time.
+async fn protocol() -> anyhow::Result<()> {
+    println!("## protocol: the lab network, 2 epochs of 54,000 Fashion-MNIST images at batch 64, 1 thread\n");
+    hypersweep::train::set_threads(1);
+    let catalog = hypersweep::data::catalog::Catalog::new(Some(DATA.into()));
+    let mut datasets = hypersweep::train::Datasets::new(catalog);
+    let mut here = Vec::new();
+    for _ in 0..4 {
+        here.push(train_here(&mut datasets)?);
+    }
+    drop(datasets);
+    let service = Service::start("workers = 1\nthreads_per_trial = 1").await?;
+    let id = service.submit(PROTOCOL_SPEC).await?;
+    loop {
+        let sweep = service.get(&format!("/v1/sweeps/{id}")).await?;
+        if sweep["state"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut remote = Vec::new();
+    for trial in service.trials(id).await? {
+        let detail = service
+            .get(&format!("/v1/trials/{}", trial["id"].as_i64().unwrap_or(0)))
+            .await?;
+        let epochs: Vec<f64> = detail["epochs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["seconds"].as_f64())
+            .collect();
+        let stamp = |key: &str| trial[key].as_str().and_then(millis);
+        let wall = match (stamp("started_at"), stamp("finished_at")) {
+            (Some(a), Some(b)) => (b - a) / 1000.0,
+            _ => f64::NAN,
+        };
+        remote.push((epochs, wall));
+    }
+    service.stop().await?;
+    // The first of each reads the dataset: the other three are compared.
+    let summary = |runs: &[(Vec<f64>, f64)]| {
+        let later = &runs[1.min(runs.len())..];
+        let epochs: Vec<f64> = later.iter().flat_map(|r| r.0.clone()).collect();
+        let walls: Vec<f64> = later.iter().map(|r| r.1).collect();
+        (mean(&epochs), mean(&walls))
+    };
+    let (here_epoch, here_wall) = summary(&here);
+    let (remote_epoch, remote_wall) = summary(&remote);
+    println!("{:<36} {:>12} {:>12}", "", "epoch s", "trial s");
+    println!(
+        "{:<36} {here_epoch:>12.3} {here_wall:>12.3}",
+        "in this process (no protocol)"
+    );
+    println!(
+        "{:<36} {remote_epoch:>12.3} {remote_wall:>12.3}",
+        "worker over HTTP (claim..finish)"
+    );
+    println!(
+        "{:<36} {:>11.2}% {:>11.2}%",
+        "protocol overhead",
+        (remote_epoch / here_epoch - 1.0) * 100.0,
+        (remote_wall / here_wall - 1.0) * 100.0
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let only = arg("--only").unwrap_or_else(|| "packing,overhead,load".into());
+    let only = arg("--only").unwrap_or_else(|| "packing,overhead,load,protocol".into());
     let reps: usize = arg("--reps").map_or(Ok(2), |r| r.parse())?;
     let seconds_: u64 = arg("--seconds").map_or(Ok(30), |r| r.parse())?;
     let rate: u32 = arg("--rate").map_or(Ok(200), |r| r.parse())?;
@@ -592,7 +725,8 @@ async fn main() -> anyhow::Result<()> {
             "packing" => packing(reps).await?,
             "overhead" => overhead().await?,
             "load" => load(seconds_, rate).await?,
-            other => anyhow::bail!("unknown part `{other}`: packing, overhead or load"),
+            "protocol" => protocol().await?,
+            other => anyhow::bail!("unknown part `{other}`: packing, overhead, load or protocol"),
         }
         println!();
     }

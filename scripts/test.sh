@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/browser.sh   # headless Chromium for the dashboard's browser test
+bash scripts/check-deploy.sh   # docker/compose.yaml and deploy/kubernetes/, checked statically
 # schemathesis fuzzes the API from its OpenAPI document (tests/schemathesis.rs).
 SCHEMATHESIS_VERSION=4.32.5
 if ! .venv/bin/st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then

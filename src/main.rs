@@ -31,9 +31,6 @@ enum Command {
 
 #[derive(Args)]
 struct WorkerArgs {
-    /// The server's URL [default: --server, else http://127.0.0.1:8080].
-    #[arg(long = "server", env = "HYPERSWEEP_SERVER", value_name = "URL")]
-    server: Option<String>,
     /// Worker token (or the API token) [env: HYPERSWEEP_WORKER_TOKEN, then HYPERSWEEP_TOKEN].
     #[arg(long, value_name = "TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -171,10 +168,8 @@ fn main() -> anyhow::Result<()> {
             if args.slots == 0 || args.threads == Some(0) {
                 anyhow::bail!("--slots and --threads must be at least 1");
             }
-            let server = args
-                .server
-                .or(cli.server)
-                .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+            // The global --server: the one URL a worker needs.
+            let server = cli.server.unwrap_or_else(|| "http://127.0.0.1:8080".into());
             let options = hypersweep::worker::Options {
                 server,
                 token,

@@ -100,7 +100,7 @@ async fn serve_runs_a_sweep_with_no_environment_and_stops_on_sigterm() {
 fn a_bad_config_is_refused_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
-    std::fs::write(&config, "workers = 0\n").unwrap();
+    std::fs::write(&config, "threads_per_trial = 0\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hypersweep"))
         .args(["serve", "--config"])
         .arg(&config)
@@ -108,7 +108,10 @@ fn a_bad_config_is_refused_with_a_message() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("workers must be at least 1"), "{stderr}");
+    assert!(
+        stderr.contains("threads_per_trial must be at least 1"),
+        "{stderr}"
+    );
 }
 
 /// The server's worker processes: children of `server` in /proc.

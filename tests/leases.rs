@@ -31,15 +31,21 @@ async fn running_with_epochs(app: &TestApp, id: i64, number: usize, epochs: i64)
     }
 }
 
+/// The pid of the worker process holding `trial`: the one started with
+/// `--id <its worker id>`.
 fn pid_of(trial: &Value) -> i32 {
-    trial["worker"]
-        .as_str()
+    let id = trial["worker"].as_str().unwrap();
+    std::fs::read_dir("/proc")
         .unwrap()
-        .rsplit('-')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.windows(2)
+                .any(|w| w[0] == b"--id" && w[1] == id.as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no worker process has id {id}"))
 }
 
 fn epochs_of(detail: &Value) -> Vec<i64> {

@@ -40,6 +40,11 @@ impl AllowedHosts {
                 hosts.names.push((host, port));
             }
         }
+        // The server's own workers reach it on a loopback literal, which no
+        // DNS name can be rebound to.
+        for name in ["127.0.0.1", "[::1]"] {
+            hosts.names.push((name.into(), Some(listen.port())));
+        }
         if configured.is_empty() {
             let port = listen.port();
             hosts.names.push((bracketed(listen.ip()), Some(port)));
@@ -292,6 +297,10 @@ mod tests {
             !named.allows("10.1.2.3:8080"),
             "configured hosts replace the defaults"
         );
+        // The server's own workers call it on loopback, whatever is configured.
+        assert!(named.allows("127.0.0.1:8080"));
+        assert!(named.allows("[::1]:8080"));
+        assert!(!named.allows("127.0.0.1:9000"));
         assert!(hosts(&["*"], "127.0.0.1:1").allows("anything.example:5"));
     }
 }

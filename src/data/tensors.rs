@@ -1,8 +1,9 @@
-//! A dataset as normalized CPU tensors, and its seeded train/validation split.
+//! A dataset as normalized tensors (read onto the CPU, then moved to a
+//! training device if asked), and its seeded train/validation split.
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::catalog::{DatasetInfo, RawDataset};
 use super::idx::{Images, Labels};
@@ -72,9 +73,36 @@ impl Split {
             self.labels.index_select(0, rows),
         )
     }
+
+    /// The split on `device`: the same tensors (no copy) where they are
+    /// there already, else copies.
+    pub fn to_device(&self, device: Device) -> Split {
+        Split {
+            images: self.images.to_device(device),
+            labels: self.labels.to_device(device),
+            train_rows: self.train_rows.to_device(device),
+            val_x: self.val_x.to_device(device),
+            val_y: self.val_y.to_device(device),
+        }
+    }
 }
 
 impl Dataset {
+    /// The dataset moved to `device` (its tensors as they are on the CPU
+    /// when it is the CPU); its splits are then made there too.
+    pub fn to_device(self, device: Device) -> Dataset {
+        if device == Device::Cpu && self.train_x.device() == Device::Cpu {
+            return self;
+        }
+        Dataset {
+            train_x: self.train_x.to_device(device),
+            train_y: self.train_y.to_device(device),
+            test_x: self.test_x.to_device(device),
+            test_y: self.test_y.to_device(device),
+            ..self
+        }
+    }
+
     /// Pixels scaled to [0,1], then normalized with the mean and std of the training pixels (the same mean/std applied to test).
     pub fn from_raw(raw: RawDataset) -> Dataset {
         let RawDataset {
@@ -124,11 +152,13 @@ impl Dataset {
         // Sorted, so that rows are gathered in memory order.
         val.sort_unstable();
         train.sort_unstable();
-        let val = Tensor::from_slice(val);
+        // On the dataset's device, which gathers its rows there.
+        let device = self.train_x.device();
+        let val = Tensor::from_slice(val).to_device(device);
         Split {
             images: self.train_x.shallow_clone(),
             labels: self.train_y.shallow_clone(),
-            train_rows: Tensor::from_slice(train),
+            train_rows: Tensor::from_slice(train).to_device(device),
             val_x: self.train_x.index_select(0, &val),
             val_y: self.train_y.index_select(0, &val),
         }

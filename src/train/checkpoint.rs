@@ -1,7 +1,8 @@
 //! A trial's state after an epoch: the network's weights, the optimizer's
 //! buffers, and how far it got. Written atomically (temporary file, fsync,
 //! rename, fsync of the folder), so a crash leaves the previous checkpoint
-//! or the new one, never a torn file.
+//! or the new one, never a torn file. The tensors are written from the CPU
+//! whatever the training device, and read onto the device that resumes.
 use super::{Optimizer, TrainError};
 use std::fs::File;
 use std::io::Write;
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use tch::nn::VarStore;
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 /// Where training stood after an epoch, as read back from a checkpoint.
 pub struct Checkpoint {
@@ -115,19 +116,28 @@ impl Drop for Saver {
     }
 }
 
-/// The named tensors of a checkpoint, copied.
+/// The named tensors of a checkpoint, copied to the CPU.
 fn state(epoch: i64, step: i64, vs: &VarStore, optimizer: &Optimizer) -> Vec<(String, Tensor)> {
     let mut tensors = vec![
         ("meta.epoch".to_string(), Tensor::from(epoch)),
         ("meta.step".to_string(), Tensor::from(step)),
     ];
     for (name, t) in vs.variables() {
-        tensors.push((format!("{MODEL}{name}"), t.copy()));
+        tensors.push((format!("{MODEL}{name}"), cpu_copy(&t)));
     }
     for (name, t) in optimizer.state() {
-        tensors.push((format!("{OPTIMIZER}{name}"), t.copy()));
+        tensors.push((format!("{OPTIMIZER}{name}"), cpu_copy(&t)));
     }
     tensors
+}
+
+/// A copy of `t` on the CPU: a file any worker reads, whatever its device.
+fn cpu_copy(t: &Tensor) -> Tensor {
+    match t.device() {
+        // `to_device` would hand back `t` itself, which training changes.
+        Device::Cpu => t.copy(),
+        _ => t.to_device(Device::Cpu),
+    }
 }
 
 /// Writes `tensors` to `path` atomically, logging how long it took or why
@@ -175,19 +185,25 @@ pub(crate) fn partial_path(path: &Path) -> PathBuf {
     path.with_extension(format!("partial-{}", std::process::id()))
 }
 
-/// Reads the checkpoint at `path`; None when there is none, `BadCheckpoint`
-/// when it cannot be read (torn, garbage) or lacks its header.
+/// Reads the checkpoint at `path` onto the CPU; None when there is none,
+/// `BadCheckpoint` when it cannot be read (torn, garbage) or lacks its header.
 pub fn load(path: &Path) -> Result<Option<Checkpoint>, TrainError> {
+    load_on(path, Device::Cpu)
+}
+
+/// [`load`] onto `device`, wherever the checkpoint was written.
+pub fn load_on(path: &Path, device: Device) -> Result<Option<Checkpoint>, TrainError> {
     if !path.exists() {
         return Ok(None);
     }
     let bad = |e: &dyn std::fmt::Display| {
         TrainError::BadCheckpoint(format!("checkpoint {}: {e}", path.display()))
     };
-    let tensors = Tensor::load_multi(path).map_err(|e| match TrainError::from(e) {
-        oom @ TrainError::OutOfMemory(_) => oom,
-        e => bad(&e),
-    })?;
+    let tensors =
+        Tensor::load_multi_with_device(path, device).map_err(|e| match TrainError::from(e) {
+            oom @ TrainError::OutOfMemory(_) => oom,
+            e => bad(&e),
+        })?;
     let scalar = |name: &str| {
         tensors
             .iter()

@@ -1,15 +1,20 @@
-//! The datasets a training thread has read, kept as tensors between trials,
-//! and training a trial on one of them by name.
+//! The datasets a training thread has read, kept as tensors on its device
+//! between trials, and training a trial on one of them by name.
 use super::error::guard;
-use super::{Job, Listener, Outcome, TestSet, TrainError};
+use super::{device, Job, Listener, Outcome, TestSet, TrainError};
 use crate::data::catalog::Catalog;
 use crate::data::tensors::{Dataset, Split};
 use std::collections::HashMap;
+use tch::Device;
 
-/// Datasets read once per training thread, and the last validation split
-/// made. Owns tensors: it stays on the thread that made it.
+/// Datasets read once per training thread and moved to its device once,
+/// and the last validation split made (there too). Owns tensors: it stays
+/// on the thread that made it.
 pub struct Datasets {
     catalog: Catalog,
+    device: Device,
+    /// On `device`, by name: a `Datasets` is of one device, so this is the
+    /// cache per (dataset, device).
     loaded: HashMap<String, Dataset>,
     split: Option<((String, u64), Split)>,
 }
@@ -18,18 +23,38 @@ impl Datasets {
     /// Datasets kept in memory at once; more are read again when needed.
     const KEEP: usize = 2;
 
-    /// None read yet; they are found in `catalog` when first trained on.
+    /// None read yet; they are found in `catalog` when first trained on,
+    /// and trained on on the CPU.
     pub fn new(catalog: Catalog) -> Datasets {
+        Datasets::on(catalog, Device::Cpu)
+    }
+
+    /// [`Datasets::new`] for training on `device`: each dataset is moved
+    /// there once, when first read, and every trial trains there. Whether
+    /// the device is there is checked by each `train`.
+    pub fn on(catalog: Catalog, device: Device) -> Datasets {
+        if device != Device::Cpu {
+            // libtorch's CUDA library, loaded before anything trains (see
+            // `cuda_devices`); what is missing is told by `train`.
+            let _ = device::cuda_devices();
+        }
         Datasets {
             catalog,
+            device,
             loaded: HashMap::new(),
             split: None,
         }
     }
 
+    /// The device these datasets are kept and trained on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
     /// Trains `job` on the dataset `name`, split into train and validation
     /// sets by `sweep_seed` (the same split for every trial of a sweep),
-    /// evaluating the test set at the end. See [`super::train`].
+    /// evaluating the test set at the end, on this set's device. See
+    /// [`super::train_on`].
     pub fn train(
         &mut self,
         name: &str,
@@ -38,6 +63,9 @@ impl Datasets {
         job: &Job,
         listener: &mut impl Listener,
     ) -> Result<Outcome, TrainError> {
+        let device = self.device;
+        // Before any dataset is moved to a device that is not there.
+        device::check(device)?;
         let this = &mut *self;
         let (dataset, split) = guard(move || this.split(name, sweep_seed, validation_fraction))?;
         let test = TestSet {
@@ -45,7 +73,7 @@ impl Datasets {
             y: &dataset.test_y,
         };
         let classes = dataset.info.classes as i64;
-        super::train(job, split, &test, classes, listener)
+        super::train_on(device, job, split, &test, classes, listener)
     }
 
     /// The dataset `name`, read if it is not in memory, and its split by `seed`.
@@ -58,9 +86,11 @@ impl Datasets {
         if !self.loaded.contains_key(name) {
             let raw = self.catalog.load(name)?;
             if self.loaded.len() >= Self::KEEP {
+                self.split = None; // it holds the images of one of them
                 self.loaded.clear();
             }
-            self.loaded.insert(name.to_string(), Dataset::from_raw(raw));
+            let dataset = Dataset::from_raw(raw).to_device(self.device);
+            self.loaded.insert(name.to_string(), dataset);
         }
         let dataset = &self.loaded[name];
         let key = (name.to_string(), seed);

@@ -1,6 +1,7 @@
 //! Why a trial could not train: one enum the worker matches on. libtorch's
 //! failures are turned into it where they happen (its fallible `f_*` calls)
 //! or, for a panic that still escapes libtorch, once at `guard`.
+use super::device::DeviceError;
 use crate::data::DataError;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use tch::TchError;
@@ -30,6 +31,21 @@ pub enum TrainError {
     /// libtorch failed otherwise; its message's first line.
     #[error("training failed: {0}")]
     Torch(String),
+}
+
+impl From<DeviceError> for TrainError {
+    /// The device is the worker's configuration: `device cuda:1: this
+    /// machine has 1 CUDA device(s), ...`.
+    fn from(e: DeviceError) -> TrainError {
+        let message = e.to_string();
+        TrainError::InvalidConfiguration {
+            field: "device".into(),
+            problem: message
+                .strip_prefix("device ")
+                .unwrap_or(&message)
+                .to_string(),
+        }
+    }
 }
 
 impl From<TchError> for TrainError {

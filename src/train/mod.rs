@@ -1,14 +1,33 @@
 //! Training one trial with libtorch: the model, the optimizers, and the loop
 //! that reports each epoch. Runs on a plain thread that owns its tensors;
 //! never on the async executor.
+//!
+//! # Devices
+//! A trial trains on one device, the CPU or a CUDA GPU ([`DeviceChoice`]
+//! resolves the worker's `--device`). The device belongs to the training
+//! thread, not to a trial: [`Datasets::on`] makes a thread's datasets for
+//! one device, moves each dataset there once when it is first read (not per
+//! batch, not per trial) and trains every trial there; [`Datasets::new`] is
+//! the CPU. [`train_on`] is the loop on a device; [`train`] the loop on the
+//! CPU. The weights are initialised on the CPU and then moved, so a seed
+//! starts from the same weights on every device, and each epoch's shuffle
+//! is drawn on the CPU for the same reason. Checkpoints are written from CPU
+//! copies and read onto the training device: one written on a GPU resumes
+//! on the CPU, and the other way round. On the CPU every result is bit for
+//! bit what it was before devices existed. libtorch decides whether it has
+//! CUDA once, at its first question (a seed counts): a process that trains
+//! on a GPU resolves its device ([`DeviceChoice::resolve`],
+//! [`cuda_devices`]) before anything trains.
 pub mod checkpoint;
 mod datasets;
+mod device;
 mod error;
 mod evaluate;
 mod model;
 mod optim;
 
 pub use datasets::Datasets;
+pub use device::{check as check_device, cuda_devices, device_name, DeviceChoice, DeviceError};
 pub use error::TrainError;
 pub use evaluate::evaluate;
 pub use model::Mlp;
@@ -92,7 +111,8 @@ pub fn set_threads(threads: usize) {
 /// its report; the listener's answer decides whether training goes on. Each
 /// epoch's shuffling and dropout are seeded by the trial's seed and the
 /// epoch, so a resumed trial trains exactly as an uninterrupted one would.
-/// A failure, libtorch's included, is an error, never a panic.
+/// A failure, libtorch's included, is an error, never a panic. On the CPU:
+/// [`train_on`] with `Device::Cpu`.
 pub fn train(
     job: &Job,
     split: &Split,
@@ -100,7 +120,24 @@ pub fn train(
     classes: i64,
     listener: &mut impl Listener,
 ) -> Result<Outcome, TrainError> {
-    error::guard(|| train_unguarded(job, split, test, classes, listener))
+    train_on(Device::Cpu, job, split, test, classes, listener)
+}
+
+/// [`train`] on `device`: the network, the optimizer's state and every
+/// batch live there. `split` and `test` are best there already (as
+/// [`Datasets::on`] keeps them); tensors elsewhere are copied there once,
+/// for this trial. A device that is not there (`cuda:1` on a machine with
+/// one GPU, or none) is `TrainError::InvalidConfiguration` on `device`.
+pub fn train_on(
+    device: Device,
+    job: &Job,
+    split: &Split,
+    test: &TestSet,
+    classes: i64,
+    listener: &mut impl Listener,
+) -> Result<Outcome, TrainError> {
+    device::check(device)?;
+    error::guard(|| train_unguarded(device, job, split, test, classes, listener))
 }
 
 /// The configuration's values that cannot be trained. Specs are range-checked
@@ -120,8 +157,9 @@ fn check(params: &TrialParams) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// `train`, where libtorch may still panic.
+/// `train_on`, where libtorch may still panic.
 fn train_unguarded(
+    device: Device,
     job: &Job,
     split: &Split,
     test: &TestSet,
@@ -129,12 +167,20 @@ fn train_unguarded(
     listener: &mut impl Listener,
 ) -> Result<Outcome, TrainError> {
     check(job.params)?;
+    // No copies where they are there already.
+    let split = &split.to_device(device);
+    let (test_x, test_y) = (test.x.to_device(device), test.y.to_device(device));
     tch::manual_seed(job.seed as i64);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let features = split.features();
     let net = Mlp::new(&vs.root(), job.params, features, classes)?;
+    if device != Device::Cpu {
+        // Drawn on the CPU and moved, in place (the network's layers share
+        // the variables): the same seed starts from the same weights.
+        vs.set_device(device);
+    }
     let mut optimizer = Optimizer::new(&vs, job.params)?;
-    let (first, mut step) = resume(job, &mut vs, &mut optimizer)?;
+    let (first, mut step) = resume(device, job, &mut vs, &mut optimizer)?;
     // Dropped on return, after the last checkpoint is written: nothing is
     // written for a trial once its worker has heard it ended.
     let mut saver = checkpoint::Saver::new();
@@ -150,7 +196,8 @@ fn train_unguarded(
     for epoch in first + 1..=i64::from(job.params.epochs) {
         let started = Instant::now();
         tch::manual_seed(epoch_seed(job.seed, epoch));
-        let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
+        // Drawn on the CPU whatever the device: the same order everywhere.
+        let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu)).to_device(device);
         // The epoch's rows in shuffled order; each batch gathers its own
         // images, so no shuffled copy of the whole set is ever made.
         let rows = split.train_rows.index_select(0, &order);
@@ -231,7 +278,7 @@ fn train_unguarded(
             Control::Finish => break,
         }
     }
-    let (test_loss, test_accuracy) = evaluate(&net, test.x, test.y)?;
+    let (test_loss, test_accuracy) = evaluate(&net, &test_x, &test_y)?;
     Ok(Outcome::Completed {
         test_loss,
         test_accuracy,
@@ -241,6 +288,7 @@ fn train_unguarded(
 /// The epoch and step to start after: the job's checkpoint when it can be
 /// read, fits the network and is not past `resume_upto`; else (0, 0).
 fn resume(
+    device: Device,
     job: &Job,
     vs: &mut nn::VarStore,
     optimizer: &mut Optimizer,
@@ -248,7 +296,7 @@ fn resume(
     let Some(path) = job.checkpoint.filter(|_| job.resume_upto > 0) else {
         return Ok((0, 0));
     };
-    let restored = checkpoint::load(path).and_then(|c| match c {
+    let restored = checkpoint::load_on(path, device).and_then(|c| match c {
         Some(c) if c.epoch <= job.resume_upto => c.restore(vs, optimizer).map(|_| Some(c)),
         _ => Ok(None),
     });

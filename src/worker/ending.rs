@@ -3,7 +3,7 @@
 //! report first, and this host's copy of the checkpoint forgotten once no
 //! attempt here will resume from it.
 use super::remote::CallError;
-use super::trial::{upload, Training, TrialRun};
+use super::trial::{Training, TrialRun};
 use crate::protocol::Outcome as Told;
 use crate::train::{Outcome, TrainError};
 
@@ -22,16 +22,15 @@ impl TrialRun<'_> {
         match result {
             _ if !delivered => {}
             Ok(Outcome::Suspended) => {
-                let (remote, a, path) = (self.remote, self.a, &self.checkpoint);
-                if path.exists() {
-                    let uploaded = self
-                        .call(training, "uploading the checkpoint", || {
-                            upload(remote, a, path)
-                        })
-                        .await;
-                    if let Err(e) = uploaded {
-                        tracing::warn!(trial, "uploading the last checkpoint: {e}");
-                    }
+                let (remote, a) = (self.remote, self.a);
+                let uploader = training.uploader.clone();
+                let uploaded = self
+                    .call(training, "uploading the checkpoint", || {
+                        uploader.sync(remote, a)
+                    })
+                    .await;
+                if let Err(e) = uploaded {
+                    tracing::warn!(trial, "uploading the last checkpoint: {e}");
                 }
                 let handed = self
                     .call(training, "handing the trial back", || remote.hand_back(a))

@@ -18,7 +18,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
 
 /// How often the checkpoint file is looked at for a new one to upload.
-const UPLOAD_EVERY: Duration = Duration::from_millis(250);
+const UPLOAD_EVERY: Duration = Duration::from_millis(100);
 
 /// One claimed trial being trained by this worker.
 pub(super) struct TrialRun<'a> {
@@ -41,6 +41,8 @@ pub(super) struct Training {
     /// How many there are, for the uploader: a checkpoint past what the
     /// server has reports of would not be resumed from.
     unsent: Arc<AtomicUsize>,
+    /// Sends the checkpoint file when it changed.
+    pub uploader: Arc<Uploader>,
     /// Tells the training thread to stop at its next batch.
     stop: Arc<AtomicBool>,
     /// The lease is no longer held (or the trial was stopped): nothing
@@ -70,6 +72,7 @@ impl TrialRun<'_> {
             epochs: i64::from(self.a.params.epochs),
             pending: VecDeque::new(),
             unsent: Arc::default(),
+            uploader: Arc::new(Uploader::new(self.checkpoint.clone())),
             stop: Arc::default(),
             lost: Arc::default(),
             contact: Arc::new(Contact::new(Duration::from_millis(self.a.lease_ms))),
@@ -130,28 +133,24 @@ impl TrialRun<'_> {
     /// server has every report up to it, in a task of its own.
     fn upload_checkpoints(&self, training: &Training) -> AbortOnDrop {
         let (remote, a) = (self.remote.clone(), self.a.clone());
-        let (path, unsent) = (self.checkpoint.clone(), training.unsent.clone());
+        let (uploader, unsent) = (training.uploader.clone(), training.unsent.clone());
         let (lost, stop, contact) = (
             training.lost.clone(),
             training.stop.clone(),
             training.contact.clone(),
         );
         AbortOnDrop(tokio::spawn(async move {
-            let mut sent: Option<Stamp> = stamp(&path);
             loop {
                 tokio::time::sleep(UPLOAD_EVERY).await;
                 if lost.load(Ordering::Relaxed) {
                     return;
                 }
-                let now = stamp(&path);
-                if now.is_none() || now == sent || unsent.load(Ordering::Relaxed) > 0 {
+                if unsent.load(Ordering::Relaxed) > 0 {
                     continue;
                 }
-                match upload(&remote, &a, &path).await {
-                    Ok(()) => {
-                        contact.touch();
-                        sent = now;
-                    }
+                match uploader.sync(&remote, &a).await {
+                    Ok(true) => contact.touch(),
+                    Ok(false) => {}
                     Err(CallError::LeaseLost) => {
                         lost.store(true, Ordering::Relaxed);
                         stop.store(true, Ordering::Relaxed);
@@ -220,11 +219,33 @@ impl TrialRun<'_> {
         let epoch = report.epoch;
         let mut control = Control::Stop;
         if training.held() {
+            if training.pending.is_empty() {
+                // The server has every report before this one: the
+                // checkpoint before it goes up first, so that an epoch is
+                // reported only once the server can resume from the one
+                // before (as a local disk once guaranteed).
+                match training.uploader.sync(self.remote, self.a).await {
+                    Ok(_) => {}
+                    Err(CallError::LeaseLost) => training.drop_trial(),
+                    // It waits for the next try; the report may go on.
+                    Err(e) => {
+                        tracing::debug!(trial = self.a.trial_id, "uploading the checkpoint: {e}")
+                    }
+                }
+            }
             training.pending.push_back((report, samples));
             training
                 .unsent
                 .store(training.pending.len(), Ordering::Relaxed);
-            control = match self.deliver(training).await {
+            let started = std::time::Instant::now();
+            let decided = self.deliver(training).await;
+            tracing::debug!(
+                trial = self.a.trial_id,
+                epoch,
+                micros = started.elapsed().as_micros() as u64,
+                "epoch judged and reported"
+            );
+            control = match decided {
                 Some(Decision::Stop) | None => Control::Stop,
                 Some(Decision::Finish) => Control::Finish,
                 Some(Decision::Continue) if epoch < training.epochs && self.draining() => {
@@ -354,12 +375,36 @@ fn stamp(path: &std::path::Path) -> Option<Stamp> {
     Some((meta.len(), meta.modified().ok()?))
 }
 
+/// Sends a trial's checkpoint file to the server each time it changes,
+/// one upload at a time.
+pub(super) struct Uploader {
+    path: PathBuf,
+    /// The file as last sent (or as found when training started: what the
+    /// server already has, downloaded or kept from an earlier attempt).
+    sent: tokio::sync::Mutex<Option<Stamp>>,
+}
+
+impl Uploader {
+    fn new(path: PathBuf) -> Uploader {
+        let sent = tokio::sync::Mutex::new(stamp(&path));
+        Uploader { path, sent }
+    }
+
+    /// Uploads the file if it changed since it was last sent; whether it did.
+    pub async fn sync(&self, remote: &Remote, a: &Assignment) -> Result<bool, CallError> {
+        let mut sent = self.sent.lock().await;
+        let now = stamp(&self.path);
+        if now.is_none() || now == *sent {
+            return Ok(false);
+        }
+        upload(remote, a, &self.path).await?;
+        *sent = now;
+        Ok(true)
+    }
+}
+
 /// Uploads the checkpoint file at `path` for the attempt.
-pub(super) async fn upload(
-    remote: &Remote,
-    a: &Assignment,
-    path: &std::path::Path,
-) -> Result<(), CallError> {
+async fn upload(remote: &Remote, a: &Assignment, path: &std::path::Path) -> Result<(), CallError> {
     let bytes = tokio::fs::read(path)
         .await
         .map_err(|e| CallError::Refused {

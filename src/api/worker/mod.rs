@@ -17,7 +17,7 @@ mod judge;
 mod manifest;
 mod trial;
 
-use super::{ApiError, AppState};
+use super::{ApiError, ApiJson, AppState};
 use crate::config::Config;
 use crate::protocol::{self, Claimed, Register, Registered};
 use crate::spec::{SweepSpec, TrialParams};
@@ -133,7 +133,7 @@ pub fn router(max_body_bytes: usize) -> Router<AppState> {
 /// and the settings its training follows.
 async fn register(
     State(state): State<AppState>,
-    Json(worker): Json<Register>,
+    ApiJson(worker): ApiJson<Register>,
 ) -> Result<Json<Registered>, ApiError> {
     let hub = &state.hub;
     if worker.protocol != protocol::VERSION {
@@ -197,7 +197,7 @@ fn random_suffix() -> String {
 /// own, waiting up to `wait_ms` for one when none can run now.
 async fn claim(
     State(state): State<AppState>,
-    Json(request): Json<protocol::ClaimRequest>,
+    ApiJson(request): ApiJson<protocol::ClaimRequest>,
 ) -> Result<Json<Claimed>, ApiError> {
     if !(1..=protocol::MAX_CLAIM).contains(&request.max) {
         return Err(ApiError::BadParameter {
