@@ -141,8 +141,9 @@ fn a_remote_worker_killed_mid_epoch_is_resumed_on_another_host() {
         let events = c.check_ended(id, 3, EPOCHS_A).await;
         let about =
             || -> Vec<&Value> { events.iter().filter(|e| e["trial_id"] == trial).collect() };
+        // (Once, unless a starved worker later lost a 4 s lease as well.)
         let resumed = events_of(&events, "trial_resumed", trial);
-        assert_eq!(resumed.len(), 1, "{:#?}\n{}", about(), c.logs());
+        assert!(!resumed.is_empty(), "{:#?}\n{}", about(), c.logs());
         // From the checkpoint w1 uploaded: past epoch 0, not past what the
         // server had of it when w1 died.
         let from = resumed[0]["data"]["epoch"].as_i64().unwrap();
@@ -152,7 +153,7 @@ fn a_remote_worker_killed_mid_epoch_is_resumed_on_another_host() {
         );
         let second = events_of(&events, "trial_started", trial)
             .into_iter()
-            .find(|e| e["data"]["attempt"] == 2)
+            .find(|e| e["data"]["attempt"].as_i64() == t["attempt"].as_i64().map(|a| a + 1))
             .unwrap_or_else(|| panic!("{:#?}", about()));
         assert_ne!(second["data"]["worker"], "w1", "{second}");
         check_followed(&follower.await.unwrap(), &events);
@@ -365,7 +366,7 @@ fn a_server_restarted_under_remote_workers_takes_nothing_back() {
 #[test]
 fn a_corrupted_cached_dataset_file_is_refused_and_downloaded_again() {
     on_hosts(async |hosts| {
-        let mut c = Cluster::new(hosts, "lease_seconds = 4");
+        let mut c = Cluster::new(hosts, "lease_seconds = 10");
         c.start_server().await;
         c.start_worker("w1");
         let id = c.submit(&sweep(2, 2)).await;
