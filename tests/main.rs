@@ -20,6 +20,7 @@ mod datasets;
 mod events;
 mod gpu;
 mod hardening;
+mod hosts;
 mod leases;
 mod lifecycle;
 mod listing;
