@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/browser.sh   # headless Chromium for the dashboard's browser test
 bash scripts/check-deploy.sh   # docker/compose.yaml and deploy/kubernetes/, checked statically
+bash scripts/hosts-setup.sh    # ip and nftables for the several-hosts tests (tests/hosts.rs)
 # schemathesis fuzzes the API from its OpenAPI document (tests/schemathesis.rs).
 SCHEMATHESIS_VERSION=4.32.5
 if ! .venv/bin/st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then

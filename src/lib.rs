@@ -1,12 +1,15 @@
 //! hypersweep: a self-hosted hyperparameter search service. A user sends a
-//! sweep over HTTP; worker processes train its trials with libtorch; SQLite
-//! stores every metric and is the queue.
+//! sweep over HTTP; workers on any host train its trials with libtorch over
+//! the worker protocol; SQLite stores every metric and is the queue, and
+//! the server, the only process that opens it, decides.
 //!
 //! # Layout
 //! - [`names`]: the domain's enums as text, and the error of an unknown name (pure).
 //! - [`metric`]: the metric a sweep optimises and its goal (pure).
 //! - [`metrics`]: what `GET /metrics` reports, and the Prometheus text format (pure).
 //! - [`report`]: what a trial reports per epoch (pure types).
+//! - [`protocol`]: the worker protocol's messages, version 1 (pure types).
+//! - [`digest`]: SHA-256 as the protocol writes it.
 //! - [`schedule`]: early stopping: ASHA/Hyperband and the median rule (pure).
 //! - [`spec`]: reads a spec body (format, bounded parse) and validates it into
 //!   a `SweepSpec` that only validation builds; the parameters, optimizers and
@@ -20,12 +23,17 @@
 //! - [`train`]: the network, the optimizers, checkpoints and the training loop (tch).
 //! - [`store`]: SQLite through sqlx: sweeps, trials, reports, events, the queue,
 //!   and taking trials back from workers that stopped; behind traits
-//!   (`Queue`, `Recovery`, `Sweeps`, `Events`, `Sessions`) a second engine can implement.
-//! - [`worker`]: the worker process: claim, resume or train, report, renew the
-//!   lease, hand the trial back at a checkpoint on SIGTERM.
-//! - [`api`]: the HTTP routes, the traced router and the connection loop (axum, hyper).
-//! - [`server`]: wires store, worker processes and API together; restarts dead
-//!   workers and drains them at shutdown.
+//!   (`Queue`, `Recovery`, `Sweeps`, `Lifecycle`, `Events`, `Sessions`,
+//!   `Workers`) a second engine can implement.
+//! - [`worker`]: the worker process, a client of the worker protocol: register,
+//!   claim, make the dataset and checkpoint local, train on its device, report
+//!   (buffered while the server is out of reach), renew the lease, upload
+//!   checkpoints, hand the trial back at a checkpoint on SIGTERM.
+//! - [`api`]: the HTTP routes (the worker protocol's server side in
+//!   `api::worker`: sampling at claim time, the scheduler's verdicts, files),
+//!   the traced router and the connection loop (axum, hyper).
+//! - [`server`]: wires store, the server's own worker processes and API
+//!   together; restarts dead workers and drains them at shutdown.
 //! - [`cli`]: the command-line client: submit, watch, best, trials, cancel (reqwest, indicatif).
 //! - [`config`]: settings from defaults, `config.toml`, environment and flags.
 //!

@@ -182,6 +182,22 @@ async fn one_claim_takes_several_trials_and_the_server_decides_each_report() {
         );
         assert_eq!(trial["state"], "running");
     }
+    // The registry shows the worker with what it holds.
+    let (status, listed) = app.get("/v1/workers").await;
+    assert_eq!(status, 200, "{listed}");
+    let me = listed["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == "hand-1")
+        .cloned()
+        .unwrap_or_else(|| panic!("hand-1 is not listed: {listed}"));
+    assert_eq!(me["running"], 3, "{me}");
+    assert_eq!(
+        (me["host"].as_str(), me["device"].as_str()),
+        (Some("test-host"), Some("cpu"))
+    );
+    assert!(me["last_seen_ms"].as_i64().unwrap() >= me["registered_ms"].as_i64().unwrap());
     // The server judges: at the first rung (epoch 1, eta 2) the worst of
     // three is stopped once the others have reported.
     let (s0, d0) = w.report(&trials[0], 1, 0.9).await;

@@ -23,6 +23,7 @@ mod sweeps;
 mod trials;
 mod wire;
 mod worker;
+mod workers;
 
 pub use edge::AllowedHosts;
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery};
@@ -119,6 +120,7 @@ pub fn router(state: AppState, config: &Config, listen: SocketAddr) -> Router {
         )
         .route("/v1/sweeps/{id}/trials.csv", get(export::csv))
         .route("/v1/trials/{id}", get(trials::show))
+        .route("/v1/workers", get(workers::list))
         .route(
             "/v1/session",
             post(session::sign_in).delete(session::sign_out),

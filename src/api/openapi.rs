@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations and the `ToSchema` types they answer with.
 use super::{
     best, datasets, events, export, extend, fork, importance, lifecycle, metrics, plot, submit,
-    sweeps, trials,
+    sweeps, trials, workers,
 };
 
 use axum::Json;
@@ -40,6 +40,7 @@ use utoipa::{OpenApi, ToSchema};
         export::csv,
         trials::show,
         trials::show_numbered,
+        workers::list,
         super::session::sign_in,
         super::session::sign_out,
         super::session::sign_out_everywhere,

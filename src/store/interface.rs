@@ -6,6 +6,7 @@
 //! Methods return `impl Future + Send` rather than being `async fn`, so
 //! that a generic caller may move their futures across threads (the
 //! worker's lease renewal runs in a task of its own).
+use super::workers::WorkerRow;
 use super::{
     Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
     NewSweep, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
@@ -305,6 +306,9 @@ pub trait Workers: Clone + Send + Sync + 'static {
         id: &str,
         worker: &Register,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every registered worker, most recently registered first.
+    fn workers(&self) -> impl Future<Output = Result<Vec<WorkerRow>, StoreError>> + Send;
 
     /// Whether a worker with this id has registered.
     fn worker_registered(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;

@@ -37,6 +37,7 @@ pub use remove::Deleted;
 pub use sweeps::{NewSweep, Sweep, TrialCounts};
 pub use trials::Finished;
 pub use trials::{BatchLoss, EpochReport, StoredReport, Trial, TrialDetail};
+pub use workers::WorkerRow;
 
 use crate::metric::MetricName;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -166,25 +167,25 @@ async fn pool_of(
     Ok(SqlitePoolOptions::new()
         .max_connections(connections)
         .after_release(|conn, _| {
-                Box::pin(async move {
-                    // A transaction dropped without COMMIT queues its ROLLBACK
-                    // on the connection: the ping runs after it. If sqlx still
-                    // counts the connection in a transaction then, its COMMIT
-                    // and that ROLLBACK both failed (on a full disk SQLite may
-                    // roll back by itself, and ROLLBACK then finds nothing to
-                    // undo), and every BEGIN on it would fail ("non-zero
-                    // transaction depth"): close it; the pool opens a fresh
-                    // one when needed.
-                    conn.ping().await?;
-                    if conn.is_in_transaction() {
-                        tracing::debug!(
-                            "closing a database connection left inside a failed transaction"
-                        );
-                        return Ok(false);
-                    }
-                    Ok(true)
-                })
+            Box::pin(async move {
+                // A transaction dropped without COMMIT queues its ROLLBACK
+                // on the connection: the ping runs after it. If sqlx still
+                // counts the connection in a transaction then, its COMMIT
+                // and that ROLLBACK both failed (on a full disk SQLite may
+                // roll back by itself, and ROLLBACK then finds nothing to
+                // undo), and every BEGIN on it would fail ("non-zero
+                // transaction depth"): close it; the pool opens a fresh
+                // one when needed.
+                conn.ping().await?;
+                if conn.is_in_transaction() {
+                    tracing::debug!(
+                        "closing a database connection left inside a failed transaction"
+                    );
+                    return Ok(false);
+                }
+                Ok(true)
             })
+        })
         .connect_with(options.clone())
         .await?)
 }

@@ -1,6 +1,7 @@
 //! `Store`, the SQLite engine, as each of the store's traits: every method
 //! is the inherent one of the same name, in the file of its aggregate.
 use super::interface::{Events, Lifecycle, Queue, Recovery, Sessions, Sweeps, Workers};
+use super::workers::WorkerRow;
 use super::{
     Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
     NewSweep, Store, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
@@ -286,6 +287,10 @@ impl Workers for Store {
         worker: &Register,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         Store::register_worker(self, id, worker)
+    }
+
+    fn workers(&self) -> impl Future<Output = Result<Vec<WorkerRow>, StoreError>> + Send {
+        Store::workers(self)
     }
 
     fn worker_registered(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send {

@@ -8,6 +8,20 @@ use super::{now_ms, Columns, Store, StoreError, WriteError};
 use crate::protocol::{CheckpointRef, Register, LOCAL_PREFIX};
 use crate::state::TrialState;
 
+/// A registered worker as stored, with the trials it trains now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRow {
+    pub id: String,
+    pub host: String,
+    pub device: String,
+    pub slots: i64,
+    pub threads: i64,
+    pub memory_bytes: i64,
+    pub protocol: i64,
+    pub registered_ms: i64,
+    pub running: i64,
+}
+
 impl Store {
     /// Records a worker, or updates one that registers again.
     pub(super) async fn register_worker(
@@ -38,6 +52,38 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Every registered worker, most recently registered first.
+    pub(super) async fn workers(&self) -> Result<Vec<WorkerRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, host, device, slots, threads, memory_bytes, protocol, registered_ms,
+                    (SELECT COUNT(*) FROM trials t WHERE t.worker = w.id AND t.state = ?) AS running
+             FROM workers w ORDER BY registered_ms DESC, id",
+        )
+        .bind(TrialState::Running)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut workers = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let c = Columns {
+                row,
+                what: "worker",
+                id: i as i64,
+            };
+            workers.push(WorkerRow {
+                id: c.get("id")?,
+                host: c.get("host")?,
+                device: c.get("device")?,
+                slots: c.get("slots")?,
+                threads: c.get("threads")?,
+                memory_bytes: c.get("memory_bytes")?,
+                protocol: c.get("protocol")?,
+                registered_ms: c.get("registered_ms")?,
+                running: c.get("running")?,
+            });
+        }
+        Ok(workers)
     }
 
     /// Whether a worker with this id has registered.

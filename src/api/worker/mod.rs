@@ -32,6 +32,9 @@ use tokio::sync::Notify;
 
 pub use manifest::Manifests;
 
+/// Most attempts kept in memory (a few kilobytes each).
+const MAX_HELD: usize = 8192;
+
 /// How often a waiting claim looks at the queue again when nothing woke it.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -49,6 +52,9 @@ pub struct Hub {
     held: Mutex<HashMap<(i64, i64), Arc<Held>>>,
     /// Workers known to have registered.
     registered: Mutex<std::collections::HashSet<String>>,
+    /// When each worker last called, by the server's clock (ms since the
+    /// epoch), since this server started.
+    seen: Mutex<HashMap<String, i64>>,
     /// Wakes waiting claims: a trial was handed back, ended, or queued.
     wake: Notify,
     /// When a claim last found nothing to take, if nothing woke claims
@@ -78,6 +84,7 @@ impl Hub {
             max_checkpoint_bytes: config.max_checkpoint_bytes,
             held: Mutex::default(),
             registered: Mutex::default(),
+            seen: Mutex::default(),
             wake: Notify::new(),
             dry: Mutex::new(None),
             manifests: Manifests::default(),
@@ -101,10 +108,33 @@ impl Hub {
         *self.dry.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 
+    /// The worker called now.
+    fn saw(&self, worker: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get_mut(worker) {
+            Some(at) => *at = crate::store::now_ms(),
+            None => {
+                seen.insert(worker.to_string(), crate::store::now_ms());
+            }
+        }
+    }
+
+    /// When the worker last called this server, if it has.
+    pub fn last_seen(&self, worker: &str) -> Option<i64> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(worker).copied()
+    }
+
     fn remember(&self, held: Held) -> Arc<Held> {
         let held = Arc::new(held);
         let key = (held.claim.trial_id, held.claim.attempt);
-        self.lock().insert(key, held.clone());
+        let mut all = self.lock();
+        // Attempts taken back by the reaper are never told: past a bound the
+        // memory is dropped, and live attempts are read back at their next call.
+        if all.len() >= MAX_HELD {
+            all.clear();
+        }
+        all.insert(key, held.clone());
         held
     }
 
@@ -175,6 +205,7 @@ async fn register(
         ));
     }
     state.store.register_worker(&id, &worker).await?;
+    hub.saw(&id);
     hub.registered
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -231,6 +262,7 @@ async fn claim(
     }
     let worker = request.worker_id.as_str();
     ensure_registered(&state, worker).await?;
+    state.hub.saw(worker);
     let deadline = Instant::now() + Duration::from_millis(request.wait_ms);
     loop {
         // Registered before the look, so that a wake-up meanwhile is not missed.

@@ -36,6 +36,7 @@ pub(super) async fn attempt(
             field: protocol::WORKER_HEADER,
             message: "the worker's id must be sent in this header".into(),
         })?;
+    state.hub.saw(worker);
     let lost = ApiError::LeaseLost { trial, attempt };
     if let Some(held) = state.hub.recall(trial, attempt) {
         return match held.worker == worker {
