@@ -7,7 +7,6 @@
 //! that a generic caller may move their futures across threads (the
 //! worker's lease renewal runs in a task of its own).
 use super::workers::WorkerRow;
-use super::ReportWrite;
 use super::{
     Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
     NewSweep, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
@@ -307,13 +306,6 @@ pub trait Workers: Clone + Send + Sync + 'static {
         id: &str,
         worker: &Register,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Stores several epoch reports in one transaction, each under its own
-    /// lease check (see `Queue::report_epoch`); a store failure writes none.
-    fn report_epochs(
-        &self,
-        writes: &[ReportWrite<'_>],
-    ) -> impl Future<Output = Result<Vec<Result<(), WriteError>>, StoreError>> + Send;
 
     /// Every registered worker, most recently registered first.
     fn workers(&self) -> impl Future<Output = Result<Vec<WorkerRow>, StoreError>> + Send;

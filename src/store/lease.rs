@@ -59,7 +59,7 @@ impl Store {
 pub(super) type Tx = Transaction<'static, Sqlite>;
 
 /// Whether the caller still holds the trial's lease, checked inside the write.
-pub(super) async fn hold(
+async fn hold(
     tx: &mut Transaction<'static, Sqlite>,
     claim: &Claim,
     worker: &str,

@@ -118,48 +118,47 @@ impl Store {
         batch_losses: &[BatchLoss],
         verdict: &Verdict,
     ) -> Result<(), WriteError> {
-        let one = ReportWrite {
-            claim,
-            worker,
-            lease_ms,
-            report,
-            batch_losses,
-            verdict,
-        };
-        let mut written = self.report_epochs(std::slice::from_ref(&one)).await?;
-        written.pop().unwrap_or(Err(WriteError::LeaseLost))
-    }
-
-    /// Stores several epoch reports in one transaction (group commit), each
-    /// under its own lease check, in order: one whose lease is lost is
-    /// skipped with `LeaseLost`, the others are written. A store failure
-    /// writes none of them. The same trial's epoch twice in one batch is
-    /// written once.
-    pub(super) async fn report_epochs(
-        &self,
-        writes: &[ReportWrite<'_>],
-    ) -> Result<Vec<Result<(), WriteError>>, StoreError> {
-        let mut tx = self.write().await?;
-        let mut done = Vec::with_capacity(writes.len());
-        let mut seen = std::collections::HashSet::new();
-        for w in writes {
-            if !seen.insert((w.claim.trial_id, w.report.epoch)) {
-                done.push(Ok(()));
-                continue;
-            }
-            match super::lease::hold(&mut tx, w.claim, w.worker).await {
-                Ok(()) => {}
-                Err(WriteError::LeaseLost) => {
-                    done.push(Err(WriteError::LeaseLost));
-                    continue;
+        self.with_lease(claim, worker, |mut tx| {
+            Box::pin(async move {
+                insert_report(&mut tx, claim, report, batch_losses, verdict).await?;
+                sqlx::query(
+                "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ?,
+                    lease_expires_ms = ? WHERE id = ?",
+            )
+            .bind(report.epoch)
+            .bind(report.train_loss)
+            .bind(report.val_loss)
+            .bind(report.val_accuracy)
+            .bind(now_ms() + lease_ms)
+            .bind(claim.trial_id)
+            .execute(&mut *tx)
+            .await?;
+                let data = json!({"number": claim.number, "report": report,
+                "decision": verdict.decision, "rung": verdict.rung});
+                events::append(
+                    &mut tx,
+                    claim.sweep_id,
+                    Some(claim.trial_id),
+                    "epoch_report",
+                    data,
+                )
+                .await?;
+                if let Some((true, reason)) = &verdict.decision {
+                    prune(&mut tx, claim, report.epoch, reason).await?;
+                } else if verdict.target_reached {
+                    end_sweep(
+                        &mut tx,
+                        claim.sweep_id,
+                        "target",
+                        true,
+                        Some(claim.trial_id),
+                    )
+                    .await?;
                 }
-                Err(WriteError::Store(e)) => return Err(e),
-            }
-            write_report(&mut tx, w).await?;
-            done.push(Ok(()));
-        }
-        tx.commit().await?;
-        Ok(done)
+                Ok((tx, ()))
+            })
+        })
+        .await
     }
 
     /// Ends a claimed trial; completes the sweep when it was its last.
@@ -231,54 +230,6 @@ impl Store {
         })
         .await
     }
-}
-
-/// One epoch report to store under its lease.
-pub struct ReportWrite<'a> {
-    pub claim: &'a Claim,
-    pub worker: &'a str,
-    pub lease_ms: i64,
-    pub report: &'a EpochReport,
-    pub batch_losses: &'a [BatchLoss],
-    pub verdict: &'a Verdict,
-}
-
-/// Stores one report with its samples and verdict, renews the lease, tells
-/// watchers, and prunes the trial or ends the sweep as the verdict says.
-async fn write_report(
-    tx: &mut Transaction<'static, Sqlite>,
-    w: &ReportWrite<'_>,
-) -> Result<(), StoreError> {
-    let (claim, report, verdict) = (w.claim, w.report, w.verdict);
-    insert_report(tx, claim, report, w.batch_losses, verdict).await?;
-    sqlx::query(
-        "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ?,
-            lease_expires_ms = ? WHERE id = ?",
-    )
-    .bind(report.epoch)
-    .bind(report.train_loss)
-    .bind(report.val_loss)
-    .bind(report.val_accuracy)
-    .bind(now_ms() + w.lease_ms)
-    .bind(claim.trial_id)
-    .execute(&mut **tx)
-    .await?;
-    let data = json!({"number": claim.number, "report": report,
-        "decision": verdict.decision, "rung": verdict.rung});
-    events::append(
-        tx,
-        claim.sweep_id,
-        Some(claim.trial_id),
-        "epoch_report",
-        data,
-    )
-    .await?;
-    if let Some((true, reason)) = &verdict.decision {
-        prune(tx, claim, report.epoch, reason).await?;
-    } else if verdict.target_reached {
-        end_sweep(tx, claim.sweep_id, "target", true, Some(claim.trial_id)).await?;
-    }
-    Ok(())
 }
 
 /// Inserts an epoch's report, with its verdict, and its training-loss samples.

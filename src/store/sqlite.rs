@@ -2,7 +2,6 @@
 //! is the inherent one of the same name, in the file of its aggregate.
 use super::interface::{Events, Lifecycle, Queue, Recovery, Sessions, Sweeps, Workers};
 use super::workers::WorkerRow;
-use super::ReportWrite;
 use super::{
     Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
     NewSweep, Store, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
@@ -288,13 +287,6 @@ impl Workers for Store {
         worker: &Register,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         Store::register_worker(self, id, worker)
-    }
-
-    fn report_epochs(
-        &self,
-        writes: &[ReportWrite<'_>],
-    ) -> impl Future<Output = Result<Vec<Result<(), WriteError>>, StoreError>> + Send {
-        Store::report_epochs(self, writes)
     }
 
     fn workers(&self) -> impl Future<Output = Result<Vec<WorkerRow>, StoreError>> + Send {

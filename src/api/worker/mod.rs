@@ -12,7 +12,6 @@
 //! - `files`: checkpoints up and down, dataset files by SHA-256.
 //! - `manifest`: datasets as files with their digests, hashed once per change.
 mod assign;
-mod batch;
 mod files;
 mod judge;
 mod manifest;
@@ -22,7 +21,7 @@ use super::{ApiError, ApiJson, AppState};
 use crate::config::Config;
 use crate::protocol::{self, Claimed, Register, Registered};
 use crate::spec::{SweepSpec, TrialParams};
-use crate::store::{Claim, Queue as _, Workers as _, WriteError};
+use crate::store::{Claim, Queue as _, Workers as _};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -64,8 +63,6 @@ pub struct Hub {
     /// otherwise make thousands a second).
     dry: Mutex<Option<Instant>>,
     pub manifests: Manifests,
-    /// The task that writes epoch reports in groups, once started.
-    reports: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<batch::Job>>,
 }
 
 /// One attempt of a trial, as the server handed it out.
@@ -91,7 +88,6 @@ impl Hub {
             wake: Notify::new(),
             dry: Mutex::new(None),
             manifests: Manifests::default(),
-            reports: std::sync::OnceLock::new(),
         }
     }
 
@@ -110,28 +106,6 @@ impl Hub {
 
     fn found_nothing(&self) {
         *self.dry.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-    }
-
-    /// Stores an epoch report under its lease, in the next group commit.
-    async fn write_report(
-        &self,
-        store: &crate::store::Store,
-        job: impl FnOnce(tokio::sync::oneshot::Sender<Result<(), WriteError>>) -> batch::Job,
-    ) -> Result<(), WriteError> {
-        let jobs = self.reports.get_or_init(|| batch::start(store.clone()));
-        let (done, answer) = tokio::sync::oneshot::channel();
-        if jobs.send(job(done)).is_err() {
-            return Err(WriteError::Store(crate::store::StoreError::Invalid {
-                what: "running report writer",
-                value: "stopped".into(),
-            }));
-        }
-        answer.await.unwrap_or_else(|_| {
-            Err(WriteError::Store(crate::store::StoreError::Invalid {
-                what: "running report writer",
-                value: "stopped".into(),
-            }))
-        })
     }
 
     /// The worker called now.

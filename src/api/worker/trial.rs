@@ -185,24 +185,15 @@ pub(super) async fn report(
         }));
     }
     let verdict = judge(store, &a.held, report).await?;
+    let reported = store
+        .report_epoch(claim, a.worker(), lease_ms, report, &body.samples, &verdict)
+        .await;
+    a.written(&state, reported)?;
     let decision = match &verdict {
         v if matches!(v.decision, Some((true, _))) => Decision::Stop,
         v if v.target_reached => Decision::Finish,
         _ => Decision::Continue,
     };
-    let (held, report, samples) = (a.held.clone(), body.report.clone(), body.samples);
-    let reported = state
-        .hub
-        .write_report(store, move |done| super::batch::Job {
-            held,
-            lease_ms,
-            report,
-            samples,
-            verdict,
-            done,
-        })
-        .await;
-    a.written(&state, reported)?;
     if decision == Decision::Stop {
         // Pruned: the trial has ended, and so has this attempt.
         ended(&state, &a).await?;
