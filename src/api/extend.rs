@@ -65,9 +65,7 @@ pub async fn extend(
         let budget = state.store.budget(id).await?;
         let trials = state.store.trials(id).await?;
         let extension = plan(&sweep, &trials, budget, &change)?;
-        let extended = state.store.extend_sweep(&extension).await?;
-        state.hub.wake();
-        match extended {
+        match state.store.extend_sweep(&extension).await? {
             Extended::NotFound => return Err(ApiError::NotFound(format!("no sweep `{id}`"))),
             Extended::Stale => continue,
             Extended::BelowStarted(started) => {

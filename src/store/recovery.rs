@@ -146,22 +146,23 @@ impl Store {
     /// has no limit it can tell (claims skip it, so none of its trials
     /// starts); the others' limits still apply.
     pub(super) async fn enforce_trial_timeouts(&self) -> Result<usize, StoreError> {
+        // Looked for with a read first: reading every running trial's spec
+        // takes a while under many workers, and the write lock is taken
+        // only when there is a trial to fail.
+        let any = sqlx::query(TIMED_OUT)
+            .bind(TrialState::Running)
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?;
+        if any.is_none() {
+            return Ok(0);
+        }
         let mut tx = self.write().await?;
-        // CASE, not AND: SQLite may evaluate AND's terms in any order, and
-        // json_extract fails the whole statement on malformed JSON.
-        let rows = sqlx::query(
-            "SELECT id, sweep_id, number FROM (
-                SELECT t.id, t.sweep_id, t.number, t.started_ms,
-                    CASE WHEN json_valid(s.spec)
-                        THEN json_extract(s.spec, '$.trial_timeout_minutes') END AS minutes
-                FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-                WHERE t.state = ? AND t.started_ms IS NOT NULL)
-             WHERE minutes IS NOT NULL AND started_ms + minutes * 60000.0 < ?",
-        )
-        .bind(TrialState::Running)
-        .bind(now_ms())
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(TIMED_OUT)
+            .bind(TrialState::Running)
+            .bind(now_ms())
+            .fetch_all(&mut *tx)
+            .await?;
         for row in &rows {
             let c = Columns::of(row, "trial", "id")?;
             fail(
@@ -177,6 +178,17 @@ impl Store {
         Ok(rows.len())
     }
 }
+
+/// The running trials past their sweep's `trial_timeout_minutes` (bind the
+/// running state and now). CASE, not AND: SQLite may evaluate AND's terms
+/// in any order, and json_extract fails the whole statement on malformed JSON.
+const TIMED_OUT: &str = "SELECT id, sweep_id, number FROM (
+        SELECT t.id, t.sweep_id, t.number, t.started_ms,
+            CASE WHEN json_valid(s.spec)
+                THEN json_extract(s.spec, '$.trial_timeout_minutes') END AS minutes
+        FROM trials t JOIN sweeps s ON s.id = t.sweep_id
+        WHERE t.state = ? AND t.started_ms IS NOT NULL)
+     WHERE minutes IS NOT NULL AND started_ms + minutes * 60000.0 < ?";
 
 /// Queues `rows` (running trials) again, counting a failure each; a trial
 /// that reaches `max_attempts` failures ends `failed`.

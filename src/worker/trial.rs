@@ -92,7 +92,7 @@ impl TrialRun<'_> {
             return self.fail(&training, stopped.to_string()).await;
         }
         let _renewing = self.keep_lease(&training);
-        let _uploading = self.upload_checkpoints(&training);
+        let uploading = self.upload_checkpoints(&training);
         while let Some(update) = updates.recv().await {
             match update {
                 Progress::Start(epoch, answer) => self.on_start(&training, epoch, answer).await,
@@ -104,7 +104,12 @@ impl TrialRun<'_> {
                 Progress::Epoch(report, samples, answer) => {
                     self.on_epoch(&mut training, report, samples, answer).await
                 }
-                Progress::Done(result) => return self.done(&mut training, result).await,
+                Progress::Done(result) => {
+                    // Nothing more to upload unless handing back, which
+                    // sends the last one itself.
+                    drop(uploading);
+                    return self.done(&mut training, result).await;
+                }
             }
         }
         self.fail(&training, "the training thread stopped".to_string())

@@ -6,7 +6,8 @@ use super::trial::attempt;
 use crate::api::{ApiError, ApiPath, AppState};
 use crate::digest::hex;
 use crate::protocol::SHA256_HEADER;
-use crate::store::{Claim, Workers as _};
+use crate::state::TrialState;
+use crate::store::{Claim, Queue as _, Workers as _};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -39,13 +40,18 @@ pub(super) async fn upload(
     let expected = sha256_header(&headers)?;
     let limit = state.hub.max_checkpoint_bytes;
     let folder = trial_folder(&state, &a.held.claim);
-    tokio::fs::create_dir_all(&folder)
-        .await
-        .map_err(|e| ApiError::Internal(format!("checkpoint folder {}: {e}", folder.display())))?;
+    if let Err(e) = tokio::fs::create_dir_all(&folder).await {
+        let why = format!("checkpoint folder {}: {e}", folder.display());
+        return Err(gone_or(&state, &a, why).await);
+    }
     let partial = folder.join(format!("{}.ckpt.partial", a.attempt));
     let received = receive(request.into_body(), &partial, limit).await;
     let (digest, bytes) = match received {
         Ok(got) => got,
+        Err(ApiError::Internal(why)) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(gone_or(&state, &a, why).await);
+        }
         Err(e) => {
             let _ = tokio::fs::remove_file(&partial).await;
             return Err(e);
@@ -59,9 +65,10 @@ pub(super) async fn upload(
         });
     }
     let file = checkpoint_file(&folder, a.attempt);
-    tokio::fs::rename(&partial, &file)
-        .await
-        .map_err(|e| ApiError::Internal(format!("checkpoint {}: {e}", file.display())))?;
+    if let Err(e) = tokio::fs::rename(&partial, &file).await {
+        let _ = tokio::fs::remove_file(&partial).await;
+        return Err(gone_or(&state, &a, format!("checkpoint {}: {e}", file.display())).await);
+    }
     let recorded = state
         .store
         .record_checkpoint(&a.held.claim, &a.held.worker, &digest, bytes)
@@ -75,6 +82,19 @@ pub(super) async fn upload(
         let _ = tokio::fs::remove_file(checkpoint_file(&folder, earlier)).await;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The error of an upload whose file could not be kept: the lease is lost
+/// when the trial ended meanwhile (its folder goes with it), else `why`.
+async fn gone_or(state: &AppState, a: &super::trial::Attempt, why: String) -> ApiError {
+    let running = state.store.trial_state(a.trial).await;
+    match running {
+        Ok(Some(TrialState::Running)) => ApiError::Internal(why),
+        _ => ApiError::LeaseLost {
+            trial: a.trial,
+            attempt: a.attempt,
+        },
+    }
 }
 
 /// Streams `body` into `partial`, at most `limit` bytes; its SHA-256 and length.
