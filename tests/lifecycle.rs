@@ -57,9 +57,10 @@ fn field(body: &Value) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_whose_trials_all_started_before_its_deadline_ends_by_max_trials() {
     let app = spawn_app(1, |_| {}).await;
-    // One trial that starts at once and trains past the 6 s deadline.
+    // One trial that starts at once and trains past the 6 s deadline (30
+    // epochs of mnist-10k at batch 16: 12 s or more even on a quiet machine).
     let id = app
-        .submit("method: random\nmax_trials: 1\nmax_minutes: 0.1\nparameters:\n  learning_rate: {min: 0.01, max: 0.05}\n  epochs: {value: 12}\n  batch_size: {value: 16}\n")
+        .submit("method: random\nmax_trials: 1\nmax_minutes: 0.1\nparameters:\n  learning_rate: {min: 0.01, max: 0.05}\n  epochs: {value: 30}\n  batch_size: {value: 16}\n")
         .await;
     let sweep = app.wait_for_sweep(id, 5 * MINUTES).await;
     let all = trials(&app, id).await;
