@@ -1,7 +1,10 @@
 //! SHA-256 digests as the worker protocol writes them: lowercase hex.
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
@@ -27,6 +30,36 @@ pub fn sha256_of(path: &Path) -> std::io::Result<String> {
     }
 }
 
+/// A file's length and modification time: whether it changed.
+type Stamp = (u64, Option<SystemTime>);
+
+/// Files' digests, each hashed again only when its length or modification
+/// time changed: dataset files are tens of megabytes, and are looked at at
+/// every claim (on the server) and every trial (on a worker).
+#[derive(Default)]
+pub struct Digests {
+    known: Mutex<HashMap<PathBuf, (Stamp, String)>>,
+}
+
+impl Digests {
+    /// The file's SHA-256 and length.
+    pub fn of(&self, path: &Path) -> std::io::Result<(String, u64)> {
+        let meta = std::fs::metadata(path)?;
+        let stamp = (meta.len(), meta.modified().ok());
+        let cached = self.lock().get(path).filter(|(s, _)| *s == stamp).cloned();
+        if let Some((_, sha)) = cached {
+            return Ok((sha, stamp.0));
+        }
+        let sha = sha256_of(path)?;
+        self.lock().insert(path.to_path_buf(), (stamp, sha.clone()));
+        Ok((sha, stamp.0))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (Stamp, String)>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Whether `text` is a SHA-256 as written here: 64 lowercase hex digits.
 pub fn is_sha256(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -44,5 +77,18 @@ mod tests {
         );
         assert!(super::is_sha256(&abc));
         assert!(!super::is_sha256(&abc.to_uppercase()));
+    }
+
+    #[test]
+    fn a_file_is_hashed_again_once_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"abc").unwrap();
+        let digests = super::Digests::default();
+        let (first, bytes) = digests.of(&file).unwrap();
+        assert_eq!((first.as_str(), bytes), (super::sha256(b"abc").as_str(), 3));
+        assert_eq!(digests.of(&file).unwrap().0, first);
+        std::fs::write(&file, b"abcd").unwrap();
+        assert_eq!(digests.of(&file).unwrap().0, super::sha256(b"abcd"));
     }
 }

@@ -5,10 +5,11 @@
 //! checkpoint, and the sweep ends with exactly its trials, each epoch
 //! reported once and no (trial, attempt) started twice.
 
+use crate::common::invariants;
 use crate::common::process::{signal, Server, Site};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// 6 trials of 6 epochs on mnist-10k, about a second each.
@@ -80,8 +81,9 @@ async fn wait_for_progress(site: &Site, id: i64, epochs: i64) {
 }
 
 /// The invariants of an ended sweep: completed with exactly its trials,
-/// numbers 0..n once each, every epoch reported once, no (trial, attempt)
-/// started twice, and the trials finished before a crash unchanged.
+/// numbers 0..n once each, every epoch reported once, every trial completed
+/// once, no (trial, attempt) started twice, and the trials finished before a
+/// crash unchanged.
 async fn check_ended(site: &Site, id: i64, finished_before: &BTreeMap<i64, Stored>) -> Vec<Value> {
     let sweep = wait_until_ended(site, id, Duration::from_secs(300))
         .await
@@ -91,26 +93,11 @@ async fn check_ended(site: &Site, id: i64, finished_before: &BTreeMap<i64, Store
     assert_eq!(sweep["trials"]["total"], TRIALS, "{sweep}");
     let trials = site.get(&format!("/v1/sweeps/{id}/trials")).await.unwrap();
     let trials = trials["trials"].as_array().unwrap().clone();
-    let numbers: Vec<i64> = trials
-        .iter()
-        .map(|t| t["number"].as_i64().unwrap())
-        .collect();
-    assert_eq!(numbers, (0..TRIALS as i64).collect::<Vec<_>>());
+    let mut details = Vec::new();
     for t in &trials {
-        let detail = site.get(&format!("/v1/trials/{}", t["id"])).await.unwrap();
-        let epochs: Vec<i64> = detail["epochs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["epoch"].as_i64().unwrap())
-            .collect();
-        assert_eq!(
-            epochs,
-            (1..=EPOCHS).collect::<Vec<_>>(),
-            "trial {}",
-            t["number"]
-        );
+        details.push(site.get(&format!("/v1/trials/{}", t["id"])).await.unwrap());
     }
+    invariants::every_epoch_once(&trials, &details, EPOCHS);
     let now = db_trials(site).await;
     for (number, before) in finished_before {
         if before.0 == "completed" {
@@ -118,19 +105,7 @@ async fn check_ended(site: &Site, id: i64, finished_before: &BTreeMap<i64, Store
         }
     }
     let events = site.events(id).await;
-    let mut started = HashSet::new();
-    for e in events.iter().filter(|e| e["kind"] == "trial_started") {
-        let key = (
-            e["trial_id"].as_i64().unwrap(),
-            e["data"]["attempt"].as_i64().unwrap(),
-        );
-        assert!(
-            started.insert(key),
-            "trial {} attempt {} started twice",
-            key.0,
-            key.1
-        );
-    }
+    invariants::every_trial_once(&events, TRIALS);
     events
 }
 

@@ -80,9 +80,8 @@ pub async fn serve(
 /// token of their own (the worker role) when the server needs one.
 fn local_workers(config: &Config, listen: SocketAddr, state: &mut AppState) -> Local {
     let ip = match listen.ip() {
-        IpAddr::V6(v6) if !v6.is_unspecified() => IpAddr::V6(v6),
-        IpAddr::V4(v4) if !v4.is_unspecified() => IpAddr::V4(v4),
-        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
     };
     let url = format!("http://{}", SocketAddr::new(ip, listen.port()));
     let token = match (&config.api_token, &config.worker_token) {

@@ -343,10 +343,4 @@ pub trait Workers: Clone + Send + Sync + 'static {
         &self,
         trial_id: i64,
     ) -> impl Future<Output = Result<Option<CheckpointRef>, StoreError>> + Send;
-
-    /// Forgets the checkpoints of a trial that ended.
-    fn forget_checkpoints(
-        &self,
-        trial_id: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

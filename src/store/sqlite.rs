@@ -331,11 +331,4 @@ impl Workers for Store {
     ) -> impl Future<Output = Result<Option<CheckpointRef>, StoreError>> + Send {
         Store::latest_checkpoint(self, trial_id)
     }
-
-    fn forget_checkpoints(
-        &self,
-        trial_id: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        Store::forget_checkpoints(self, trial_id)
-    }
 }

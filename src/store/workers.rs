@@ -209,17 +209,6 @@ impl Store {
         }))
     }
 
-    /// Forgets a trial's checkpoints (it ended: no attempt resumes).
-    pub(super) async fn forget_checkpoints(&self, trial_id: i64) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM checkpoints WHERE trial_id = ?")
-            .bind(trial_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Takes back the trials of the workers a stopped server had started on
     /// its own host: they died with it, whatever their leases say.
     pub(super) async fn take_back_local(&self, max_attempts: u32) -> Result<usize, StoreError> {

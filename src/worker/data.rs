@@ -5,13 +5,10 @@
 //! manifest's digest holds links to them, so that what a name means can
 //! never change under a trainer that has read it.
 use super::remote::{CallError, Remote};
-use crate::digest::{hex, sha256_of};
+use crate::digest::{hex, Digests};
 use crate::protocol::Manifest;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::SystemTime;
 
 /// Where a dataset can be read: the catalog folder and the dataset's name in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +16,6 @@ pub struct Located {
     pub root: PathBuf,
     pub name: String,
 }
-
-/// A file's length, modification time and SHA-256 when it was hashed.
-type Hashed = (u64, Option<SystemTime>, String);
 
 /// The datasets of one worker.
 pub struct DataCache {
@@ -31,8 +25,8 @@ pub struct DataCache {
     blobs: PathBuf,
     /// A folder of datasets shared with the server (a mount), if any.
     shared: Option<PathBuf>,
-    /// Digests of files hashed already, while their length and time stay.
-    hashed: Mutex<HashMap<PathBuf, Hashed>>,
+    /// Digests of the files looked at, hashed once per change.
+    digests: Digests,
 }
 
 impl DataCache {
@@ -42,7 +36,7 @@ impl DataCache {
             root: work_dir.join("data"),
             blobs: work_dir.join("blobs"),
             shared,
-            hashed: Mutex::default(),
+            digests: Digests::default(),
         }
     }
 
@@ -106,22 +100,7 @@ impl DataCache {
 
     /// Whether the file at `path` exists and has digest `sha256`.
     fn has(&self, path: &Path, sha256: &str) -> bool {
-        let Ok(meta) = std::fs::metadata(path) else {
-            return false;
-        };
-        let stamp = (meta.len(), meta.modified().ok());
-        let mut hashed = self.hashed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((len, modified, sha)) = hashed.get(path) {
-            if (*len, *modified) == stamp {
-                return sha == sha256;
-            }
-        }
-        let Ok(sha) = sha256_of(path) else {
-            return false;
-        };
-        let matches = sha == sha256;
-        hashed.insert(path.to_path_buf(), (stamp.0, stamp.1, sha));
-        matches
+        self.digests.of(path).is_ok_and(|(sha, _)| sha == sha256)
     }
 }
 

@@ -1,6 +1,7 @@
 //! A real server on a free port with a fresh SQLite file and real worker
 //! processes, for tests that go through the HTTP API.
 #![allow(dead_code)]
+pub mod invariants;
 pub mod netns;
 pub mod process;
 pub mod ready;

@@ -4,11 +4,12 @@
 //! working folder of its own and no path to the server's files, and the
 //! test's own client on one more host. The API is read from the client host,
 //! through the bridge, like a user would.
+use crate::common::invariants;
 use crate::common::netns::Hosts;
 use crate::common::ready::wait_until_answers;
 use futures_util::StreamExt;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -335,56 +336,13 @@ impl<'h> Cluster<'h> {
         assert_eq!(s["trials"]["completed"], trials, "{s}\n{}", self.logs());
         assert_eq!(s["trials"]["total"], trials, "{s}");
         let listed = self.trials(sweep).await;
-        let numbers: Vec<i64> = listed
-            .iter()
-            .map(|t| t["number"].as_i64().unwrap())
-            .collect();
-        assert_eq!(numbers, (0..trials as i64).collect::<Vec<_>>());
+        let mut details = Vec::new();
         for t in &listed {
-            let detail = self.get(&format!("/v1/trials/{}", t["id"])).await;
-            let reported: Vec<i64> = detail["epochs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["epoch"].as_i64().unwrap())
-                .collect();
-            assert_eq!(
-                reported,
-                (1..=epochs).collect::<Vec<_>>(),
-                "trial {}: every epoch once",
-                t["number"]
-            );
+            details.push(self.get(&format!("/v1/trials/{}", t["id"])).await);
         }
+        invariants::every_epoch_once(&listed, &details, epochs);
         let events = self.events(sweep).await;
-        let mut started = HashSet::new();
-        let mut completed: BTreeMap<i64, usize> = BTreeMap::new();
-        for e in &events {
-            match e["kind"].as_str().unwrap_or("") {
-                "trial_started" => {
-                    let key = (
-                        e["trial_id"].as_i64().unwrap(),
-                        e["data"]["attempt"].as_i64().unwrap(),
-                    );
-                    assert!(
-                        started.insert(key),
-                        "trial {} attempt {} started twice",
-                        key.0,
-                        key.1
-                    );
-                }
-                "trial_completed" => {
-                    *completed
-                        .entry(e["trial_id"].as_i64().unwrap())
-                        .or_default() += 1;
-                }
-                _ => {}
-            }
-        }
-        assert_eq!(completed.len(), trials, "{completed:?}");
-        assert!(
-            completed.values().all(|n| *n == 1),
-            "a trial completed twice: {completed:?}"
-        );
+        invariants::every_trial_once(&events, trials);
         events
     }
 }

@@ -4,7 +4,7 @@
 //! resuming attempt; dataset files, by their SHA-256.
 use super::trial::attempt;
 use crate::api::{ApiError, ApiPath, AppState};
-use crate::digest::hex;
+use crate::digest::{hex, is_sha256};
 use crate::protocol::SHA256_HEADER;
 use crate::state::TrialState;
 use crate::store::{Claim, Queue as _, Workers as _};
@@ -194,8 +194,8 @@ fn sha256_header(headers: &HeaderMap) -> Result<String, ApiError> {
     headers
         .get(SHA256_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_ascii_lowercase)
+        .filter(|v| is_sha256(v))
         .ok_or_else(|| ApiError::BadParameter {
             field: SHA256_HEADER,
             message: "the checkpoint's SHA-256 must be sent as 64 hex digits".into(),

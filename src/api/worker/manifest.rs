@@ -3,25 +3,24 @@
 //! may then download by digest.
 use crate::data::catalog::Catalog;
 use crate::data::DataError;
-use crate::digest::sha256_of;
+use crate::digest::Digests;
 use crate::protocol::{FileRef, Manifest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 /// What is known of the dataset files hashed so far.
 #[derive(Default, Clone)]
 pub struct Manifests {
-    known: Arc<Mutex<Known>>,
+    known: Arc<Known>,
 }
 
 #[derive(Default)]
 struct Known {
-    /// A file's digest, while its length and modification time stay.
-    hashed: HashMap<PathBuf, (u64, Option<SystemTime>, String)>,
+    /// Each file's digest, hashed once per change.
+    digests: Digests,
     /// Where the file of a digest is.
-    by_sha: HashMap<String, PathBuf>,
+    by_sha: Mutex<HashMap<String, PathBuf>>,
 }
 
 impl Manifests {
@@ -40,12 +39,12 @@ impl Manifests {
 
     /// The file whose digest is `sha256`, if a manifest listed it.
     pub fn path_of(&self, sha256: &str) -> Option<PathBuf> {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        known.by_sha.get(sha256).cloned()
+        let by_sha = self.known.by_sha.lock().unwrap_or_else(|e| e.into_inner());
+        by_sha.get(sha256).cloned()
     }
 }
 
-fn manifest(known: &Mutex<Known>, catalog: &Catalog, name: &str) -> Result<Manifest, DataError> {
+fn manifest(known: &Known, catalog: &Catalog, name: &str) -> Result<Manifest, DataError> {
     let Some(files) = catalog.files(name)? else {
         return Ok(Manifest {
             name: name.to_string(),
@@ -55,40 +54,19 @@ fn manifest(known: &Mutex<Known>, catalog: &Catalog, name: &str) -> Result<Manif
     };
     let mut listed = Vec::new();
     for (file, path) in files {
-        let io = |source| DataError::Io {
+        let (sha256, bytes) = known.digests.of(&path).map_err(|source| DataError::Io {
             file: format!("{name}/{file}"),
             source,
-        };
-        let meta = std::fs::metadata(&path).map_err(io)?;
-        let stamp = (meta.len(), meta.modified().ok());
-        let cached = {
-            let known = known.lock().unwrap_or_else(|e| e.into_inner());
-            known
-                .hashed
-                .get(&path)
-                .filter(|(len, modified, _)| (*len, *modified) == stamp)
-                .map(|(_, _, sha)| sha.clone())
-        };
-        let sha256 = match cached {
-            Some(sha) => sha,
-            None => {
-                let sha = sha256_of(&path).map_err(io)?;
-                let mut known = known.lock().unwrap_or_else(|e| e.into_inner());
-                known
-                    .hashed
-                    .insert(path.clone(), (stamp.0, stamp.1, sha.clone()));
-                sha
-            }
-        };
+        })?;
         known
+            .by_sha
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .by_sha
-            .insert(sha256.clone(), path.clone());
+            .insert(sha256.clone(), path);
         listed.push(FileRef {
             name: file,
             sha256,
-            bytes: stamp.0,
+            bytes,
         });
     }
     Ok(Manifest {

@@ -50,10 +50,8 @@ pub struct Hub {
     pub max_checkpoint_bytes: u64,
     /// The attempts this server handed out or read back, by (trial, attempt).
     held: Mutex<HashMap<(i64, i64), Arc<Held>>>,
-    /// Workers known to have registered.
-    registered: Mutex<std::collections::HashSet<String>>,
-    /// When each worker last called, by the server's clock (ms since the
-    /// epoch), since this server started.
+    /// When each worker known to have registered last called, by the
+    /// server's clock (ms since the epoch), since this server started.
     seen: Mutex<HashMap<String, i64>>,
     /// Wakes waiting claims: a trial was handed back, ended, or queued.
     wake: Notify,
@@ -83,7 +81,6 @@ impl Hub {
             max_attempts: config.max_attempts,
             max_checkpoint_bytes: config.max_checkpoint_bytes,
             held: Mutex::default(),
-            registered: Mutex::default(),
             seen: Mutex::default(),
             wake: Notify::new(),
             dry: Mutex::new(None),
@@ -108,7 +105,7 @@ impl Hub {
         *self.dry.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 
-    /// The worker called now.
+    /// The worker, known to have registered, called now.
     fn saw(&self, worker: &str) {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         match seen.get_mut(worker) {
@@ -206,10 +203,6 @@ async fn register(
     }
     state.store.register_worker(&id, &worker).await?;
     hub.saw(&id);
-    hub.registered
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(id.clone());
     tracing::info!(worker = %id, host = %worker.host, device = %worker.device,
         slots = worker.slots, threads = worker.threads, "worker registered");
     Ok(Json(Registered {
@@ -262,7 +255,6 @@ async fn claim(
     }
     let worker = request.worker_id.as_str();
     ensure_registered(&state, worker).await?;
-    state.hub.saw(worker);
     let deadline = Instant::now() + Duration::from_millis(request.wait_ms);
     loop {
         // Registered before the look, so that a wake-up meanwhile is not missed.
@@ -286,19 +278,12 @@ async fn claim(
     }
 }
 
-/// Refuses a worker id that never registered (409: register first).
+/// Refuses a worker id that never registered (409: register first); a
+/// registered one is seen calling now.
 async fn ensure_registered(state: &AppState, worker: &str) -> Result<(), ApiError> {
     let hub = &state.hub;
-    let known = hub
-        .registered
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(worker);
-    if known || state.store.worker_registered(worker).await? {
-        hub.registered
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(worker.to_string());
+    if hub.last_seen(worker).is_some() || state.store.worker_registered(worker).await? {
+        hub.saw(worker);
         return Ok(());
     }
     Err(ApiError::Conflict(format!(

@@ -36,17 +36,18 @@ pub(super) async fn attempt(
             field: protocol::WORKER_HEADER,
             message: "the worker's id must be sent in this header".into(),
         })?;
-    state.hub.saw(worker);
     let lost = ApiError::LeaseLost { trial, attempt };
     if let Some(held) = state.hub.recall(trial, attempt) {
-        return match held.worker == worker {
-            true => Ok(Attempt {
-                held,
-                trial,
-                attempt,
-            }),
-            false => Err(lost),
-        };
+        if held.worker != worker {
+            return Err(lost);
+        }
+        // It holds an attempt: it registered.
+        state.hub.saw(worker);
+        return Ok(Attempt {
+            held,
+            trial,
+            attempt,
+        });
     }
     let Some(claim) = state.store.held_claim(trial, attempt, worker).await? else {
         return Err(lost);
@@ -63,6 +64,7 @@ pub(super) async fn attempt(
         spec,
         params,
     });
+    state.hub.saw(worker);
     Ok(Attempt {
         held,
         trial,
@@ -196,7 +198,7 @@ pub(super) async fn report(
     };
     if decision == Decision::Stop {
         // Pruned: the trial has ended, and so has this attempt.
-        ended(&state, &a).await?;
+        trial_over(&state, &a).await;
     }
     Ok(Json(Decided { decision }))
 }
@@ -222,7 +224,7 @@ pub(super) async fn finish(
     };
     let finished = state.store.finish(&a.held.claim, a.worker(), &finish).await;
     a.written(&state, finished)?;
-    ended(&state, &a).await?;
+    trial_over(&state, &a).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -256,21 +258,25 @@ pub(super) async fn lose(
         .lose_attempt(&a.held.claim, a.worker(), max, &body.reason)
         .await;
     a.written(&state, lost)?;
-    ended(&state, &a).await?;
+    // Queued again, unless that was its last attempt.
+    match state.store.trial_state(a.trial).await? {
+        Some(TrialState::Queued) => attempt_over(&state, &a),
+        _ => trial_over(&state, &a).await,
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// After an attempt ended: forgotten, waiting claims woken, and the
-/// trial's checkpoints deleted once no attempt will resume from them.
-async fn ended(state: &AppState, a: &Attempt) -> Result<(), ApiError> {
+/// After an attempt ended: forgotten, and waiting claims woken.
+fn attempt_over(state: &AppState, a: &Attempt) {
     state.hub.forget(a.trial, a.attempt);
     state.hub.wake();
-    let trial_state = state.store.trial_state(a.trial).await?;
-    if trial_state.is_none_or(TrialState::is_ended) {
-        state.store.forget_checkpoints(a.trial).await?;
-        let folder = super::files::trial_folder(state, &a.held.claim);
-        // Best effort: what is left goes with its sweep's folder.
-        let _ = tokio::fs::remove_dir_all(folder).await;
-    }
-    Ok(())
+}
+
+/// After the trial ended with its attempt: its checkpoint files go too, as
+/// no attempt will resume from them (their rows go with the trial).
+async fn trial_over(state: &AppState, a: &Attempt) {
+    attempt_over(state, a);
+    let folder = super::files::trial_folder(state, &a.held.claim);
+    // Best effort: what is left goes with its sweep's folder.
+    let _ = tokio::fs::remove_dir_all(folder).await;
 }
