@@ -43,6 +43,16 @@ pub async fn submit(
 /// state and best configuration (to stderr with `--json`, whose stdout is
 /// only events).
 pub async fn watch(client: &Client, id: i64, json: bool) -> Result<i32, ClientError> {
+    // Listened for before the first request: a trial may start, and the
+    // user press Ctrl-C, before the sweep's first answer comes.
+    let mut interrupt =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    let interrupted = async {
+        match interrupt.as_mut() {
+            Some(signal) => signal.recv().await,
+            None => std::future::pending().await,
+        }
+    };
     let sweep = client.sweep(id).await?;
     let mut display: Box<dyn Output> = if json {
         Box::new(JsonLines)
@@ -51,7 +61,7 @@ pub async fn watch(client: &Client, id: i64, json: bool) -> Result<i32, ClientEr
     };
     tokio::select! {
         followed = watch::follow(client, id, display.as_mut()) => followed?,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupted => {
             drop(display);
             eprintln!(
                 "stopped watching; sweep {id} goes on in the server: \
