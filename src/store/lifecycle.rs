@@ -1,7 +1,6 @@
 //! How sweeps end: all trials done, a budget spent (`max_minutes`, `target`),
 //! or cancelled; and the `best_changed` event when a trial takes the lead.
-use super::{best_trial_sql, events, now_ms, Columns, Store, StoreError, NOW};
-use crate::metric::{Goal, MetricName};
+use super::{events, now_ms, Store, StoreError, NOW};
 use crate::state::{SweepState, TrialState};
 use serde_json::json;
 use sqlx::{Sqlite, Transaction};
@@ -87,42 +86,6 @@ async fn deadline_cuts(
             .fetch_optional(&mut **tx)
             .await?;
     Ok(cut.is_some())
-}
-
-/// Appends `best_changed` if `trial_id` is now the sweep's best trial.
-pub(super) async fn emit_best_if_changed(
-    tx: &mut Transaction<'_, Sqlite>,
-    sweep_id: i64,
-    trial_id: i64,
-) -> Result<(), StoreError> {
-    let row = sqlx::query("SELECT id, metric_name, metric_goal FROM sweeps WHERE id = ?")
-        .bind(sweep_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let c = Columns::of(&row, "sweep", "id")?;
-    let (metric, goal): (MetricName, Goal) = (c.get("metric_name")?, c.get("metric_goal")?);
-    let best = sqlx::query(&best_trial_sql("id, number", metric, goal))
-        .bind(sweep_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let best = match &best {
-        Some(row) => {
-            let c = Columns::of(row, "trial", "id")?;
-            Some((c.id, c.get::<i64>("number")?, c.get::<f64>("metric_value")?))
-        }
-        None => None,
-    };
-    if let Some((id, number, value)) = best.filter(|b| b.0 == trial_id) {
-        events::append(
-            tx,
-            sweep_id,
-            Some(id),
-            "best_changed",
-            json!({"trial_id": id, "number": number, "value": value, "metric": metric}),
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 /// Ends a sweep's budget: no trial starts any more; queued trials are

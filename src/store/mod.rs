@@ -1,12 +1,12 @@
 //! The SQLite store: the single source of truth and the queue of trials.
 //! All SQL lives here, one file per aggregate; the rest of the crate sees
 //! domain types only.
-mod claim;
 mod codec;
 mod events;
 mod exhaust;
 mod extend;
 mod history;
+mod hot;
 mod interface;
 mod lease;
 mod lifecycle;
@@ -23,6 +23,7 @@ mod sqlite;
 mod sweeps;
 mod trials;
 mod workers;
+mod writer;
 
 pub use events::Event;
 pub use extend::{Budget, Enqueued, Extended, Extension};
@@ -57,8 +58,11 @@ pub enum StoreError {
     #[error("the database cannot be written now: {why}")]
     Unavailable {
         why: &'static str,
-        source: sqlx::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The writer thread's connection failed (`writer.rs`).
+    #[error("database: {0}")]
+    Engine(String),
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored {what} is not valid JSON: {source}")]
@@ -96,7 +100,10 @@ impl From<sqlx::Error> for StoreError {
             Some(SQLITE_IOERR) => "an I/O error",
             _ => return StoreError::Sql(e),
         };
-        StoreError::Unavailable { why, source: e }
+        StoreError::Unavailable {
+            why,
+            source: Box::new(e),
+        }
     }
 }
 
@@ -110,6 +117,8 @@ pub struct Store {
     pool: SqlitePool,
     /// For writes: one connection, taken in turn.
     writer: SqlitePool,
+    /// For the worker protocol's frequent writes: a thread of its own.
+    hot: Arc<writer::Writer>,
     /// Sweeps and trials that claims skip because a stored row of theirs
     /// cannot be read (`sweep 3`, `trial 7 of sweep 3`), each logged once
     /// by this process.
@@ -136,9 +145,11 @@ impl Store {
         if migrate {
             sqlx::migrate!("./migrations").run(&pool).await?;
         }
+        let hot = Arc::new(writer::Writer::start(options.get_filename())?);
         Ok(Store {
             pool,
             writer,
+            hot,
             skipped: Arc::default(),
         })
     }
@@ -156,6 +167,7 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        self.hot.close();
     }
 }
 
@@ -284,7 +296,7 @@ impl StoreError {
     pub(crate) fn unavailable_for_tests() -> StoreError {
         StoreError::Unavailable {
             why: "its disk is full",
-            source: sqlx::Error::PoolClosed,
+            source: "no room".into(),
         }
     }
 }

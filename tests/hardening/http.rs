@@ -355,7 +355,15 @@ async fn a_name_with_control_characters_still_plots_as_valid_xml() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_event_stream_outlives_the_idle_cut() {
-    let app = spawn_app(1, |c| c.header_read_timeout_seconds = 1).await;
+    let mut app = spawn_app(1, |c| c.header_read_timeout_seconds = 1).await;
+    // Every request on a connection of its own: the server cuts an idle
+    // kept-alive connection after a second, and a pooled one it cut just
+    // as the client reused it would fail the request (a CI run saw that
+    // as an IncompleteMessage on the cancel below).
+    app.client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     // The one worker trains a long sweep; the second waits, and its stream
     // says nothing for longer than the server lets an idle connection live.
     let busy = app
