@@ -11,9 +11,10 @@
 //!   at once, for 30 s, while both cores train (`bash scripts/oha.sh` first).
 //!
 //! - `protocol`: one trial trained in the bench's own process and by a
-//!   worker over the worker protocol: what HTTP costs an epoch and a trial.
+//!   worker over the worker protocol, in alternating rounds: what HTTP
+//!   costs an epoch and a trial.
 //!
-//! `cargo bench --bench service -- [--only packing,overhead,load,protocol] [--reps 2] [--seconds 30] [--rate 200]`
+//! `cargo bench --bench service -- [--only packing,overhead,load,protocol] [--reps 2] [--seconds 30] [--rate 200] [--rounds 5]`
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -584,22 +585,35 @@ parameters:
     Ok(())
 }
 
-/// The protocol's trials: 4 trials of the lab network (learning rates a hair
-/// apart: a sweep never trains one configuration twice), 2 epochs each.
-const PROTOCOL_SPEC: &str = "name: protocol
+/// The protocol's trials in round `round`: 2 trials of the lab network,
+/// 2 epochs each (learning rates a hair apart, and apart from every other
+/// round's: a sweep never trains one configuration twice).
+fn protocol_spec(round: usize) -> String {
+    let lr = |k: usize| 0.01 + 0.0001 * (2 * round + k) as f64;
+    format!(
+        "name: protocol-{round}
 dataset: fashion-mnist
 method: grid
 seed: 1
 max_parallel: 1
 parameters:
-  learning_rate: {values: [0.01, 0.0101, 0.0102, 0.0103]}
-  batch_size: {value: 64}
-  epochs: {value: 2}
-";
+  learning_rate: {{values: [{}, {}]}}
+  batch_size: {{value: 64}}
+  epochs: {{value: 2}}
+",
+        lr(0),
+        lr(1)
+    )
+}
 
 /// One training of the protocol's configuration in this process, with no
-/// server and no protocol: its epochs' seconds and its wall time.
-fn train_here(datasets: &mut hypersweep::train::Datasets) -> anyhow::Result<(Vec<f64>, f64)> {
+/// server and no protocol, but a checkpoint after each epoch as local
+/// training has always written (in `dir`): its epochs' seconds and its
+/// wall time.
+fn train_here(
+    datasets: &mut hypersweep::train::Datasets,
+    dir: &Path,
+) -> anyhow::Result<(Vec<f64>, f64)> {
     use hypersweep::report::{BatchLoss, EpochReport};
     use hypersweep::train::{Control, Job, Listener};
     struct Epochs(Vec<f64>);
@@ -620,12 +634,14 @@ fn train_here(datasets: &mut hypersweep::train::Datasets) -> anyhow::Result<(Vec
         ..Default::default()
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
+    let checkpoint = dir.join("trial.ckpt");
+    let _ = std::fs::remove_file(&checkpoint);
     let job = Job {
         params: &params,
         seed: 7,
         batch_loss_every: 100,
         stop: &stop,
-        checkpoint: None,
+        checkpoint: Some(&checkpoint),
         resume_upto: 0,
     };
     let mut epochs = Epochs(Vec::new());
@@ -648,19 +664,74 @@ fn millis(stamp: &str) -> Option<f64> {
 }
 
 /// The same trial trained in this process and by a worker over the worker
-/// protocol (its own process, HTTP on loopback): epoch seconds and wall time.
+/// protocol (its own process, HTTP on loopback): epoch seconds and wall
+/// time. In `--rounds` rounds (default 5), each two trainings here then a
+/// sweep of two trials there, so that a drift of the machine meets both
+/// alike; the first of each side reads the dataset and is left out.
 async fn protocol() -> anyhow::Result<()> {
     println!("## protocol: the lab network, 2 epochs of 54,000 Fashion-MNIST images at batch 64, 1 thread\n");
+    let rounds: usize = arg("--rounds").map_or(Ok(5), |r| r.parse())?;
     hypersweep::train::set_threads(1);
     let catalog = hypersweep::data::catalog::Catalog::new(Some(DATA.into()));
     let mut datasets = hypersweep::train::Datasets::new(catalog);
-    let mut here = Vec::new();
-    for _ in 0..4 {
-        here.push(train_here(&mut datasets)?);
-    }
-    drop(datasets);
+    let checkpoints = tempfile::tempdir()?;
     let service = Service::start("workers = 1\nthreads_per_trial = 1").await?;
-    let id = service.submit(PROTOCOL_SPEC).await?;
+    let (mut here, mut remote) = (Vec::new(), Vec::new());
+    println!(
+        "{:<8} {:>14} {:>14} {:>14} {:>14}",
+        "round", "epoch s here", "epoch s HTTP", "trial s here", "trial s HTTP"
+    );
+    for round in 0..rounds {
+        let mut ours = Vec::new();
+        for _ in 0..2 {
+            ours.push(train_here(&mut datasets, checkpoints.path())?);
+        }
+        let theirs = remote_trials(&service, round).await?;
+        let line = |runs: &[(Vec<f64>, f64)]| {
+            let epochs: Vec<f64> = runs.iter().flat_map(|r| r.0.clone()).collect();
+            let walls: Vec<f64> = runs.iter().map(|r| r.1).collect();
+            (mean(&epochs), mean(&walls))
+        };
+        let ((he, hw), (re, rw)) = (line(&ours), line(&theirs));
+        println!("{round:<8} {he:>14.3} {re:>14.3} {hw:>14.3} {rw:>14.3}");
+        here.extend(ours);
+        remote.extend(theirs);
+    }
+    service.stop().await?;
+    let summary = |runs: &[(Vec<f64>, f64)]| {
+        let later = &runs[1.min(runs.len())..];
+        let mut epochs: Vec<f64> = later.iter().flat_map(|r| r.0.clone()).collect();
+        let mut walls: Vec<f64> = later.iter().map(|r| r.1).collect();
+        (median(&mut epochs), median(&mut walls))
+    };
+    let (here_epoch, here_wall) = summary(&here);
+    let (remote_epoch, remote_wall) = summary(&remote);
+    println!(
+        "\nmedians over {} trainings a side (the first of each left out):",
+        here.len() - 1
+    );
+    println!("{:<36} {:>12} {:>12}", "", "epoch s", "trial s");
+    println!(
+        "{:<36} {here_epoch:>12.3} {here_wall:>12.3}",
+        "in this process (no protocol)"
+    );
+    println!(
+        "{:<36} {remote_epoch:>12.3} {remote_wall:>12.3}",
+        "worker over HTTP (claim..finish)"
+    );
+    println!(
+        "{:<36} {:>11.2}% {:>11.2}%",
+        "protocol overhead",
+        (remote_epoch / here_epoch - 1.0) * 100.0,
+        (remote_wall / here_wall - 1.0) * 100.0
+    );
+    Ok(())
+}
+
+/// One round's sweep trained by the service's worker: each trial's epoch
+/// seconds and its wall time from start to finish, by the server's clock.
+async fn remote_trials(service: &Service, round: usize) -> anyhow::Result<Vec<(Vec<f64>, f64)>> {
+    let id = service.submit(&protocol_spec(round)).await?;
     loop {
         let sweep = service.get(&format!("/v1/sweeps/{id}")).await?;
         if sweep["state"] != "running" {
@@ -686,32 +757,17 @@ async fn protocol() -> anyhow::Result<()> {
         };
         remote.push((epochs, wall));
     }
-    service.stop().await?;
-    // The first of each reads the dataset: the other three are compared.
-    let summary = |runs: &[(Vec<f64>, f64)]| {
-        let later = &runs[1.min(runs.len())..];
-        let epochs: Vec<f64> = later.iter().flat_map(|r| r.0.clone()).collect();
-        let walls: Vec<f64> = later.iter().map(|r| r.1).collect();
-        (mean(&epochs), mean(&walls))
-    };
-    let (here_epoch, here_wall) = summary(&here);
-    let (remote_epoch, remote_wall) = summary(&remote);
-    println!("{:<36} {:>12} {:>12}", "", "epoch s", "trial s");
-    println!(
-        "{:<36} {here_epoch:>12.3} {here_wall:>12.3}",
-        "in this process (no protocol)"
-    );
-    println!(
-        "{:<36} {remote_epoch:>12.3} {remote_wall:>12.3}",
-        "worker over HTTP (claim..finish)"
-    );
-    println!(
-        "{:<36} {:>11.2}% {:>11.2}%",
-        "protocol overhead",
-        (remote_epoch / here_epoch - 1.0) * 100.0,
-        (remote_wall / here_wall - 1.0) * 100.0
-    );
-    Ok(())
+    Ok(remote)
+}
+
+/// The median of `v` (sorted in place); NaN when empty.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 #[tokio::main]

@@ -5,7 +5,7 @@
 //! still holds the lease, so a worker whose trial was taken back cannot
 //! count it twice. The SQL is that of the sqlx writes beside it
 //! (`lifecycle.rs`), statement for statement.
-use super::queue::{Claim, Finish, Verdict, WriteError};
+use super::queue::{Claim, Finish, Reported, Verdict, WriteError};
 use super::writer::sql;
 use super::{best_trial_sql, now_ms, Store, StoreError, NOW};
 use crate::metric::{Goal, MetricName};
@@ -41,35 +41,14 @@ impl Store {
         lease_ms: i64,
     ) -> Result<(), WriteError> {
         let fence = Fence::of(claim, worker);
-        self.hot
-            .write(move |db| {
-                let renewed = db
-                    .prepare_cached(
-                        "UPDATE trials SET lease_expires_ms = ?
-                         WHERE id = ? AND state = ? AND worker = ? AND attempt = ?",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            now_ms() + lease_ms,
-                            fence.trial_id,
-                            TrialState::Running.as_str(),
-                            fence.worker,
-                            fence.attempt
-                        ])
-                    })
-                    .map_err(sql)?;
-                match renewed {
-                    1 => Ok(()),
-                    _ => Err(WriteError::LeaseLost),
-                }
-            })
-            .await
+        self.hot.write(move |db| fence.renew(db, lease_ms)).await
     }
 
     /// Stores one epoch's report, the training-loss samples since the last
     /// one and the verdict on it, and renews the lease. A pruning verdict ends
     /// the trial `pruned`; a reached target completes the sweep, cancelling
-    /// its other trials (this one still finishes).
+    /// its other trials (this one still finishes). A report the attempt
+    /// delivered before is not stored again: only the lease is renewed.
     pub(super) async fn report_epoch(
         &self,
         claim: &Claim,
@@ -78,13 +57,17 @@ impl Store {
         report: &EpochReport,
         batch_losses: &[BatchLoss],
         verdict: &Verdict,
-    ) -> Result<(), WriteError> {
+    ) -> Result<Reported, WriteError> {
         let fence = Fence::of(claim, worker);
         let (report, losses, verdict) = (report.clone(), batch_losses.to_vec(), verdict.clone());
         self.hot
             .write(move |db| {
                 fence.hold(db)?;
                 let f = &fence;
+                if f.reported(db, report.epoch)? {
+                    f.renew(db, lease_ms)?;
+                    return Ok(Reported::DeliveredBefore);
+                }
                 insert_report(db, f, &report, &losses, &verdict).map_err(sql)?;
                 db.prepare_cached(
                     "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ?,
@@ -109,7 +92,7 @@ impl Store {
                 } else if verdict.target_reached {
                     end_sweep(db, f.sweep_id, "target", Some(f.trial_id))?;
                 }
-                Ok(())
+                Ok(Reported::Stored)
             })
             .await
     }
@@ -233,6 +216,39 @@ impl Fence {
             })
             .map_err(sql)?;
         held.map(|_| ()).ok_or(WriteError::LeaseLost)
+    }
+
+    /// Extends the lease, if the caller still holds it: one statement
+    /// fenced by its WHERE clause.
+    fn renew(&self, db: &Connection, lease_ms: i64) -> Result<(), WriteError> {
+        let renewed = db
+            .prepare_cached(
+                "UPDATE trials SET lease_expires_ms = ?
+                 WHERE id = ? AND state = ? AND worker = ? AND attempt = ?",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    now_ms() + lease_ms,
+                    self.trial_id,
+                    TrialState::Running.as_str(),
+                    self.worker,
+                    self.attempt
+                ])
+            })
+            .map_err(sql)?;
+        match renewed {
+            1 => Ok(()),
+            _ => Err(WriteError::LeaseLost),
+        }
+    }
+
+    /// Whether this attempt has reported `epoch` already.
+    fn reported(&self, db: &Connection, epoch: i64) -> Result<bool, StoreError> {
+        db.prepare_cached(
+            "SELECT 1 FROM epoch_reports WHERE trial_id = ? AND epoch = ? AND attempt = ?",
+        )
+        .and_then(|mut s| s.exists(params![self.trial_id, epoch, self.attempt]))
+        .map_err(sql)
     }
 }
 
@@ -550,20 +566,17 @@ fn end_sweep(
 
 /// Completes the sweep once none of its trials is queued or running.
 fn complete_sweep_if_done(db: &Connection, sweep_id: i64) -> Result<(), StoreError> {
-    let open: i64 = db
-        .prepare_cached("SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND state IN (?, ?)")
+    let open = db
+        .prepare_cached("SELECT 1 FROM trials WHERE sweep_id = ? AND state IN (?, ?) LIMIT 1")
         .and_then(|mut s| {
-            s.query_row(
-                params![
-                    sweep_id,
-                    TrialState::Queued.as_str(),
-                    TrialState::Running.as_str()
-                ],
-                |r| r.get(0),
-            )
+            s.exists(params![
+                sweep_id,
+                TrialState::Queued.as_str(),
+                TrialState::Running.as_str()
+            ])
         })
         .map_err(sql)?;
-    if open > 0 {
+    if open {
         return Ok(());
     }
     let ended_by: Option<Option<String>> = db

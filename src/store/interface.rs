@@ -9,7 +9,7 @@
 use super::workers::WorkerRow;
 use super::{
     Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
-    NewSweep, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
+    NewSweep, Reported, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
 };
 use crate::metric::MetricName;
 use crate::protocol::{CheckpointRef, Register};
@@ -50,7 +50,8 @@ pub trait Queue: Clone + Send + Sync + 'static {
         lease_ms: i64,
     ) -> impl Future<Output = Result<(), WriteError>> + Send;
 
-    /// Stores an epoch's report with its samples and verdict; renews the lease.
+    /// Stores an epoch's report with its samples and verdict, unless the
+    /// attempt reported that epoch before; renews the lease either way.
     fn report_epoch(
         &self,
         claim: &Claim,
@@ -59,7 +60,7 @@ pub trait Queue: Clone + Send + Sync + 'static {
         report: &EpochReport,
         batch_losses: &[BatchLoss],
         verdict: &Verdict,
-    ) -> impl Future<Output = Result<(), WriteError>> + Send;
+    ) -> impl Future<Output = Result<Reported, WriteError>> + Send;
 
     /// Tells watchers how far a claimed trial is within its epoch.
     fn report_progress(
@@ -320,14 +321,6 @@ pub trait Workers: Clone + Send + Sync + 'static {
         attempt: i64,
         worker: &str,
     ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
-
-    /// Whether the trial has a report of `epoch` from `attempt`.
-    fn reported(
-        &self,
-        trial_id: i64,
-        attempt: i64,
-        epoch: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Records an uploaded checkpoint while `worker` holds the lease.
     fn record_checkpoint(

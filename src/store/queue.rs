@@ -40,6 +40,16 @@ pub struct Verdict {
     pub target_reached: bool,
 }
 
+/// What became of an epoch report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    /// Stored, with its verdict.
+    Stored,
+    /// The attempt had reported this epoch before (a retry whose first
+    /// answer was lost): nothing stored again, the lease renewed.
+    DeliveredBefore,
+}
+
 /// How a trial ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {

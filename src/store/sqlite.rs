@@ -4,7 +4,7 @@ use super::interface::{Events, Lifecycle, Queue, Recovery, Sessions, Sweeps, Wor
 use super::workers::WorkerRow;
 use super::{
     Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
-    NewSweep, Store, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
+    NewSweep, Reported, Store, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
 };
 use crate::metric::MetricName;
 use crate::protocol::{CheckpointRef, Register};
@@ -46,7 +46,7 @@ impl Queue for Store {
         report: &EpochReport,
         batch_losses: &[BatchLoss],
         verdict: &Verdict,
-    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+    ) -> impl Future<Output = Result<Reported, WriteError>> + Send {
         Store::report_epoch(self, claim, worker, lease_ms, report, batch_losses, verdict)
     }
     fn report_progress(
@@ -304,15 +304,6 @@ impl Workers for Store {
         worker: &str,
     ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send {
         Store::held_claim(self, trial_id, attempt, worker)
-    }
-
-    fn reported(
-        &self,
-        trial_id: i64,
-        attempt: i64,
-        epoch: i64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        Store::reported(self, trial_id, attempt, epoch)
     }
 
     fn record_checkpoint(

@@ -138,26 +138,6 @@ impl Store {
                 .ok_or_else(|| sweep.bad("spec", &"NULL"))?,
         }))
     }
-
-    /// Whether the trial has a report of `epoch` from `attempt`: a report
-    /// delivered again (its answer was lost) is not stored twice.
-    pub(super) async fn reported(
-        &self,
-        trial_id: i64,
-        attempt: i64,
-        epoch: i64,
-    ) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM epoch_reports WHERE trial_id = ? AND epoch = ? AND attempt = ?",
-        )
-        .bind(trial_id)
-        .bind(epoch)
-        .bind(attempt)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
-    }
-
     /// Records the checkpoint `worker` uploaded for its attempt, if it
     /// still holds the lease (the caller has the file in place already).
     pub(super) async fn record_checkpoint(

@@ -7,7 +7,7 @@ use super::Held;
 use crate::api::{parse_id, ApiError, ApiJson, ApiPath, AppState};
 use crate::protocol::{self, Decided, Decision, Lose, Outcome, Report, Rewind, Rewound};
 use crate::state::TrialState;
-use crate::store::{Finish, Queue as _, Workers as _, WriteError};
+use crate::store::{Finish, Queue as _, Reported, Workers as _, WriteError};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -178,19 +178,16 @@ pub(super) async fn report(
         });
     }
     let lease_ms = state.hub.lease_ms as i64;
-    if store.reported(a.trial, a.attempt, report.epoch).await? {
-        // Delivered before: the lease is renewed, nothing stored again.
-        let renewed = store.renew_lease(claim, a.worker(), lease_ms).await;
-        a.written(&state, renewed)?;
-        return Ok(Json(Decided {
-            decision: Decision::Continue,
-        }));
-    }
     let verdict = judge(store, &a.held, report).await?;
     let reported = store
         .report_epoch(claim, a.worker(), lease_ms, report, &body.samples, &verdict)
         .await;
-    a.written(&state, reported)?;
+    if a.written(&state, reported)? == Reported::DeliveredBefore {
+        // Delivered before, its answer lost: nothing was stored again.
+        return Ok(Json(Decided {
+            decision: Decision::Continue,
+        }));
+    }
     let decision = match &verdict {
         v if matches!(v.decision, Some((true, _))) => Decision::Stop,
         v if v.target_reached => Decision::Finish,

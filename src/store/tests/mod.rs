@@ -36,6 +36,7 @@ backend_tests!(
         queue::claims_go_oldest_sweep_first_and_each_trial_once,
         queue::max_parallel_bounds_the_running_trials,
         queue::a_report_is_stored_and_renews_the_lease,
+        queue::a_report_delivered_twice_is_stored_once,
         queue::a_pruning_verdict_ends_the_trial_pruned,
         queue::a_finished_sweep_completes_with_its_best_trial,
         queue::a_lost_lease_refuses_every_write_and_writes_nothing,

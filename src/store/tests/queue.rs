@@ -2,7 +2,7 @@
 use super::{report, Fixture, LEASE_MS};
 use crate::metric::MetricName;
 use crate::state::{SweepState, TrialState};
-use crate::store::{Backend, BatchLoss, Finish, Verdict, WriteError};
+use crate::store::{Backend, BatchLoss, Finish, Reported, Verdict, WriteError};
 use serde_json::json;
 
 pub async fn claims_go_oldest_sweep_first_and_each_trial_once(store: &impl Backend) {
@@ -67,6 +67,34 @@ pub async fn a_report_is_stored_and_renews_the_lease(store: &impl Backend) {
     assert_eq!(detail.batch_losses, samples);
     let curves = store.curves(id, MetricName::ValAccuracy, 10).await.unwrap();
     assert_eq!(curves, [(claim.trial_id, vec![0.5])]);
+}
+
+pub async fn a_report_delivered_twice_is_stored_once(store: &impl Backend) {
+    Fixture::new(1).create(store).await;
+    let claim = store.claim("w", LEASE_MS).await.unwrap().unwrap();
+    let samples = [BatchLoss {
+        step: 1,
+        epoch: 1,
+        loss: 2.5,
+    }];
+    let none = Verdict::default();
+    let first = store
+        .report_epoch(&claim, "w", LEASE_MS, &report(1, 0.5), &samples, &none)
+        .await
+        .unwrap();
+    assert_eq!(first, Reported::Stored);
+    // The retry of a report whose answer was lost, with other figures (a
+    // worker never changes them; the stored ones stay).
+    let again = store
+        .report_epoch(&claim, "w", LEASE_MS, &report(1, 0.9), &samples, &none)
+        .await
+        .unwrap();
+    assert_eq!(again, Reported::DeliveredBefore);
+    let detail = store.trial_detail(claim.trial_id).await.unwrap().unwrap();
+    assert_eq!(detail.epochs.len(), 1);
+    assert_eq!(detail.epochs[0].report, report(1, 0.5));
+    assert_eq!(detail.trial.val_accuracy, Some(0.5));
+    assert_eq!(detail.batch_losses, samples);
 }
 
 pub async fn a_pruning_verdict_ends_the_trial_pruned(store: &impl Backend) {
@@ -138,6 +166,7 @@ pub async fn a_lost_lease_refuses_every_write_and_writes_nothing(store: &impl Ba
         store
             .report_epoch(&claim, "w", LEASE_MS, &report(1, 0.5), &[], &none)
             .await
+            .map(|_| ())
     ));
     assert!(lost(store.report_progress(&claim, "w", json!({})).await));
     assert!(lost(store.rewind(&claim, "w", 0).await.map(|_| ())));
