@@ -704,6 +704,20 @@ async fn protocol() -> anyhow::Result<()> {
         let mut walls: Vec<f64> = later.iter().map(|r| r.1).collect();
         (median(&mut epochs), median(&mut walls))
     };
+    let by_epoch = |runs: &[(Vec<f64>, f64)], k: usize| {
+        let mut v: Vec<f64> = runs[1.min(runs.len())..]
+            .iter()
+            .filter_map(|r| r.0.get(k).copied())
+            .collect();
+        median(&mut v)
+    };
+    println!(
+        "\nmedian epoch s by epoch: here {:.3} then {:.3}; over HTTP {:.3} then {:.3}",
+        by_epoch(&here, 0),
+        by_epoch(&here, 1),
+        by_epoch(&remote, 0),
+        by_epoch(&remote, 1)
+    );
     let (here_epoch, here_wall) = summary(&here);
     let (remote_epoch, remote_wall) = summary(&remote);
     println!(
