@@ -33,6 +33,14 @@ impl Event {
     }
 }
 
+/// Appends an event (bind: sweep id, trial id, kind, data as JSON text);
+/// shared with the writer thread's `append` (`hot.rs`).
+pub(super) fn insert_sql() -> String {
+    format!(
+        "INSERT INTO events (sweep_id, trial_id, kind, data, created_at) VALUES (?, ?, ?, ?, {NOW})"
+    )
+}
+
 /// Appends an event inside the transaction that made the change it tells of.
 pub(crate) async fn append(
     tx: &mut Transaction<'_, Sqlite>,
@@ -41,15 +49,13 @@ pub(crate) async fn append(
     kind: &str,
     data: Value,
 ) -> Result<(), StoreError> {
-    sqlx::query(&format!(
-        "INSERT INTO events (sweep_id, trial_id, kind, data, created_at) VALUES (?, ?, ?, ?, {NOW})"
-    ))
-    .bind(sweep_id)
-    .bind(trial_id)
-    .bind(kind)
-    .bind(data.to_string())
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(&insert_sql())
+        .bind(sweep_id)
+        .bind(trial_id)
+        .bind(kind)
+        .bind(data.to_string())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

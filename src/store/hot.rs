@@ -3,11 +3,15 @@
 //! progress, finish. Each is one closure on the thread's connection; every
 //! one but the claim first checks, inside its transaction, that the caller
 //! still holds the lease, so a worker whose trial was taken back cannot
-//! count it twice. The SQL is that of the sqlx writes beside it
-//! (`lifecycle.rs`), statement for statement.
+//! count it twice. Statements that sqlx writes run too (the lease check,
+//! an event, ending and completing a sweep) are shared with them, not
+//! written again.
+use super::events::insert_sql;
+use super::lease::HOLD;
+use super::lifecycle::{cancel_sql, complete_sql, ANY_OPEN, MARK_ENDED};
 use super::queue::{Claim, Finish, Reported, Verdict, WriteError};
 use super::writer::sql;
-use super::{best_trial_sql, now_ms, Store, StoreError, NOW};
+use super::{bad_column, best_trial_sql, now_ms, Store, StoreError, NOW};
 use crate::metric::{Goal, MetricName};
 use crate::report::{BatchLoss, EpochReport};
 use crate::state::{SweepState, TrialState};
@@ -199,9 +203,7 @@ impl Fence {
     /// Whether the caller still holds the trial's lease, checked inside the write.
     fn hold(&self, db: &Connection) -> Result<(), WriteError> {
         let held: Option<i64> = db
-            .prepare_cached(
-                "SELECT id FROM trials WHERE id = ? AND state = ? AND worker = ? AND attempt = ?",
-            )
+            .prepare_cached(HOLD)
             .and_then(|mut s| {
                 s.query_row(
                     params![
@@ -297,10 +299,11 @@ fn claim(
                 continue;
             }
         };
-        let spec = json_column::<Value>(queued.spec.as_deref(), "sweep", queued.sweep_id, "spec")
-            .and_then(|spec| {
-                spec.ok_or_else(|| bad("sweep", queued.sweep_id, "spec", "NULL".into()))
-            });
+        let spec = match &queued.spec {
+            Ok(text) => json_column::<Value>(text.as_deref(), "sweep", queued.sweep_id, "spec"),
+            Err(e) => Err(bad_column("sweep", queued.sweep_id, "spec", e)),
+        }
+        .and_then(|spec| spec.ok_or_else(|| bad_column("sweep", queued.sweep_id, "spec", &"NULL")));
         let spec = match spec {
             Ok(spec) => spec,
             Err(e) => {
@@ -373,7 +376,9 @@ struct Queued {
     epochs_done: i64,
     dataset: String,
     sweep_seed: i64,
-    spec: Option<String>,
+    /// The sweep's, read apart: a spec that cannot be read skips the
+    /// sweep, not only this trial.
+    spec: rusqlite::Result<Option<String>>,
 }
 
 impl Queued {
@@ -390,10 +395,21 @@ impl Queued {
                 epochs_done: row.get("epochs_done")?,
                 dataset: row.get("dataset")?,
                 sweep_seed: row.get("sweep_seed")?,
-                spec: row.get("spec")?,
+                spec: row.get("spec"),
             })
         };
-        Ok(read().map_err(|e| (id, bad("trial", id, "row", e.to_string()))))
+        // rusqlite's message names the column that cannot be read.
+        Ok(read().map_err(|e| {
+            let why = e.to_string();
+            (
+                id,
+                StoreError::BadRow {
+                    what: "trial",
+                    id,
+                    why,
+                },
+            )
+        }))
     }
 }
 
@@ -412,17 +428,9 @@ fn json_column<T: serde::de::DeserializeOwned>(
     column: &str,
 ) -> Result<Option<T>, StoreError> {
     text.map(|t| {
-        serde_json::from_str(t).map_err(|e| bad(what, id, column, format!("not JSON: {e}")))
+        serde_json::from_str(t).map_err(|e| bad_column(what, id, column, &format!("not JSON: {e}")))
     })
     .transpose()
-}
-
-fn bad(what: &'static str, id: i64, column: &str, why: String) -> StoreError {
-    StoreError::BadRow {
-        what,
-        id,
-        why: format!("column `{column}`: {why}"),
-    }
 }
 
 /// Appends an event inside the transaction that made the change it tells of.
@@ -433,11 +441,9 @@ fn append(
     kind: &str,
     data: &Value,
 ) -> Result<(), StoreError> {
-    db.prepare_cached(&format!(
-        "INSERT INTO events (sweep_id, trial_id, kind, data, created_at) VALUES (?, ?, ?, ?, {NOW})"
-    ))
-    .and_then(|mut s| s.execute(params![sweep_id, trial_id, kind, data.to_string()]))
-    .map_err(sql)?;
+    db.prepare_cached(&insert_sql())
+        .and_then(|mut s| s.execute(params![sweep_id, trial_id, kind, data.to_string()]))
+        .map_err(sql)?;
     Ok(())
 }
 
@@ -505,10 +511,10 @@ fn emit_best_if_changed(db: &Connection, sweep_id: i64, trial_id: i64) -> Result
         .map_err(sql)?;
     let metric: MetricName = metric
         .parse()
-        .map_err(|e| bad("sweep", sweep_id, "metric_name", format!("{e}")))?;
+        .map_err(|e| bad_column("sweep", sweep_id, "metric_name", &e))?;
     let goal: Goal = goal
         .parse()
-        .map_err(|e| bad("sweep", sweep_id, "metric_goal", format!("{e}")))?;
+        .map_err(|e| bad_column("sweep", sweep_id, "metric_goal", &e))?;
     let best: Option<(i64, i64, f64)> = db
         .prepare_cached(&best_trial_sql("id, number", metric, goal))
         .and_then(|mut s| {
@@ -534,14 +540,11 @@ fn end_sweep(
     ended_by: &str,
     keep: Option<i64>,
 ) -> Result<(), StoreError> {
-    db.prepare_cached("UPDATE sweeps SET ended_by = COALESCE(ended_by, ?) WHERE id = ?")
+    db.prepare_cached(MARK_ENDED)
         .and_then(|mut s| s.execute(params![ended_by, sweep_id]))
         .map_err(sql)?;
     let cancelled: Vec<(i64, i64)> = db
-        .prepare_cached(&format!(
-            "UPDATE trials SET state = ?, error = ?, finished_at = {NOW}, lease_expires_ms = NULL
-             WHERE sweep_id = ? AND state IN (?, ?) AND id IS NOT ? RETURNING id, number"
-        ))
+        .prepare_cached(&cancel_sql())
         .and_then(|mut s| {
             s.query_map(
                 params![
@@ -567,7 +570,7 @@ fn end_sweep(
 /// Completes the sweep once none of its trials is queued or running.
 fn complete_sweep_if_done(db: &Connection, sweep_id: i64) -> Result<(), StoreError> {
     let open = db
-        .prepare_cached("SELECT 1 FROM trials WHERE sweep_id = ? AND state IN (?, ?) LIMIT 1")
+        .prepare_cached(ANY_OPEN)
         .and_then(|mut s| {
             s.exists(params![
                 sweep_id,
@@ -580,11 +583,7 @@ fn complete_sweep_if_done(db: &Connection, sweep_id: i64) -> Result<(), StoreErr
         return Ok(());
     }
     let ended_by: Option<Option<String>> = db
-        .prepare_cached(&format!(
-            "UPDATE sweeps SET state = ?, finished_at = {NOW}, ended_by = COALESCE(ended_by,
-                CASE WHEN exhausted THEN 'exhausted' ELSE 'max_trials' END)
-             WHERE id = ? AND state = ? RETURNING ended_by"
-        ))
+        .prepare_cached(&complete_sql())
         .and_then(|mut s| {
             s.query_row(
                 params![

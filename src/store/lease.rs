@@ -58,20 +58,24 @@ impl Store {
 /// The transaction of a lease-fenced write.
 pub(super) type Tx = Transaction<'static, Sqlite>;
 
+/// A row if the caller holds the trial's lease (bind: trial id, the
+/// running state, worker, attempt); shared with the writer thread's
+/// fence (`hot.rs`).
+pub(super) const HOLD: &str =
+    "SELECT id FROM trials WHERE id = ? AND state = ? AND worker = ? AND attempt = ?";
+
 /// Whether the caller still holds the trial's lease, checked inside the write.
 async fn hold(
     tx: &mut Transaction<'static, Sqlite>,
     claim: &Claim,
     worker: &str,
 ) -> Result<(), WriteError> {
-    let held: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM trials WHERE id = ? AND state = ? AND worker = ? AND attempt = ?",
-    )
-    .bind(claim.trial_id)
-    .bind(TrialState::Running)
-    .bind(worker)
-    .bind(claim.attempt)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let held: Option<i64> = sqlx::query_scalar(HOLD)
+        .bind(claim.trial_id)
+        .bind(TrialState::Running)
+        .bind(worker)
+        .bind(claim.attempt)
+        .fetch_optional(&mut **tx)
+        .await?;
     held.map(|_| ()).ok_or(WriteError::LeaseLost)
 }

@@ -88,6 +88,36 @@ async fn deadline_cuts(
     Ok(cut.is_some())
 }
 
+/// The statements of ending a sweep, shared with the writer thread's
+/// versions of these functions (`hot.rs`), which bind the same values.
+///
+/// Marks what ended the sweep's budget (bind: ended_by, sweep id).
+pub(super) const MARK_ENDED: &str =
+    "UPDATE sweeps SET ended_by = COALESCE(ended_by, ?) WHERE id = ?";
+
+/// Cancels trials (bind: the cancelled state, the error, sweep id, the two
+/// states cancelled, the trial kept); returns each one's id and number.
+pub(super) fn cancel_sql() -> String {
+    format!(
+        "UPDATE trials SET state = ?, error = ?, finished_at = {NOW}, lease_expires_ms = NULL
+         WHERE sweep_id = ? AND state IN (?, ?) AND id IS NOT ? RETURNING id, number"
+    )
+}
+
+/// A row if the sweep has a trial in either state (bind: sweep id, two states).
+pub(super) const ANY_OPEN: &str =
+    "SELECT 1 FROM trials WHERE sweep_id = ? AND state IN (?, ?) LIMIT 1";
+
+/// Completes a running sweep (bind: the completed state, sweep id, the
+/// running state); returns what ended it, no row if it was not running.
+pub(super) fn complete_sql() -> String {
+    format!(
+        "UPDATE sweeps SET state = ?, finished_at = {NOW}, ended_by = COALESCE(ended_by,
+            CASE WHEN exhausted THEN 'exhausted' ELSE 'max_trials' END)
+         WHERE id = ? AND state = ? RETURNING ended_by"
+    )
+}
+
 /// Ends a sweep's budget: no trial starts any more; queued trials are
 /// cancelled, and running ones except `keep` too if `stop_running`. The
 /// sweep completes once nothing runs.
@@ -98,7 +128,7 @@ pub(super) async fn end_sweep(
     stop_running: bool,
     keep: Option<i64>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sweeps SET ended_by = COALESCE(ended_by, ?) WHERE id = ?")
+    sqlx::query(MARK_ENDED)
         .bind(ended_by)
         .bind(sweep_id)
         .execute(&mut **tx)
@@ -121,18 +151,15 @@ async fn cancel_trials(
         true => TrialState::Running,
         false => TrialState::Queued,
     };
-    let cancelled: Vec<(i64, i64)> = sqlx::query_as(&format!(
-        "UPDATE trials SET state = ?, error = ?, finished_at = {NOW}, lease_expires_ms = NULL
-         WHERE sweep_id = ? AND state IN (?, ?) AND id IS NOT ? RETURNING id, number"
-    ))
-    .bind(TrialState::Cancelled)
-    .bind(format!("the sweep ended: {ended_by}"))
-    .bind(sweep_id)
-    .bind(TrialState::Queued)
-    .bind(stopped)
-    .bind(keep)
-    .fetch_all(&mut **tx)
-    .await?;
+    let cancelled: Vec<(i64, i64)> = sqlx::query_as(&cancel_sql())
+        .bind(TrialState::Cancelled)
+        .bind(format!("the sweep ended: {ended_by}"))
+        .bind(sweep_id)
+        .bind(TrialState::Queued)
+        .bind(stopped)
+        .bind(keep)
+        .fetch_all(&mut **tx)
+        .await?;
     for (id, number) in cancelled {
         events::append(
             tx,
@@ -151,32 +178,22 @@ pub(super) async fn complete_sweep_if_done(
     tx: &mut Transaction<'_, Sqlite>,
     sweep_id: i64,
 ) -> Result<(), StoreError> {
-    let open: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND state IN (?, ?)")
-            .bind(sweep_id)
-            .bind(TrialState::Queued)
-            .bind(TrialState::Running)
-            .fetch_one(&mut **tx)
-            .await?;
-    if open > 0 {
+    let open: Option<i64> = sqlx::query_scalar(ANY_OPEN)
+        .bind(sweep_id)
+        .bind(TrialState::Queued)
+        .bind(TrialState::Running)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if open.is_some() {
         return Ok(());
     }
-    let changed = sqlx::query(&format!(
-        "UPDATE sweeps SET state = ?, finished_at = {NOW}, ended_by = COALESCE(ended_by,
-            CASE WHEN exhausted THEN 'exhausted' ELSE 'max_trials' END)
-         WHERE id = ? AND state = ?"
-    ))
-    .bind(SweepState::Completed)
-    .bind(sweep_id)
-    .bind(SweepState::Running)
-    .execute(&mut **tx)
-    .await?;
-    if changed.rows_affected() == 1 {
-        let ended_by: Option<String> =
-            sqlx::query_scalar("SELECT ended_by FROM sweeps WHERE id = ?")
-                .bind(sweep_id)
-                .fetch_one(&mut **tx)
-                .await?;
+    let completed: Option<Option<String>> = sqlx::query_scalar(&complete_sql())
+        .bind(SweepState::Completed)
+        .bind(sweep_id)
+        .bind(SweepState::Running)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if let Some(ended_by) = completed {
         events::append(
             tx,
             sweep_id,

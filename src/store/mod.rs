@@ -279,11 +279,21 @@ impl<'r> Columns<'r> {
 
     /// The error for column `name` of this row.
     pub fn bad(&self, name: &str, why: &dyn std::fmt::Display) -> StoreError {
-        StoreError::BadRow {
-            what: self.what,
-            id: self.id,
-            why: format!("column `{name}`: {why}"),
-        }
+        bad_column(self.what, self.id, name, why)
+    }
+}
+
+/// The error for column `name` of the `what` whose id is `id`.
+pub(crate) fn bad_column(
+    what: &'static str,
+    id: i64,
+    name: &str,
+    why: &dyn std::fmt::Display,
+) -> StoreError {
+    StoreError::BadRow {
+        what,
+        id,
+        why: format!("column `{name}`: {why}"),
     }
 }
 
