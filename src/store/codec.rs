@@ -4,38 +4,35 @@
 //! enum's values is an error naming its column and value, never a default.
 use crate::metric::{Goal, MetricName};
 use crate::state::{SweepState, TrialState};
+use sqlx::any::{Any, AnyTypeInfo, AnyValueRef};
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
-use sqlx::sqlite::{Sqlite, SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Type};
 
 /// Implements sqlx's `Type`, `Encode` and `Decode` for an enum stored as text.
 macro_rules! text_enum {
     ($ty:ty, $to_text:expr, $from_text:expr) => {
-        impl Type<Sqlite> for $ty {
-            fn type_info() -> SqliteTypeInfo {
-                <&str as Type<Sqlite>>::type_info()
+        impl Type<Any> for $ty {
+            fn type_info() -> AnyTypeInfo {
+                <&str as Type<Any>>::type_info()
             }
-            fn compatible(ty: &SqliteTypeInfo) -> bool {
-                <&str as Type<Sqlite>>::compatible(ty)
+            fn compatible(ty: &AnyTypeInfo) -> bool {
+                <&str as Type<Any>>::compatible(ty)
             }
         }
 
-        impl<'q> Encode<'q, Sqlite> for $ty {
-            fn encode_by_ref(
-                &self,
-                buf: &mut Vec<SqliteArgumentValue<'q>>,
-            ) -> Result<IsNull, BoxDynError> {
+        impl<'q> Encode<'q, Any> for $ty {
+            fn encode_by_ref(&self, buf: &mut <Any as sqlx::Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
                 let text: &'static str = $to_text(*self);
-                <&str as Encode<'q, Sqlite>>::encode(text, buf)
+                <&str as Encode<'q, Any>>::encode(text, buf)
             }
         }
 
-        impl<'r> Decode<'r, Sqlite> for $ty {
+        impl<'r> Decode<'r, Any> for $ty {
             /// sqlx wraps the error with the column's name
             /// (`ColumnDecode`); the message names the value.
-            fn decode(value: SqliteValueRef<'r>) -> Result<$ty, BoxDynError> {
-                let text = <&str as Decode<'r, Sqlite>>::decode(value)?;
+            fn decode(value: AnyValueRef<'r>) -> Result<$ty, BoxDynError> {
+                let text = <&str as Decode<'r, Any>>::decode(value)?;
                 Ok($from_text(text)?)
             }
         }

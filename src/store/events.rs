@@ -2,8 +2,8 @@
 //! increasing id, so that a live stream is a tail of this table.
 use super::{Columns, Store, StoreError, NOW};
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
 
 /// One row of the event log.
 #[derive(Debug, Clone)]
@@ -18,7 +18,7 @@ pub struct Event {
 
 impl Event {
     /// Decodes a row; a bad one is a `BadRow` error naming the event and column.
-    fn from_row(row: &SqliteRow) -> Result<Event, StoreError> {
+    fn from_row(row: &AnyRow) -> Result<Event, StoreError> {
         let c = Columns::of(row, "event", "id")?;
         let data: String = c.get("data")?;
         Ok(Event {
@@ -43,13 +43,13 @@ pub(super) fn insert_sql() -> String {
 
 /// Appends an event inside the transaction that made the change it tells of.
 pub(crate) async fn append(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     sweep_id: i64,
     trial_id: Option<i64>,
     kind: &str,
     data: Value,
 ) -> Result<(), StoreError> {
-    sqlx::query(&insert_sql())
+    super::query(&insert_sql())
         .bind(sweep_id)
         .bind(trial_id)
         .bind(kind)
@@ -69,7 +69,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<Event>, StoreError> {
-        let rows = sqlx::query(
+        let rows = super::query(
             "SELECT id, sweep_id, trial_id, kind, data, created_at FROM events
              WHERE sweep_id = ? AND id > ? ORDER BY id LIMIT ?",
         )

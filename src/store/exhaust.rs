@@ -15,7 +15,7 @@ impl Store {
         &self,
         sweep_id: i64,
     ) -> Result<Vec<TrialParams>, StoreError> {
-        let rows = sqlx::query(
+        let rows = super::query(
             "SELECT id, params FROM trials WHERE sweep_id = ? AND params IS NOT NULL
                 AND (started_at IS NOT NULL OR state = ?)",
         )
@@ -36,7 +36,7 @@ impl Store {
         &self,
         sweep_id: i64,
     ) -> Result<Option<(Value, String)>, StoreError> {
-        let row = sqlx::query("SELECT id, spec, dataset FROM sweeps WHERE id = ?")
+        let row = super::query("SELECT id, spec, dataset FROM sweeps WHERE id = ?")
             .bind(sweep_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -52,7 +52,7 @@ impl Store {
     pub(super) async fn exhaust(&self, claim: &Claim, worker: &str) -> Result<(), WriteError> {
         self.with_lease(claim, worker, |mut tx| {
             Box::pin(async move {
-                sqlx::query(&format!(
+                super::query(&format!(
                     "UPDATE trials SET state = ?, error = 'exhausted', finished_at = {NOW},
                         lease_expires_ms = NULL WHERE id = ?"
                 ))

@@ -77,9 +77,9 @@ impl Store {
 
     /// Changes a sweep's budgets in one write (see `Extension`).
     pub(super) async fn extend_sweep(&self, e: &Extension) -> Result<Extended, StoreError> {
-        let mut tx = self.write().await?;
-        let row = sqlx::query(
-            "SELECT id, state, CAST((julianday(created_at) - 2440587.5) * 86400000.0 AS INTEGER)
+        let mut tx = self.write_sweep(e.sweep_id).await?;
+        let row = super::query(
+            "SELECT id, state, CAST((julianday(created_at) - 2440587.5) * 86400000.0 AS BIGINT)
                 AS created_ms FROM sweeps WHERE id = ?",
         )
         .bind(e.sweep_id)
@@ -105,7 +105,7 @@ impl Store {
             return Ok(Extended::BelowElapsed(elapsed));
         }
         let excess = budget.used + e.trials.len() as i64 - e.max_trials;
-        let dropped: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        let dropped: Vec<(i64, i64)> = super::query_as(&format!(
             "UPDATE trials SET state = ?, error = 'max_trials lowered', finished_at = {NOW}
              WHERE id IN (SELECT id FROM trials WHERE sweep_id = ? AND state = ?
                 AND started_at IS NULL ORDER BY priority DESC, number DESC LIMIT ?)
@@ -123,7 +123,7 @@ impl Store {
         }
         queue_trials(&mut tx, e.sweep_id, budget.last_number + 1, &e.trials).await?;
         let deadline = e.max_minutes.map(|m| created_ms + (m * 60_000.0) as i64);
-        sqlx::query(
+        super::query(
             "UPDATE sweeps SET max_trials = ?, spec = ?, exhausted = ?,
                 deadline_ms = CASE WHEN ? THEN ? ELSE deadline_ms END,
                 target = CASE WHEN ? THEN ? ELSE target END,
@@ -132,7 +132,7 @@ impl Store {
         )
         .bind(e.max_trials)
         .bind(e.spec.to_string())
-        .bind(e.exhausted)
+        .bind(i64::from(e.exhausted))
         .bind(deadline.is_some())
         .bind(deadline)
         .bind(e.target.is_some())
@@ -161,15 +161,15 @@ impl Store {
         sweep_id: i64,
         params: &Value,
     ) -> Result<Enqueued, StoreError> {
-        let mut tx = self.write().await?;
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM sweeps WHERE id = ?")
+        let mut tx = self.write_sweep(sweep_id).await?;
+        let found: Option<i64> = super::query_scalar("SELECT id FROM sweeps WHERE id = ?")
             .bind(sweep_id)
             .fetch_optional(&mut *tx)
             .await?;
         if found.is_none() {
             return Ok(Enqueued::NotFound);
         }
-        let place: Option<i64> = sqlx::query_scalar(
+        let place: Option<i64> = super::query_scalar(
             "SELECT id FROM trials WHERE sweep_id = ? AND state = ? AND source = 'search'
                 AND started_at IS NULL ORDER BY number DESC LIMIT 1",
         )
@@ -180,7 +180,7 @@ impl Store {
         let Some(place) = place else {
             return Ok(Enqueued::NoQueued);
         };
-        let row = sqlx::query(
+        let row = super::query(
             "UPDATE trials SET params = ?, source = 'enqueued',
                 priority = ? + (SELECT COUNT(*) FROM trials WHERE sweep_id = ? AND source = 'enqueued')
              WHERE id = ? RETURNING *",
@@ -200,10 +200,10 @@ impl Store {
 }
 
 /// The sweep's budget, read on `conn` (inside a write, or not).
-async fn budget_in(conn: &mut sqlx::SqliteConnection, sweep_id: i64) -> Result<Budget, StoreError> {
-    let (started, used, last_number): (i64, i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(SUM(started_at IS NOT NULL), 0),
-                COALESCE(SUM(started_at IS NOT NULL OR state = ?), 0),
+async fn budget_in(conn: &mut sqlx::AnyConnection, sweep_id: i64) -> Result<Budget, StoreError> {
+    let (started, used, last_number): (i64, i64, i64) = super::query_as(
+        "SELECT COUNT(started_at),
+                COUNT(CASE WHEN started_at IS NOT NULL OR state = ? THEN 1 END),
                 COALESCE(MAX(number), -1)
          FROM trials WHERE sweep_id = ?",
     )

@@ -13,7 +13,7 @@ impl Store {
         metric: MetricName,
     ) -> Result<Vec<Finished>, StoreError> {
         let column = metric_column(metric);
-        let rows = sqlx::query(&format!(
+        let rows = super::query(&format!(
             "SELECT id, params, state, {column} AS value FROM trials
              WHERE sweep_id = ? AND state IN (?, ?, ?) AND params IS NOT NULL
              ORDER BY number"
@@ -49,7 +49,7 @@ impl Store {
         up_to_epoch: i64,
     ) -> Result<Vec<(i64, Vec<f64>)>, StoreError> {
         let column = metric_column(metric);
-        let rows = sqlx::query(&format!(
+        let rows = super::query(&format!(
             "SELECT r.trial_id, r.{column} AS value FROM epoch_reports r JOIN trials t ON t.id = r.trial_id
              WHERE t.sweep_id = ? AND r.epoch <= ? ORDER BY r.trial_id, r.epoch"
         ))

@@ -1,5 +1,5 @@
 //! The worker protocol's frequent writes, as the writer thread runs them
-//! (`writer.rs`): claim a trial, renew its lease, report an epoch or
+//! on SQLite (`writer.rs`; PostgreSQL's are in `hot_pg.rs`): claim a trial, renew its lease, report an epoch or
 //! progress, finish. Each is one closure on the thread's connection; every
 //! one but the claim first checks, inside its transaction, that the caller
 //! still holds the lease, so a worker whose trial was taken back cannot
@@ -31,9 +31,11 @@ impl Store {
         worker: &str,
         lease_ms: i64,
     ) -> Result<Option<Claim>, StoreError> {
+        let Some(hot) = &self.hot else {
+            return self.claim_pg(worker, lease_ms).await;
+        };
         let (worker, skipped) = (worker.to_string(), self.skipped.clone());
-        self.hot
-            .write(move |db| claim(db, &worker, lease_ms, &skipped))
+        hot.write(move |db| claim(db, &worker, lease_ms, &skipped))
             .await
     }
 
@@ -44,8 +46,11 @@ impl Store {
         worker: &str,
         lease_ms: i64,
     ) -> Result<(), WriteError> {
+        let Some(hot) = &self.hot else {
+            return self.renew_lease_pg(claim, worker, lease_ms).await;
+        };
         let fence = Fence::of(claim, worker);
-        self.hot.write(move |db| fence.renew(db, lease_ms)).await
+        hot.write(move |db| fence.renew(db, lease_ms)).await
     }
 
     /// Stores one epoch's report, the training-loss samples since the last
@@ -62,10 +67,13 @@ impl Store {
         batch_losses: &[BatchLoss],
         verdict: &Verdict,
     ) -> Result<Reported, WriteError> {
+        let Some(hot) = &self.hot else {
+            return (self.report_epoch_pg(claim, worker, lease_ms, report, batch_losses, verdict))
+                .await;
+        };
         let fence = Fence::of(claim, worker);
         let (report, losses, verdict) = (report.clone(), batch_losses.to_vec(), verdict.clone());
-        self.hot
-            .write(move |db| {
+        hot.write(move |db| {
                 fence.hold(db)?;
                 let f = &fence;
                 if f.reported(db, report.epoch)? {
@@ -110,9 +118,11 @@ impl Store {
         worker: &str,
         data: Value,
     ) -> Result<(), WriteError> {
+        let Some(hot) = &self.hot else {
+            return self.report_progress_pg(claim, worker, data).await;
+        };
         let fence = Fence::of(claim, worker);
-        self.hot
-            .write(move |db| {
+        hot.write(move |db| {
                 fence.hold(db)?;
                 append(
                     db,
@@ -133,10 +143,12 @@ impl Store {
         worker: &str,
         finish: &Finish,
     ) -> Result<(), WriteError> {
+        let Some(hot) = &self.hot else {
+            return self.finish_pg(claim, worker, finish).await;
+        };
         let fence = Fence::of(claim, worker);
         let finish = finish.clone();
-        self.hot
-            .write(move |db| {
+        hot.write(move |db| {
                 fence.hold(db)?;
                 let f = &fence;
                 let (state, error, test_loss, test_accuracy) = match &finish {

@@ -3,10 +3,11 @@
 //! events that tell of it), commit. A worker whose trial was taken back
 //! therefore cannot count it twice.
 use super::queue::Claim;
+use super::pause::{self, Point};
 use super::{Store, StoreError};
 use crate::state::TrialState;
 use futures_util::future::BoxFuture;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 /// Why a write fenced by a trial's lease was not made. One enum, so that
 /// no caller can take a lost lease for a stored write by dropping an inner
@@ -32,6 +33,9 @@ impl From<sqlx::Error> for WriteError {
 impl Store {
     /// Runs `write` in one write transaction after checking that `worker`
     /// still holds `claim`'s lease, and commits it if `write` succeeds.
+    /// The sweep's row is locked first (`lock_sweep`): on PostgreSQL the
+    /// reaper, which locks it too, cannot take the trial back between the
+    /// check and the commit.
     /// Nothing is written when the lease is lost or `write` fails.
     ///
     /// `write` owns the transaction and hands it back with its result, in
@@ -47,16 +51,18 @@ impl Store {
     where
         W: FnOnce(Tx) -> BoxFuture<'a, Result<(Tx, T), StoreError>>,
     {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_sweep(claim.sweep_id).await?;
         hold(&mut tx, claim, worker).await?;
+        pause::at(Point::LeaseChecked).await;
         let (tx, written) = write(tx).await?;
+        pause::at(Point::BeforeCommit).await;
         tx.commit().await?;
         Ok(written)
     }
 }
 
 /// The transaction of a lease-fenced write.
-pub(super) type Tx = Transaction<'static, Sqlite>;
+pub(super) type Tx = Transaction<'static, Any>;
 
 /// A row if the caller holds the trial's lease (bind: trial id, the
 /// running state, worker, attempt); shared with the writer thread's
@@ -66,11 +72,11 @@ pub(super) const HOLD: &str =
 
 /// Whether the caller still holds the trial's lease, checked inside the write.
 async fn hold(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Transaction<'static, Any>,
     claim: &Claim,
     worker: &str,
 ) -> Result<(), WriteError> {
-    let held: Option<i64> = sqlx::query_scalar(HOLD)
+    let held: Option<i64> = super::query_scalar(HOLD)
         .bind(claim.trial_id)
         .bind(TrialState::Running)
         .bind(worker)

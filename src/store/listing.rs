@@ -106,13 +106,14 @@ impl Store {
         let past = if listing.descending { "<" } else { ">" };
         let sql = format!(
             "SELECT * FROM trials WHERE sweep_id = ?1
-               AND (?2 = '[]' OR state IN (SELECT value FROM json_each(?2)))
+               AND (?2 = '[]' OR state IN ({states}))
                AND (?3 IS NULL OR number {past} ?3)
              ORDER BY {column} {direction} NULLS LAST, number {direction}
              LIMIT ?4 OFFSET ?5",
             column = listing.sort.as_str(),
+            states = self.engine.json_array_values("?2"),
         );
-        let rows = sqlx::query(&sql)
+        let rows = super::query(&sql)
             .bind(sweep_id)
             .bind(states)
             .bind(number)

@@ -73,11 +73,11 @@ impl Store {
     }
 
     async fn event_ticks(&self, after: i64, limit: i64) -> Result<Vec<EventTick>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, CASE WHEN kind = 'epoch_report'
-                THEN CAST(json_extract(data, '$.report.seconds') AS REAL) END AS seconds
-             FROM events WHERE id > ? ORDER BY id LIMIT ?",
-        )
+        let seconds = self.engine.json_number("data", &["report", "seconds"]);
+        let rows = super::query(&format!(
+            "SELECT id, CASE WHEN kind = 'epoch_report' THEN {seconds} END AS seconds
+             FROM events WHERE id > ? ORDER BY id LIMIT ?"
+        ))
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -96,7 +96,7 @@ impl Store {
 
 /// `(state, n)` rows of a `GROUP BY state` count.
 async fn grouped(store: &Store, sql: &'static str) -> Result<Vec<(String, i64)>, StoreError> {
-    let rows = sqlx::query(sql).fetch_all(&store.pool).await?;
+    let rows = super::query(sql).fetch_all(&store.pool).await?;
     rows.iter()
         .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
         .collect()

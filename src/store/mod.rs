@@ -7,18 +7,21 @@ mod exhaust;
 mod extend;
 mod history;
 mod hot;
+mod hot_pg;
 mod interface;
 mod lease;
 mod lifecycle;
 mod listing;
 mod lock;
 mod metrics;
+mod pause;
 mod planned;
 mod queue;
 mod recovery;
 mod remove;
 mod rewind;
 mod sessions;
+mod sql;
 mod sqlite;
 mod sweeps;
 mod trials;
@@ -38,11 +41,14 @@ pub use remove::Deleted;
 pub use sweeps::{NewSweep, Sweep, TrialCounts};
 pub use trials::Finished;
 pub use trials::{BatchLoss, EpochReport, StoredReport, Trial, TrialDetail};
+pub use sql::Engine;
 pub use workers::WorkerRow;
 
 use crate::metric::MetricName;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, SqlitePool};
+pub(crate) use sql::{lock_sweep, query, query_as, query_scalar};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{AnyPool, ConnectOptions, Connection};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -113,12 +119,15 @@ pub(crate) const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 /// A handle to the database, cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
+    engine: Engine,
     /// For reads.
-    pool: SqlitePool,
-    /// For writes: one connection, taken in turn.
-    writer: SqlitePool,
-    /// For the worker protocol's frequent writes: a thread of its own.
-    hot: Arc<writer::Writer>,
+    pool: AnyPool,
+    /// For writes: on SQLite one connection, taken in turn; on PostgreSQL
+    /// the same pool as reads, whose writers lock the rows they change.
+    writer: AnyPool,
+    /// For the worker protocol's frequent writes on SQLite: a thread of its
+    /// own. PostgreSQL runs them through `writer` (`hot_pg.rs`).
+    hot: Option<Arc<writer::Writer>>,
     /// Sweeps and trials that claims skip because a stored row of theirs
     /// cannot be read (`sweep 3`, `trial 7 of sweep 3`), each logged once
     /// by this process.
@@ -126,58 +135,126 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `url`; `migrate` applies the
-    /// schema, which only the server does, before any worker starts.
+    /// Opens the database at `url`: a SQLite file (created if missing), or
+    /// a PostgreSQL database (`postgres://...`). `migrate` applies the
+    /// schema, which only the server does, before any worker starts;
+    /// PostgreSQL replicas that start together migrate once (sqlx holds an
+    /// advisory lock while it migrates).
     pub async fn open(url: &str, migrate: bool) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        match Engine::of_url(url) {
+            Engine::Sqlite => Store::open_sqlite(url, migrate).await,
+            Engine::Postgres => Store::open_postgres(url, migrate).await,
+        }
+    }
+
+    async fn open_sqlite(url: &str, migrate: bool) -> Result<Store, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        if migrate {
+            let mut conn = options.connect().await?;
+            sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+            conn.close().await?;
+        } else {
+            // Creates the file (and its WAL mode) for a store that does not migrate.
+            options.connect().await?.close().await?;
+        }
         // Readers share a pool; writers take turns on one connection of
         // their own, in order. SQLite has one writer at a time anyway, and
         // writers queued here never meet its busy handler, which sleeps up
         // to 100 ms between tries: under many workers those sleeps, not
-        // the writes, were the latency.
-        let pool = pool_of(8, &options).await?;
-        let writer = pool_of(1, &options).await?;
-        if migrate {
-            sqlx::migrate!("./migrations").run(&pool).await?;
-        }
+        // the writes, were the latency. sqlx's `Any` driver takes a URL:
+        // the options above are set on each connection as it opens.
+        let any = sqlite_any_url(&options);
+        let pool = pool_of(8, &any, Engine::Sqlite).await?;
+        let writer = pool_of(1, &any, Engine::Sqlite).await?;
         let hot = Arc::new(writer::Writer::start(options.get_filename())?);
         Ok(Store {
+            engine: Engine::Sqlite,
             pool,
             writer,
-            hot,
+            hot: Some(hot),
             skipped: Arc::default(),
         })
     }
 
-    /// A write transaction that takes the write lock at once: with `BEGIN
-    /// IMMEDIATE` two writers wait on the busy timeout instead of deadlocking
-    /// on a read lock each wants to upgrade.
-    pub(crate) async fn write(
+    async fn open_postgres(url: &str, migrate: bool) -> Result<Store, StoreError> {
+        if migrate {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            sqlx::migrate!("./migrations/postgres").run(&mut conn).await?;
+            conn.close().await?;
+        }
+        let pool = pool_of(16, url, Engine::Postgres).await?;
+        Ok(Store {
+            engine: Engine::Postgres,
+            writer: pool.clone(),
+            pool,
+            hot: None,
+            skipped: Arc::default(),
+        })
+    }
+
+    /// The engine behind this store.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// A write transaction (see `Engine::begin`).
+    pub(crate) async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(self.writer.begin_with(self.engine.begin()).await?)
+    }
+
+    /// A write transaction holding the sweep's row lock (`lock_sweep`):
+    /// the one way to start a write to a sweep's trials or events.
+    pub(crate) async fn write_sweep(
         &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        sweep_id: i64,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.write().await?;
+        lock_sweep(&mut tx, sweep_id).await?;
+        Ok(tx)
     }
 
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
-        self.hot.close();
+        if let Some(hot) = &self.hot {
+            hot.close();
+        }
     }
 }
 
-/// A pool of at most `connections` connections to the database.
-async fn pool_of(
-    connections: u32,
-    options: &SqliteConnectOptions,
-) -> Result<SqlitePool, StoreError> {
-    Ok(SqlitePoolOptions::new()
+/// The URL of a SQLite database for sqlx's `Any` driver, which parses the
+/// file name and mode from it and nothing else.
+fn sqlite_any_url(options: &SqliteConnectOptions) -> String {
+    format!("sqlite://{}?mode=rwc", options.get_filename().display())
+}
+
+/// A pool of at most `connections` connections to the database at `url`.
+async fn pool_of(connections: u32, url: &str, engine: Engine) -> Result<AnyPool, StoreError> {
+    Ok(AnyPoolOptions::new()
         .max_connections(connections)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if engine == Engine::Sqlite {
+                    // What `open_sqlite`'s options say, on each connection.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA busy_timeout = 30000",
+                        "PRAGMA foreign_keys = ON",
+                    ] {
+                        query(pragma).execute(&mut *conn).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
         .after_release(|conn, _| {
             Box::pin(async move {
                 // A transaction dropped without COMMIT queues its ROLLBACK
@@ -198,7 +275,7 @@ async fn pool_of(
                 Ok(true)
             })
         })
-        .connect_with(options.clone())
+        .connect(url)
         .await?)
 }
 
@@ -240,7 +317,7 @@ pub(crate) fn now_ms() -> i64 {
 /// The columns of one row, read so that a bad one is a `BadRow` error
 /// naming the row (`what` `id`) and the column.
 pub(crate) struct Columns<'r> {
-    pub row: &'r sqlx::sqlite::SqliteRow,
+    pub row: &'r AnyRow,
     pub what: &'static str,
     pub id: i64,
 }
@@ -249,7 +326,7 @@ impl<'r> Columns<'r> {
     /// The columns of `row`, a `what` whose id is in column `id_column`;
     /// an id that cannot be read is a `BadRow` naming the column, with id -1.
     pub fn of(
-        row: &'r sqlx::sqlite::SqliteRow,
+        row: &'r AnyRow,
         what: &'static str,
         id_column: &str,
     ) -> Result<Columns<'r>, StoreError> {
@@ -271,7 +348,7 @@ impl<'r> Columns<'r> {
     /// Column `name`, decoded.
     pub fn get<T>(&self, name: &str) -> Result<T, StoreError>
     where
-        T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
     {
         use sqlx::Row;
         self.row.try_get(name).map_err(|e| self.bad(name, &e))

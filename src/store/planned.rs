@@ -27,13 +27,13 @@ impl NewTrial {
 
 /// Queues `trials` numbered from `first`, each with its `trial_queued` event.
 pub(super) async fn queue_trials(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     sweep_id: i64,
     first: i64,
     trials: &[NewTrial],
 ) -> Result<(), StoreError> {
     for (number, trial) in (first..).zip(trials) {
-        let trial_id: i64 = sqlx::query_scalar(&format!(
+        let trial_id: i64 = super::query_scalar(&format!(
             "INSERT INTO trials (sweep_id, number, params, seed, state, source, queued_at)
              VALUES (?, ?, ?, ?, ?, ?, {NOW}) RETURNING id"
         ))

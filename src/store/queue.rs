@@ -70,7 +70,7 @@ impl Store {
         let params = serde_json::to_value(params).expect("params serialize");
         self.with_lease(claim, worker, |mut tx| {
             Box::pin(async move {
-                sqlx::query("UPDATE trials SET params = ? WHERE id = ?")
+                super::query("UPDATE trials SET params = ? WHERE id = ?")
                     .bind(params.to_string())
                     .bind(claim.trial_id)
                     .execute(&mut *tx)

@@ -6,8 +6,8 @@ use super::queue::{Claim, WriteError};
 use super::{events, now_ms, Columns, Store, StoreError, NOW};
 use crate::state::TrialState;
 use serde_json::json;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
 
 /// Running trials (bind `TrialState::Running` first); callers add conditions.
 const RUNNING: &str =
@@ -24,7 +24,7 @@ struct Running {
 }
 
 impl Running {
-    fn from_row(row: &SqliteRow) -> Result<Running, StoreError> {
+    fn from_row(row: &AnyRow) -> Result<Running, StoreError> {
         let c = Columns::of(row, "trial", "id")?;
         Ok(Running {
             id: c.id,
@@ -36,7 +36,7 @@ impl Running {
         })
     }
 
-    fn all(rows: &[SqliteRow]) -> Result<Vec<Running>, StoreError> {
+    fn all(rows: &[AnyRow]) -> Result<Vec<Running>, StoreError> {
         rows.iter().map(Running::from_row).collect()
     }
 }
@@ -76,23 +76,36 @@ impl Store {
         max_attempts: u32,
         why: &str,
     ) -> Result<usize, StoreError> {
+        // Leases are judged by the database's clock, which every replica shares.
         let sql = match found {
-            Found::Expired => format!("{RUNNING} AND lease_expires_ms < ?"),
+            Found::Expired => format!("{RUNNING} AND lease_expires_ms < {}", self.engine.now_ms()),
             Found::Of(_) => format!("{RUNNING} AND worker = ?"),
-            Found::Prefixed(_) => format!("{RUNNING} AND substr(worker, 1, ?) = ?"),
+            Found::Prefixed(_) => format!("{RUNNING} AND substr(worker, 1, length(?)) = ?"),
         };
-        let mut tx = self.write().await?;
-        let query = sqlx::query(&sql).bind(TrialState::Running);
-        // The clock is read once the write is ours, as the reaper judges.
-        let query = match found {
-            Found::Expired => query.bind(now_ms()),
-            Found::Of(worker) => query.bind(worker),
-            Found::Prefixed(prefix) => query.bind(prefix.len() as i64).bind(prefix),
+        let bind = |query: sqlx::query::Query<'static, Any, sqlx::any::AnyArguments<'static>>| {
+            let query = query.bind(TrialState::Running);
+            match found {
+                Found::Expired => query,
+                Found::Of(worker) => query.bind(worker.to_string()),
+                Found::Prefixed(prefix) => query.bind(prefix.to_string()).bind(prefix.to_string()),
+            }
         };
-        let rows = query.fetch_all(&mut *tx).await?;
-        take_back(&mut tx, &Running::all(&rows)?, max_attempts, why).await?;
-        tx.commit().await?;
-        Ok(rows.len())
+        // Found with a read first; each sweep's are then taken back in a
+        // write of its own that holds the sweep's lock and finds them again
+        // under it (one may have finished meanwhile).
+        let rows = bind(super::query(&sql)).fetch_all(&self.pool).await?;
+        let mut taken = 0;
+        for sweep_id in sweeps_of(&Running::all(&rows)?) {
+            let mut tx = self.write_sweep(sweep_id).await?;
+            let rows = bind(super::query(&format!("{sql} AND sweep_id = ?")))
+                .bind(sweep_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            take_back(&mut tx, &Running::all(&rows)?, max_attempts, why).await?;
+            tx.commit().await?;
+            taken += rows.len();
+        }
+        Ok(taken)
     }
 
     /// Gives up a claimed trial the way a crash would (its worker ran out of
@@ -107,7 +120,7 @@ impl Store {
     ) -> Result<(), WriteError> {
         self.with_lease(claim, worker, |mut tx| {
             Box::pin(async move {
-                let rows = sqlx::query(&format!("{RUNNING} AND id = ?"))
+                let rows = super::query(&format!("{RUNNING} AND id = ?"))
                     .bind(TrialState::Running)
                     .bind(claim.trial_id)
                     .fetch_all(&mut *tx)
@@ -124,7 +137,7 @@ impl Store {
     pub(super) async fn hand_back(&self, claim: &Claim, worker: &str) -> Result<(), WriteError> {
         self.with_lease(claim, worker, |mut tx| {
             Box::pin(async move {
-            sqlx::query(
+            super::query(
                 "UPDATE trials SET state = ?, worker = NULL, lease_expires_ms = NULL WHERE id = ?",
             )
             .bind(TrialState::Queued)
@@ -147,20 +160,34 @@ impl Store {
     /// starts); the others' limits still apply.
     pub(super) async fn enforce_trial_timeouts(&self) -> Result<usize, StoreError> {
         // Looked for with a read first: reading every running trial's spec
-        // takes a while under many workers, and the write lock is taken
-        // only when there is a trial to fail.
-        let any = sqlx::query(TIMED_OUT)
+        // takes a while under many workers, and a sweep's lock is taken
+        // only when it has a trial to fail, and the trials found again under it.
+        let sql = timed_out_sql(self.engine);
+        let found = super::query(&sql)
             .bind(TrialState::Running)
             .bind(now_ms())
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        if any.is_none() {
-            return Ok(0);
+        let mut sweeps = Vec::with_capacity(found.len());
+        for row in &found {
+            sweeps.push(Columns::of(row, "trial", "id")?.get::<i64>("sweep_id")?);
         }
-        let mut tx = self.write().await?;
-        let rows = sqlx::query(TIMED_OUT)
+        sweeps.sort_unstable();
+        sweeps.dedup();
+        let mut ended = 0;
+        for sweep_id in sweeps {
+            ended += self.time_out_in(&sql, sweep_id).await?;
+        }
+        Ok(ended)
+    }
+
+    /// Fails the sweep's running trials past its time limit, in one write.
+    async fn time_out_in(&self, sql: &str, sweep_id: i64) -> Result<usize, StoreError> {
+        let mut tx = self.write_sweep(sweep_id).await?;
+        let rows = super::query(&format!("{sql} AND sweep_id = ?"))
             .bind(TrialState::Running)
             .bind(now_ms())
+            .bind(sweep_id)
             .fetch_all(&mut *tx)
             .await?;
         for row in &rows {
@@ -180,20 +207,30 @@ impl Store {
 }
 
 /// The running trials past their sweep's `trial_timeout_minutes` (bind the
-/// running state and now). CASE, not AND: SQLite may evaluate AND's terms
-/// in any order, and json_extract fails the whole statement on malformed JSON.
-const TIMED_OUT: &str = "SELECT id, sweep_id, number FROM (
-        SELECT t.id, t.sweep_id, t.number, t.started_ms,
-            CASE WHEN json_valid(s.spec)
-                THEN json_extract(s.spec, '$.trial_timeout_minutes') END AS minutes
-        FROM trials t JOIN sweeps s ON s.id = t.sweep_id
-        WHERE t.state = ? AND t.started_ms IS NOT NULL)
-     WHERE minutes IS NOT NULL AND started_ms + minutes * 60000.0 < ?";
+/// running state and now); callers may add conditions on `sweep_id`.
+fn timed_out_sql(engine: super::Engine) -> String {
+    let minutes = engine.json_number("s.spec", &["trial_timeout_minutes"]);
+    format!(
+        "SELECT id, sweep_id, number FROM (
+            SELECT t.id, t.sweep_id, t.number, t.started_ms, {minutes} AS minutes
+            FROM trials t JOIN sweeps s ON s.id = t.sweep_id
+            WHERE t.state = ? AND t.started_ms IS NOT NULL) AS running
+         WHERE minutes IS NOT NULL AND started_ms + minutes * 60000.0 < ?"
+    )
+}
+
+/// The sweeps of `trials`, each once, in id order.
+fn sweeps_of(trials: &[Running]) -> Vec<i64> {
+    let mut ids: Vec<i64> = trials.iter().map(|t| t.sweep_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
 
 /// Queues `rows` (running trials) again, counting a failure each; a trial
 /// that reaches `max_attempts` failures ends `failed`.
 async fn take_back(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     trials: &[Running],
     max_attempts: u32,
     why: &str,
@@ -207,7 +244,7 @@ async fn take_back(
             "taking the trial back: {why}"
         );
         if failures >= i64::from(max_attempts) {
-            sqlx::query("UPDATE trials SET failures = ? WHERE id = ?")
+            super::query("UPDATE trials SET failures = ? WHERE id = ?")
                 .bind(failures)
                 .bind(t.id)
                 .execute(&mut **tx)
@@ -215,7 +252,7 @@ async fn take_back(
             let reason = format!("{why}; {failures} of {max_attempts} attempts lost");
             fail(tx, t.id, t.sweep_id, t.number, &reason).await?;
         } else {
-            sqlx::query(
+            super::query(
                 "UPDATE trials SET state = ?, failures = ?, worker = NULL, lease_expires_ms = NULL
                  WHERE id = ?",
             )
@@ -234,13 +271,13 @@ async fn take_back(
 
 /// Ends a running trial `failed` with `reason`; completes its sweep if it was the last.
 async fn fail(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: i64,
     sweep_id: i64,
     number: i64,
     reason: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query(&format!(
+    super::query(&format!(
         "UPDATE trials SET state = ?, error = ?, finished_at = {NOW}, lease_expires_ms = NULL
          WHERE id = ?"
     ))

@@ -15,7 +15,7 @@ impl Store {
     /// samples, its events and counts, in one write. A fork of it keeps
     /// running, its `parent_id` cleared.
     pub(super) async fn delete_sweep(&self, sweep_id: i64) -> Result<Deleted, StoreError> {
-        let mut tx = self.write().await?;
+        let mut tx = self.write_sweep(sweep_id).await?;
         let Some(state) = super::sweeps::state_of(&mut *tx, sweep_id).await? else {
             return Ok(Deleted::NotFound);
         };
@@ -30,7 +30,7 @@ impl Store {
             "DELETE FROM trial_counts WHERE sweep_id = ?",
             "DELETE FROM sweeps WHERE id = ?",
         ] {
-            sqlx::query(sql).bind(sweep_id).execute(&mut *tx).await?;
+            super::query(sql).bind(sweep_id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(Deleted::Deleted)

@@ -18,17 +18,17 @@ impl Store {
             Box::pin(async move {
             // Two statements with their table names spelt out, not one
             // built per table.
-            sqlx::query("DELETE FROM epoch_reports WHERE trial_id = ? AND epoch > ?")
+            super::query("DELETE FROM epoch_reports WHERE trial_id = ? AND epoch > ?")
                 .bind(claim.trial_id)
                 .bind(epoch)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM batch_losses WHERE trial_id = ? AND epoch > ?")
+            super::query("DELETE FROM batch_losses WHERE trial_id = ? AND epoch > ?")
                 .bind(claim.trial_id)
                 .bind(epoch)
                 .execute(&mut *tx)
                 .await?;
-            let rows = sqlx::query(
+            let rows = super::query(
                 "SELECT epoch, train_loss, val_loss, val_accuracy, seconds FROM epoch_reports
                  WHERE trial_id = ? ORDER BY epoch",
             )
@@ -46,7 +46,7 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let last = kept.last();
-            sqlx::query(
+            super::query(
                 "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ? WHERE id = ?",
             )
             .bind(epoch)

@@ -7,11 +7,11 @@ impl Store {
     pub(super) async fn open_session(&self, digest: &str, ttl_ms: i64) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM sessions WHERE expires_ms <= ?")
+        super::query("DELETE FROM sessions WHERE expires_ms <= ?")
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
+        super::query(
             "INSERT INTO sessions (digest, created_ms, expires_ms) VALUES (?, ?, ?)
              ON CONFLICT (digest) DO UPDATE SET expires_ms = excluded.expires_ms",
         )
@@ -27,7 +27,7 @@ impl Store {
     /// Whether a session with this digest exists and has not expired.
     pub(super) async fn session_is_open(&self, digest: &str) -> Result<bool, StoreError> {
         let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM sessions WHERE digest = ? AND expires_ms > ?")
+            super::query_scalar("SELECT 1 FROM sessions WHERE digest = ? AND expires_ms > ?")
                 .bind(digest)
                 .bind(now_ms())
                 .fetch_optional(&self.pool)
@@ -38,7 +38,7 @@ impl Store {
     /// Ends one session; true if it was open.
     pub(super) async fn close_session(&self, digest: &str) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM sessions WHERE digest = ?")
+        let done = super::query("DELETE FROM sessions WHERE digest = ?")
             .bind(digest)
             .execute(&mut *tx)
             .await?
@@ -50,7 +50,7 @@ impl Store {
     /// Ends every session; how many there were.
     pub(super) async fn close_all_sessions(&self) -> Result<u64, StoreError> {
         let mut tx = self.write().await?;
-        let done = sqlx::query("DELETE FROM sessions")
+        let done = super::query("DELETE FROM sessions")
             .execute(&mut *tx)
             .await?
             .rows_affected();

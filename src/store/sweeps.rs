@@ -85,7 +85,7 @@ impl Store {
     /// Stores a sweep and queues its trials in one transaction; returns its id.
     pub(super) async fn create_sweep(&self, new: NewSweep<'_>) -> Result<i64, StoreError> {
         let mut tx = self.write().await?;
-        let id: i64 = sqlx::query_scalar(&format!(
+        let id: i64 = super::query_scalar(&format!(
             "INSERT INTO sweeps (name, dataset, method, metric_name, metric_goal, max_trials,
                 max_parallel, seed, spec, early_terminate, deadline_ms, stop_at_deadline, target,
                 state, parent_id, exhausted, created_at)
@@ -102,11 +102,11 @@ impl Store {
         .bind(new.spec.to_string())
         .bind(new.early_terminate.as_ref().map(Value::to_string))
         .bind(new.max_minutes.map(|m| now_ms() + (m * 60_000.0) as i64))
-        .bind(new.stop_at_deadline)
+        .bind(i64::from(new.stop_at_deadline))
         .bind(new.target.as_ref().map(Value::to_string))
         .bind(SweepState::Running)
         .bind(new.parent_id)
-        .bind(new.exhausted)
+        .bind(i64::from(new.exhausted))
         .fetch_one(&mut *tx)
         .await?;
         let data = match new.parent_id {
@@ -121,7 +121,7 @@ impl Store {
 
     /// One sweep with its trial counts, or None.
     pub(super) async fn sweep(&self, id: i64) -> Result<Option<Sweep>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sweeps WHERE id = ?"))
+        let row = super::query(&format!("SELECT {COLUMNS} FROM sweeps WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -152,7 +152,7 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<Sweep>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = super::query(&format!(
             "SELECT {COLUMNS} FROM sweeps WHERE id < ? ORDER BY id DESC LIMIT ?"
         ))
         .bind(before.unwrap_or(i64::MAX))
@@ -174,7 +174,7 @@ impl Store {
     }
 
     async fn trial_counts(&self, sweep_id: i64) -> Result<TrialCounts, StoreError> {
-        let rows = sqlx::query(
+        let rows = super::query(
             // Kept by triggers (migration ..._history_indexes): a long history costs nothing here.
             "SELECT state, n FROM trial_counts WHERE sweep_id = ?",
         )
@@ -207,7 +207,7 @@ impl Store {
     /// ties go to the earlier trial.
     pub(super) async fn best_trial(&self, sweep: &Sweep) -> Result<Option<Trial>, StoreError> {
         let sql = best_trial_sql("*", sweep.metric.name, sweep.metric.goal);
-        let row = sqlx::query(&sql)
+        let row = super::query(&sql)
             .bind(sweep.id)
             .fetch_optional(&self.pool)
             .await?;
@@ -218,7 +218,7 @@ impl Store {
 /// A sweep from its row. A plain column that cannot be read is a `BadRow`
 /// error; a JSON column (spec, early-stopping rule) that cannot be read
 /// leaves the sweep with its `error` marker instead.
-fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<Sweep, StoreError> {
+fn sweep_from_row(row: &sqlx::any::AnyRow, trials: TrialCounts) -> Result<Sweep, StoreError> {
     let c = Columns::of(row, "sweep", "id")?;
     let mut error = None;
     let mut decode = |name: &'static str| -> Result<Option<Value>, StoreError> {
@@ -266,10 +266,10 @@ fn sweep_from_row(row: &sqlx::sqlite::SqliteRow, trials: TrialCounts) -> Result<
 /// A sweep's state, or None, read through `on`: the pool, or a write
 /// transaction that then holds the sweep while it decides on that state.
 pub(super) async fn state_of<'e>(
-    on: impl sqlx::SqliteExecutor<'e>,
+    on: impl sqlx::any::AnyExecutor<'e>,
     id: i64,
 ) -> Result<Option<SweepState>, StoreError> {
-    let row = sqlx::query("SELECT id, state FROM sweeps WHERE id = ?")
+    let row = super::query("SELECT id, state FROM sweeps WHERE id = ?")
         .bind(id)
         .fetch_optional(on)
         .await?;

@@ -66,7 +66,7 @@ impl Trial {
     }
 
     /// Decodes a `SELECT *` row; a bad column is a `BadRow` naming it.
-    pub(crate) fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Trial, StoreError> {
+    pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> Result<Trial, StoreError> {
         let c = Columns::of(row, "trial", "id")?;
         Ok(Trial {
             id: c.id,
@@ -104,7 +104,7 @@ pub struct Finished {
 impl Store {
     /// The sweep's trials in trial-number order.
     pub(super) async fn trials(&self, sweep_id: i64) -> Result<Vec<Trial>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM trials WHERE sweep_id = ? ORDER BY number")
+        let rows = super::query("SELECT * FROM trials WHERE sweep_id = ? ORDER BY number")
             .bind(sweep_id)
             .fetch_all(&self.pool)
             .await?;
@@ -119,7 +119,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<Trial>, StoreError> {
-        let rows = sqlx::query(
+        let rows = super::query(
             "SELECT * FROM trials WHERE sweep_id = ? AND number > ? ORDER BY number LIMIT ?",
         )
         .bind(sweep_id)
@@ -132,7 +132,7 @@ impl Store {
 
     /// One trial, or None.
     pub(super) async fn trial(&self, id: i64) -> Result<Option<Trial>, StoreError> {
-        let row = sqlx::query("SELECT * FROM trials WHERE id = ?")
+        let row = super::query("SELECT * FROM trials WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -148,7 +148,7 @@ impl Store {
     ) -> Result<Vec<TrialGroup>, StoreError> {
         // Grouped in the index's order (by state, not by "pruned or not"),
         // so that SQLite walks trials_progress without sorting.
-        let rows = sqlx::query(
+        let rows = super::query(
             "SELECT epochs_done, planned_epochs, state, COUNT(*) AS n FROM trials
              WHERE sweep_id = ? GROUP BY epochs_done, planned_epochs, state",
         )
@@ -179,7 +179,7 @@ impl Store {
 
     /// The state of a trial, if it exists.
     pub(super) async fn trial_state(&self, id: i64) -> Result<Option<TrialState>, StoreError> {
-        let row = sqlx::query("SELECT id, state FROM trials WHERE id = ?")
+        let row = super::query("SELECT id, state FROM trials WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -192,7 +192,7 @@ impl Store {
         let Some(trial) = self.trial(id).await? else {
             return Ok(None);
         };
-        let rows = sqlx::query(
+        let rows = super::query(
             "SELECT epoch, train_loss, val_loss, val_accuracy, seconds, decision, reason, rung
              FROM epoch_reports WHERE trial_id = ? ORDER BY epoch",
         )
@@ -215,7 +215,7 @@ impl Store {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
-        let rows = sqlx::query(
+        let rows = super::query(
             "SELECT step, epoch, loss FROM batch_losses WHERE trial_id = ? ORDER BY step",
         )
         .bind(id)

@@ -31,7 +31,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.write().await?;
-        sqlx::query(
+        super::query(
             "INSERT INTO workers (id, host, device, slots, threads, memory_bytes, protocol,
                  registered_ms, seen_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET host = excluded.host, device = excluded.device,
@@ -56,7 +56,7 @@ impl Store {
 
     /// Every registered worker, most recently registered first.
     pub(super) async fn workers(&self) -> Result<Vec<WorkerRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = super::query(
             "SELECT id, host, device, slots, threads, memory_bytes, protocol, registered_ms,
                     (SELECT COUNT(*) FROM trials t WHERE t.worker = w.id AND t.state = ?) AS running
              FROM workers w ORDER BY registered_ms DESC, id",
@@ -88,7 +88,7 @@ impl Store {
 
     /// Whether a worker with this id has registered.
     pub(super) async fn worker_registered(&self, id: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM workers WHERE id = ?")
+        let found: Option<i64> = super::query_scalar("SELECT 1 FROM workers WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -103,7 +103,7 @@ impl Store {
         attempt: i64,
         worker: &str,
     ) -> Result<Option<Claim>, StoreError> {
-        let row = sqlx::query(
+        let row = super::query(
             "SELECT t.id, t.sweep_id, t.number, t.attempt, t.params, t.seed, t.epochs_done,
                     s.dataset, s.seed AS sweep_seed, s.spec
              FROM trials t JOIN sweeps s ON s.id = t.sweep_id
@@ -151,7 +151,7 @@ impl Store {
         let sha256 = sha256.to_string();
         self.with_lease(claim, worker, move |mut tx| {
             Box::pin(async move {
-                sqlx::query(
+                super::query(
                     "INSERT INTO checkpoints (trial_id, attempt, sha256, bytes, uploaded_ms)
                      VALUES (?, ?, ?, ?, ?)
                      ON CONFLICT (trial_id, attempt) DO UPDATE SET sha256 = excluded.sha256,
@@ -175,7 +175,7 @@ impl Store {
         &self,
         trial_id: i64,
     ) -> Result<Option<CheckpointRef>, StoreError> {
-        let row: Option<(String, i64, i64)> = sqlx::query_as(
+        let row: Option<(String, i64, i64)> = super::query_as(
             "SELECT sha256, bytes, attempt FROM checkpoints WHERE trial_id = ?
              ORDER BY attempt DESC LIMIT 1",
         )

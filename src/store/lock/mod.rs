@@ -52,7 +52,7 @@ impl Store {
     /// is gone or lapsed.
     async fn take_lock(&self, me: &Identity, hold_ms: i64) -> Result<Attempt, StoreError> {
         let mut tx = self.write().await?;
-        let row = sqlx::query(
+        let row = super::query(
             "SELECT owner, host, pid, machine, started, since, renewed_ms, expires_ms
              FROM server_lock WHERE id = 1",
         )
@@ -81,7 +81,7 @@ impl Store {
                 Some((holder, standing))
             }
         };
-        sqlx::query(&format!(
+        super::query(&format!(
             "INSERT OR REPLACE INTO server_lock
                 (id, owner, host, pid, machine, started, since, renewed_ms, expires_ms)
              VALUES (1, ?, ?, ?, ?, ?, {NOW}, ?, ?)"
@@ -102,7 +102,7 @@ impl Store {
     /// Extends the hold of `owner`; false when another server has it now.
     async fn renew_lock(&self, owner: &str, hold_ms: i64) -> Result<bool, StoreError> {
         let now = now_ms();
-        let renewed = sqlx::query(
+        let renewed = super::query(
             "UPDATE server_lock SET renewed_ms = ?, expires_ms = ? WHERE id = 1 AND owner = ?",
         )
         .bind(now)
@@ -115,7 +115,7 @@ impl Store {
 
     /// Gives up the hold of `owner`, if it still has it.
     async fn release_lock(&self, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM server_lock WHERE id = 1 AND owner = ?")
+        super::query("DELETE FROM server_lock WHERE id = 1 AND owner = ?")
             .bind(owner)
             .execute(&self.writer)
             .await?;
@@ -342,7 +342,7 @@ mod tests {
 
     /// Writes the lock row as a server on another machine would.
     async fn hold_from_elsewhere(store: &Store, expires_in_ms: i64) {
-        sqlx::query(
+        super::query(
             "INSERT OR REPLACE INTO server_lock
                 (id, owner, host, pid, machine, started, since, renewed_ms, expires_ms)
              VALUES (1, 'elsewhere', 'far', 1, 'another-boot/pid:[1]', '1', 't', ?, ?)",
@@ -355,7 +355,7 @@ mod tests {
     }
 
     async fn owner(store: &Store) -> Option<String> {
-        sqlx::query_scalar("SELECT owner FROM server_lock")
+        super::query_scalar("SELECT owner FROM server_lock")
             .fetch_optional(&store.pool)
             .await
             .unwrap()
