@@ -9,6 +9,7 @@
 #       --fast          fsync, synchronous_commit and full_page_writes off (tests only:
 #                       a crash of the machine loses the data)
 #       --owner PID     stop the server when process PID ends
+#       --temporary     with --owner: remove DIR too, once the server stopped
 #   scripts/postgres.sh url DIR               the URL of the server started in DIR
 #   scripts/postgres.sh stop DIR              stop it (by its pid file)
 #
@@ -67,11 +68,12 @@ url_of() {
 start() {
   local dir=$1
   shift
-  local fast=0 owner=""
+  local fast=0 owner="" temporary=0
   while [ $# -gt 0 ]; do
     case $1 in
       --fast) fast=1 ;;
       --owner) owner=$2; shift ;;
+      --temporary) temporary=1 ;;
       *) echo "postgres.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -108,8 +110,13 @@ start() {
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres hypersweep
   if [ -n "$owner" ]; then
     # Stops the server once its owner is gone, however that ends.
-    nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; \
-      $(printf '%q' "$0") stop $(printf '%q' "$dir")" >/dev/null 2>&1 &
+    local after=""
+    if [ "$temporary" -eq 1 ]; then
+      after="; rm -rf $(printf '%q' "$dir")"
+    fi
+    nohup setsid bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; \
+      bash $(printf '%q' "$(realpath "$0")") stop $(printf '%q' "$dir") $after" \
+      </dev/null >/dev/null 2>&1 &
   fi
   url_of "$dir"
 }

@@ -15,6 +15,7 @@ mod listing;
 mod lock;
 mod metrics;
 mod pause;
+pub mod scratch;
 mod planned;
 mod queue;
 mod recovery;

@@ -81,7 +81,7 @@ impl Store {
                 Some((holder, standing))
             }
         };
-        super::query(&format!(
+        crate::store::query(&format!(
             "INSERT OR REPLACE INTO server_lock
                 (id, owner, host, pid, machine, started, since, renewed_ms, expires_ms)
              VALUES (1, ?, ?, ?, ?, ?, {NOW}, ?, ?)"
@@ -115,7 +115,7 @@ impl Store {
 
     /// Gives up the hold of `owner`, if it still has it.
     async fn release_lock(&self, owner: &str) -> Result<(), StoreError> {
-        super::query("DELETE FROM server_lock WHERE id = 1 AND owner = ?")
+        crate::store::query("DELETE FROM server_lock WHERE id = 1 AND owner = ?")
             .bind(owner)
             .execute(&self.writer)
             .await?;
@@ -342,7 +342,7 @@ mod tests {
 
     /// Writes the lock row as a server on another machine would.
     async fn hold_from_elsewhere(store: &Store, expires_in_ms: i64) {
-        super::query(
+        crate::store::query(
             "INSERT OR REPLACE INTO server_lock
                 (id, owner, host, pid, machine, started, since, renewed_ms, expires_ms)
              VALUES (1, 'elsewhere', 'far', 1, 'another-boot/pid:[1]', '1', 't', ?, ?)",
@@ -355,7 +355,7 @@ mod tests {
     }
 
     async fn owner(store: &Store) -> Option<String> {
-        super::query_scalar("SELECT owner FROM server_lock")
+        crate::store::query_scalar("SELECT owner FROM server_lock")
             .fetch_optional(&store.pool)
             .await
             .unwrap()

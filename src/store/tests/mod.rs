@@ -29,33 +29,41 @@ macro_rules! backend_tests {
     };
 }
 
-backend_tests!(
-    on_sqlite,
-    super::open_sqlite,
-    [
-        queue::claims_go_oldest_sweep_first_and_each_trial_once,
-        queue::max_parallel_bounds_the_running_trials,
-        queue::a_report_is_stored_and_renews_the_lease,
-        queue::a_report_delivered_twice_is_stored_once,
-        queue::a_pruning_verdict_ends_the_trial_pruned,
-        queue::a_finished_sweep_completes_with_its_best_trial,
-        queue::a_lost_lease_refuses_every_write_and_writes_nothing,
-        queue::a_new_attempt_fences_out_the_old_one,
-        queue::a_cancelled_sweep_refuses_its_running_trials_writes,
-        events::event_ids_increase_in_the_order_of_the_changes,
-        events::events_page_after_an_id,
-        recovery::an_expired_lease_is_taken_back_and_counted,
-        recovery::attempts_lost_up_to_max_attempts_fail_the_trial,
-        recovery::a_stopped_workers_trials_are_taken_back,
-        recovery::a_handed_back_trial_costs_no_attempt,
-        recovery::a_trial_past_its_time_limit_fails,
-        recovery::rewind_keeps_reports_up_to_the_checkpoint,
-        lifecycle::a_deadline_after_every_trial_started_leaves_max_trials_the_cause,
-        lifecycle::an_enqueued_trial_is_claimed_first_in_the_last_ones_place,
-        lifecycle::extending_an_ended_sweep_queues_trials_and_resumes_it,
-        lifecycle::deleting_an_ended_sweep_removes_everything_of_it,
-    ]
-);
+/// The backend tests, named once, for each engine.
+macro_rules! all_backend_tests {
+    ($engine:ident, $open:path) => {
+        backend_tests!(
+            $engine,
+            $open,
+            [
+                queue::claims_go_oldest_sweep_first_and_each_trial_once,
+                queue::max_parallel_bounds_the_running_trials,
+                queue::a_report_is_stored_and_renews_the_lease,
+                queue::a_report_delivered_twice_is_stored_once,
+                queue::a_pruning_verdict_ends_the_trial_pruned,
+                queue::a_finished_sweep_completes_with_its_best_trial,
+                queue::a_lost_lease_refuses_every_write_and_writes_nothing,
+                queue::a_new_attempt_fences_out_the_old_one,
+                queue::a_cancelled_sweep_refuses_its_running_trials_writes,
+                events::event_ids_increase_in_the_order_of_the_changes,
+                events::events_page_after_an_id,
+                recovery::an_expired_lease_is_taken_back_and_counted,
+                recovery::attempts_lost_up_to_max_attempts_fail_the_trial,
+                recovery::a_stopped_workers_trials_are_taken_back,
+                recovery::a_handed_back_trial_costs_no_attempt,
+                recovery::a_trial_past_its_time_limit_fails,
+                recovery::rewind_keeps_reports_up_to_the_checkpoint,
+                lifecycle::a_deadline_after_every_trial_started_leaves_max_trials_the_cause,
+                lifecycle::an_enqueued_trial_is_claimed_first_in_the_last_ones_place,
+                lifecycle::extending_an_ended_sweep_queues_trials_and_resumes_it,
+                lifecycle::deleting_an_ended_sweep_removes_everything_of_it,
+            ]
+        );
+    };
+}
+
+all_backend_tests!(on_sqlite, super::open_sqlite);
+all_backend_tests!(on_postgres, super::open_postgres);
 
 /// A fresh SQLite database in a temporary folder, migrated.
 pub(super) async fn open_sqlite() -> (tempfile::TempDir, Store) {
@@ -63,6 +71,12 @@ pub(super) async fn open_sqlite() -> (tempfile::TempDir, Store) {
     let url = format!("sqlite://{}", dir.path().join("store.sqlite").display());
     let store = Store::open(&url, true).await.unwrap();
     (dir, store)
+}
+
+/// A fresh PostgreSQL database on the test server (`store::scratch`), migrated.
+pub(super) async fn open_postgres() -> ((), Store) {
+    let url = super::scratch::database().await.unwrap();
+    ((), Store::open(&url, true).await.unwrap())
 }
 
 /// A sweep of `trials` trials, each with the default configuration at

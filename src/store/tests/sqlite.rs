@@ -7,12 +7,12 @@ use crate::store::{Backend, Store, StoreError, Verdict};
 /// Writes `sql` with CHECK constraints off, as a corrupt or foreign row would be.
 async fn corrupt(store: &Store, sql: &str) {
     let mut conn = store.pool.acquire().await.unwrap();
-    super::query("PRAGMA ignore_check_constraints = ON")
+    crate::store::query("PRAGMA ignore_check_constraints = ON")
         .execute(&mut *conn)
         .await
         .unwrap();
-    super::query(sql).execute(&mut *conn).await.unwrap();
-    super::query("PRAGMA ignore_check_constraints = OFF")
+    crate::store::query(sql).execute(&mut *conn).await.unwrap();
+    crate::store::query("PRAGMA ignore_check_constraints = OFF")
         .execute(&mut *conn)
         .await
         .unwrap();
