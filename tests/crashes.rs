@@ -26,11 +26,11 @@ const EPOCHS: i64 = 6;
 /// A trial as stored: (state, epochs_done, val_accuracy, test_accuracy).
 type Stored = (String, i64, Option<f64>, Option<f64>);
 
-/// Trial states and metrics read straight from the SQLite file while no
-/// server runs, by trial number.
+/// Trial states and metrics read straight from the database (SQLite or
+/// PostgreSQL) while no server runs, by trial number.
 async fn db_trials(site: &Site) -> BTreeMap<i64, Stored> {
-    let url = format!("sqlite://{}", site.db().display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&site.database).await.unwrap();
     let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, number FROM trials ORDER BY number")
         .fetch_all(&pool)
         .await
@@ -38,7 +38,7 @@ async fn db_trials(site: &Site) -> BTreeMap<i64, Stored> {
     let mut trials = BTreeMap::new();
     for (id, number) in rows {
         let stored: Stored = sqlx::query_as(
-            "SELECT state, epochs_done, val_accuracy, test_accuracy FROM trials WHERE id = ?",
+            "SELECT state, epochs_done, val_accuracy, test_accuracy FROM trials WHERE id = $1",
         )
         .bind(id)
         .fetch_one(&pool)

@@ -151,11 +151,9 @@ async fn metrics_parse_and_agree_with_the_database_after_real_sweeps() {
         );
     }
 
-    // Every count against a SQL count on the real database file.
-    let db = app.dir.path().join("test.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    // Every count against a SQL count on the real database.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.config.database).await.unwrap();
     let count = |sql: &'static str| {
         let pool = pool.clone();
         async move {
@@ -173,7 +171,7 @@ async fn metrics_parse_and_agree_with_the_database_after_real_sweeps() {
         "failed",
         "cancelled",
     ] {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trials WHERE state = ?")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trials WHERE state = $1")
             .bind(state)
             .fetch_one(&pool)
             .await
@@ -189,7 +187,7 @@ async fn metrics_parse_and_agree_with_the_database_after_real_sweeps() {
         2.0
     );
     for state in ["running", "completed", "cancelled"] {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sweeps WHERE state = ?")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sweeps WHERE state = $1")
             .bind(state)
             .fetch_one(&pool)
             .await

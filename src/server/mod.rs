@@ -6,9 +6,10 @@ use supervisor::Local;
 use crate::api::{self, AppState};
 use crate::config::{ApiToken, Config};
 use crate::data::catalog::Catalog;
-use crate::store::{Recovery as _, ServerLock, Store};
+use crate::store::{Engine, Recovery as _, ServerLock, Store};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -24,15 +25,27 @@ pub async fn serve(
     config.validate()?;
     config.check_exposure(listener.local_addr()?)?;
     let store = Store::open(&config.database, true).await?;
-    // One server per database: its running trials are not orphans.
-    let period = Duration::from_secs(config.server_lock_seconds);
-    let lock = ServerLock::acquire(&store, &config.database, period).await?;
-    let shutdown = lock.or_lost(shutdown);
-    // The workers a stopped server started here died with it; remote ones
-    // keep their trials while their leases hold.
-    let orphans = store.take_back_local(config.max_attempts).await?;
-    if orphans > 0 {
-        tracing::warn!("took back {orphans} trial(s) of a stopped server's own workers");
+    // On SQLite one server per database: its running trials are not
+    // orphans. On PostgreSQL replicas share the database, and a stopped
+    // replica's workers, like remote ones, are known gone by their leases.
+    let lock = match store.engine() {
+        Engine::Sqlite => {
+            let period = Duration::from_secs(config.server_lock_seconds);
+            Some(ServerLock::acquire(&store, &config.database, period).await?)
+        }
+        Engine::Postgres => None,
+    };
+    let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = match &lock {
+        Some(lock) => Box::pin(lock.or_lost(shutdown)),
+        None => Box::pin(shutdown),
+    };
+    if lock.is_some() {
+        // The workers a stopped server started here died with it; remote
+        // ones keep their trials while their leases hold.
+        let orphans = store.take_back_local(config.max_attempts).await?;
+        if orphans > 0 {
+            tracing::warn!("took back {orphans} trial(s) of a stopped server's own workers");
+        }
     }
     let catalog = Catalog::new(config.data_dir.clone());
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -70,7 +83,10 @@ pub async fn serve(
             let _ = tokio::time::timeout(API_GRACE, api).await;
         }
     };
-    let released = lock.release().await;
+    let released = match lock {
+        Some(lock) => lock.release().await,
+        None => Ok(()),
+    };
     store.close().await;
     released?;
     Ok(())

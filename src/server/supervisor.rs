@@ -226,8 +226,18 @@ async fn reap<S: Recovery + Sweeps>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     // Whether each job failed last time: a failure is logged when it starts.
-    let mut failing = [false; 3];
+    let mut failing = [false; 4];
     while !*shutdown.borrow() {
+        // Another replica's turn (PostgreSQL): look again next time.
+        if quiet(
+            &mut failing[3],
+            r.store.periodic_turn().await.map(usize::from),
+            "taking the periodic work's lock",
+        ) != Some(1)
+        {
+            wait_or_shutdown(&mut shutdown, every).await;
+            continue;
+        }
         let leases = r.store.reap_expired_leases(r.max_attempts).await;
         match quiet(&mut failing[0], leases, "reaping expired leases") {
             Some(0) | None => {}

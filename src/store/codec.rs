@@ -22,7 +22,10 @@ macro_rules! text_enum {
         }
 
         impl<'q> Encode<'q, Any> for $ty {
-            fn encode_by_ref(&self, buf: &mut <Any as sqlx::Database>::ArgumentBuffer<'q>) -> Result<IsNull, BoxDynError> {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <Any as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<IsNull, BoxDynError> {
                 let text: &'static str = $to_text(*self);
                 <&str as Encode<'q, Any>>::encode(text, buf)
             }

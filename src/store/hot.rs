@@ -74,39 +74,39 @@ impl Store {
         let fence = Fence::of(claim, worker);
         let (report, losses, verdict) = (report.clone(), batch_losses.to_vec(), verdict.clone());
         hot.write(move |db| {
-                fence.hold(db)?;
-                let f = &fence;
-                if f.reported(db, report.epoch)? {
-                    f.renew(db, lease_ms)?;
-                    return Ok(Reported::DeliveredBefore);
-                }
-                insert_report(db, f, &report, &losses, &verdict).map_err(sql)?;
-                db.prepare_cached(
-                    "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ?,
+            fence.hold(db)?;
+            let f = &fence;
+            if f.reported(db, report.epoch)? {
+                f.renew(db, lease_ms)?;
+                return Ok(Reported::DeliveredBefore);
+            }
+            insert_report(db, f, &report, &losses, &verdict).map_err(sql)?;
+            db.prepare_cached(
+                "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ?,
                         lease_expires_ms = ? WHERE id = ?",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        report.epoch,
-                        report.train_loss,
-                        report.val_loss,
-                        report.val_accuracy,
-                        now_ms() + lease_ms,
-                        f.trial_id
-                    ])
-                })
-                .map_err(sql)?;
-                let data = json!({"number": f.number, "report": report,
-                    "decision": verdict.decision, "rung": verdict.rung});
-                append(db, f.sweep_id, Some(f.trial_id), "epoch_report", &data)?;
-                if let Some((true, reason)) = &verdict.decision {
-                    prune(db, f, report.epoch, reason)?;
-                } else if verdict.target_reached {
-                    end_sweep(db, f.sweep_id, "target", Some(f.trial_id))?;
-                }
-                Ok(Reported::Stored)
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    report.epoch,
+                    report.train_loss,
+                    report.val_loss,
+                    report.val_accuracy,
+                    now_ms() + lease_ms,
+                    f.trial_id
+                ])
             })
-            .await
+            .map_err(sql)?;
+            let data = json!({"number": f.number, "report": report,
+                    "decision": verdict.decision, "rung": verdict.rung});
+            append(db, f.sweep_id, Some(f.trial_id), "epoch_report", &data)?;
+            if let Some((true, reason)) = &verdict.decision {
+                prune(db, f, report.epoch, reason)?;
+            } else if verdict.target_reached {
+                end_sweep(db, f.sweep_id, "target", Some(f.trial_id))?;
+            }
+            Ok(Reported::Stored)
+        })
+        .await
     }
 
     /// Tells watchers how far a claimed trial is within its epoch (an event,
@@ -123,17 +123,17 @@ impl Store {
         };
         let fence = Fence::of(claim, worker);
         hot.write(move |db| {
-                fence.hold(db)?;
-                append(
-                    db,
-                    fence.sweep_id,
-                    Some(fence.trial_id),
-                    "trial_progress",
-                    &data,
-                )?;
-                Ok(())
-            })
-            .await
+            fence.hold(db)?;
+            append(
+                db,
+                fence.sweep_id,
+                Some(fence.trial_id),
+                "trial_progress",
+                &data,
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Ends a claimed trial; completes the sweep when it was its last.
@@ -149,46 +149,46 @@ impl Store {
         let fence = Fence::of(claim, worker);
         let finish = finish.clone();
         hot.write(move |db| {
-                fence.hold(db)?;
-                let f = &fence;
-                let (state, error, test_loss, test_accuracy) = match &finish {
-                    Finish::Completed {
-                        test_loss,
-                        test_accuracy,
-                    } => (
-                        TrialState::Completed,
-                        None,
-                        Some(*test_loss),
-                        Some(*test_accuracy),
-                    ),
-                    Finish::Failed { reason } => {
-                        (TrialState::Failed, Some(reason.as_str()), None, None)
-                    }
-                };
-                db.prepare_cached(&format!(
-                    "UPDATE trials SET state = ?, error = ?, test_loss = ?, test_accuracy = ?,
-                        finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
-                ))
-                .and_then(|mut s| {
-                    s.execute(params![
-                        state.as_str(),
-                        error,
-                        test_loss,
-                        test_accuracy,
-                        f.trial_id
-                    ])
-                })
-                .map_err(sql)?;
-                let kind = format!("trial_{state}");
-                let data = json!({"number": f.number, "error": error});
-                append(db, f.sweep_id, Some(f.trial_id), &kind, &data)?;
-                if state == TrialState::Completed {
-                    emit_best_if_changed(db, f.sweep_id, f.trial_id)?;
+            fence.hold(db)?;
+            let f = &fence;
+            let (state, error, test_loss, test_accuracy) = match &finish {
+                Finish::Completed {
+                    test_loss,
+                    test_accuracy,
+                } => (
+                    TrialState::Completed,
+                    None,
+                    Some(*test_loss),
+                    Some(*test_accuracy),
+                ),
+                Finish::Failed { reason } => {
+                    (TrialState::Failed, Some(reason.as_str()), None, None)
                 }
-                complete_sweep_if_done(db, f.sweep_id)?;
-                Ok(())
+            };
+            db.prepare_cached(&format!(
+                "UPDATE trials SET state = ?, error = ?, test_loss = ?, test_accuracy = ?,
+                        finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![
+                    state.as_str(),
+                    error,
+                    test_loss,
+                    test_accuracy,
+                    f.trial_id
+                ])
             })
-            .await
+            .map_err(sql)?;
+            let kind = format!("trial_{state}");
+            let data = json!({"number": f.number, "error": error});
+            append(db, f.sweep_id, Some(f.trial_id), &kind, &data)?;
+            if state == TrialState::Completed {
+                emit_best_if_changed(db, f.sweep_id, f.trial_id)?;
+            }
+            complete_sweep_if_done(db, f.sweep_id)?;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -5,10 +5,7 @@
 use super::lifecycle::{complete_sweep_if_done, end_sweep};
 use super::pause::{self, Point};
 use super::queue::{Claim, Finish, Reported, Verdict, WriteError};
-use super::{
-    best_trial_sql, events, now_ms, query, query_scalar, Columns, Store, StoreError,
-    NOW,
-};
+use super::{best_trial_sql, events, now_ms, query, query_scalar, Columns, Store, StoreError, NOW};
 use crate::metric::{Goal, MetricName};
 use crate::report::{BatchLoss, EpochReport};
 use crate::state::{SweepState, TrialState};
@@ -144,7 +141,14 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let data = json!({"number": claim.number, "attempt": claim.attempt, "worker": worker});
-        events::append(&mut tx, sweep_id, Some(claim.trial_id), "trial_started", data).await?;
+        events::append(
+            &mut tx,
+            sweep_id,
+            Some(claim.trial_id),
+            "trial_started",
+            data,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(claim))
     }

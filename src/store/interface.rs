@@ -173,6 +173,11 @@ pub trait Lifecycle: Clone + Send + Sync + 'static {
 
 /// Taking trials back and ending budgets: what the server's reaper runs.
 pub trait Recovery: Clone + Send + Sync + 'static {
+    /// Whether this process runs the periodic work (the reaper, time
+    /// limits, deadlines) now: always the one server on SQLite; on
+    /// PostgreSQL one replica at a time, any other taking over when it dies.
+    fn periodic_turn(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// Takes back every running trial whose lease has expired; how many.
     fn reap_expired_leases(
         &self,

@@ -2,8 +2,8 @@
 //! still holds the lease (trial id, worker and attempt), write (with the
 //! events that tell of it), commit. A worker whose trial was taken back
 //! therefore cannot count it twice.
-use super::queue::Claim;
 use super::pause::{self, Point};
+use super::queue::Claim;
 use super::{Store, StoreError};
 use crate::state::TrialState;
 use futures_util::future::BoxFuture;

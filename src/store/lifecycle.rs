@@ -20,11 +20,12 @@ impl Store {
     /// Each sweep is ended in a write of its own, holding its lock, and
     /// looked at again under it.
     pub(super) async fn enforce_deadlines(&self) -> Result<usize, StoreError> {
-        let due: Vec<i64> = super::query_scalar(&format!("SELECT id FROM sweeps WHERE {PAST_DEADLINE}"))
-            .bind(SweepState::Running)
-            .bind(now_ms())
-            .fetch_all(&self.pool)
-            .await?;
+        let due: Vec<i64> =
+            super::query_scalar(&format!("SELECT id FROM sweeps WHERE {PAST_DEADLINE}"))
+                .bind(SweepState::Running)
+                .bind(now_ms())
+                .fetch_all(&self.pool)
+                .await?;
         let mut ended = 0;
         for sweep_id in due {
             let mut tx = self.write_sweep(sweep_id).await?;

@@ -9,18 +9,19 @@ mod history;
 mod hot;
 mod hot_pg;
 mod interface;
+mod leader;
 mod lease;
 mod lifecycle;
 mod listing;
 mod lock;
 mod metrics;
 mod pause;
-pub mod scratch;
 mod planned;
 mod queue;
 mod recovery;
 mod remove;
 mod rewind;
+pub mod scratch;
 mod sessions;
 mod sql;
 mod sqlite;
@@ -39,10 +40,10 @@ pub use metrics::{StateCounts, Tallies};
 pub use planned::NewTrial;
 pub use queue::{Claim, Finish, Reported, Verdict, WriteError};
 pub use remove::Deleted;
+pub use sql::Engine;
 pub use sweeps::{NewSweep, Sweep, TrialCounts};
 pub use trials::Finished;
 pub use trials::{BatchLoss, EpochReport, StoredReport, Trial, TrialDetail};
-pub use sql::Engine;
 pub use workers::WorkerRow;
 
 use crate::metric::MetricName;
@@ -133,6 +134,9 @@ pub struct Store {
     /// cannot be read (`sweep 3`, `trial 7 of sweep 3`), each logged once
     /// by this process.
     skipped: Arc<Mutex<HashSet<String>>>,
+    /// On PostgreSQL, the connection holding the periodic work's advisory
+    /// lock while this process holds it (`leader.rs`).
+    leader: Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
 }
 
 impl Store {
@@ -158,7 +162,7 @@ impl Store {
             .foreign_keys(true);
         if migrate {
             let mut conn = options.connect().await?;
-            sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+            sqlx::migrate!("./migrations/sqlite").run_direct(&mut conn).await?;
             conn.close().await?;
         } else {
             // Creates the file (and its WAL mode) for a store that does not migrate.
@@ -180,13 +184,15 @@ impl Store {
             writer,
             hot: Some(hot),
             skipped: Arc::default(),
+            leader: Arc::default(),
         })
     }
 
     async fn open_postgres(url: &str, migrate: bool) -> Result<Store, StoreError> {
         if migrate {
             let mut conn = sqlx::PgConnection::connect(url).await?;
-            sqlx::migrate!("./migrations/postgres").run(&mut conn).await?;
+            sqlx::migrate!("./migrations/postgres").run_direct(&mut conn)
+                .await?;
             conn.close().await?;
         }
         let pool = pool_of(16, url, Engine::Postgres).await?;
@@ -196,6 +202,7 @@ impl Store {
             pool,
             hot: None,
             skipped: Arc::default(),
+            leader: Arc::default(),
         })
     }
 

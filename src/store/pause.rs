@@ -16,7 +16,7 @@ pub(crate) enum Point {
 }
 
 #[cfg(test)]
-pub(crate) use held::{hold_at, Held};
+pub(crate) use held::hold_at;
 
 /// Waits here if the current task is held at `point`.
 #[cfg(not(test))]

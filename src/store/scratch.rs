@@ -35,6 +35,20 @@ pub async fn database() -> Result<String, String> {
     Ok(with_database(&server, &name))
 }
 
+/// `database`, for callers outside a runtime or inside one that must not
+/// block (it runs on a thread of its own).
+pub fn database_now() -> Result<String, String> {
+    std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?
+            .block_on(database())
+    })
+    .join()
+    .map_err(|_| "creating a scratch database panicked".to_string())?
+}
+
 /// `url` with its database replaced by `name`.
 fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

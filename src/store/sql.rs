@@ -53,7 +53,9 @@ impl Engine {
     pub const fn now_ms(self) -> &'static str {
         match self {
             Engine::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
-            Engine::Postgres => "CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT)",
+            Engine::Postgres => {
+                "CAST(floor(extract(epoch FROM clock_timestamp()) * 1000) AS BIGINT)"
+            }
         }
     }
 
@@ -72,7 +74,10 @@ impl Engine {
     /// evaluate AND's terms in any order, and json_extract fails the whole
     /// statement on malformed JSON.
     pub fn json_number(self, column: &str, path: &[&str]) -> String {
-        assert!(matches!(path.len(), 1 | 2), "json_number: a path of one or two keys");
+        assert!(
+            matches!(path.len(), 1 | 2),
+            "json_number: a path of one or two keys"
+        );
         match self {
             Engine::Sqlite => {
                 let at = format!("'$.{}'", path.join("."));

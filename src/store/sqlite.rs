@@ -157,6 +157,9 @@ impl Lifecycle for Store {
 }
 
 impl Recovery for Store {
+    fn periodic_turn(&self) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        Store::periodic_turn(self)
+    }
     fn reap_expired_leases(
         &self,
         max_attempts: u32,

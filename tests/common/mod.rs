@@ -16,6 +16,35 @@ pub fn shared_data() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"))
 }
 
+/// The variable that runs the end-to-end suite on PostgreSQL: set to
+/// `postgres`, each test's server gets a scratch database of its own on the
+/// test server (`hypersweep::store::scratch`) instead of a SQLite file.
+pub const DATABASE_ENV: &str = "HYPERSWEEP_TEST_DATABASE";
+
+/// Whether this run's servers use PostgreSQL (see `DATABASE_ENV`).
+pub fn on_postgres() -> bool {
+    std::env::var(DATABASE_ENV).is_ok_and(|v| v == "postgres")
+}
+
+/// The database URL of a test's server: a SQLite file `file` in `dir`, or
+/// on PostgreSQL runs a fresh scratch database.
+pub fn test_database(dir: &std::path::Path, file: &str) -> String {
+    match on_postgres() {
+        true => hypersweep::store::scratch::database_now().expect("a scratch PostgreSQL database"),
+        false => format!("sqlite://{}", dir.join(file).display()),
+    }
+}
+
+/// Whether a test that reads or writes the SQLite file itself runs: not on
+/// PostgreSQL runs, which say so.
+pub fn sqlite_only(test: &str) -> bool {
+    if on_postgres() {
+        eprintln!("{test}: about the SQLite file itself; skipped on PostgreSQL");
+        return false;
+    }
+    true
+}
+
 /// The events of a Server-Sent Events body, as JSON (each event's `data`).
 pub fn parse_sse(text: &str) -> Vec<Value> {
     text.split("\n\n")
@@ -61,7 +90,7 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
     }
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
-        database: format!("sqlite://{}", dir.path().join("test.db").display()),
+        database: test_database(dir.path(), "test.db"),
         data_dir: Some(shared_data()),
         workers: workers.into(),
         worker_program: Some(env!("CARGO_BIN_EXE_hypersweep").into()),

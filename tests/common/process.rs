@@ -13,6 +13,8 @@ pub struct Site {
     pub port: u16,
     pub url: String,
     pub client: reqwest::Client,
+    /// Its database's URL (`common::test_database`).
+    pub database: String,
 }
 
 /// A running server process.
@@ -29,9 +31,9 @@ impl Site {
             .local_addr()
             .unwrap()
             .port();
+        let database = super::test_database(dir.path(), "site.db");
         let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndatabase = \"sqlite://{db}\"\ndata_dir = \"{data}\"\nworkers = {workers}\n{extra}\n",
-            db = dir.path().join("site.db").display(),
+            "listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\ndata_dir = \"{data}\"\nworkers = {workers}\n{extra}\n",
             data = super::shared_data().display(),
         );
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
@@ -40,6 +42,7 @@ impl Site {
             port,
             url: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
+            database,
         }
     }
 

@@ -376,6 +376,11 @@ async fn read_stream(
 /// may resume past the row; other sweeps' streams are untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_event_ends_its_stream_with_an_error_naming_the_row() {
+    if !crate::common::sqlite_only(
+        "an_undecodable_event_ends_its_stream_with_an_error_naming_the_row",
+    ) {
+        return;
+    }
     let app = spawn_app(1, |_| {}).await;
     let id = app.submit(TINY).await;
     app.wait_for_sweep(id, Duration::from_secs(120)).await;
@@ -503,6 +508,9 @@ async fn site_ended_within(site: &Site, id: i64, timeout: Duration) -> Option<Va
 /// `GET /v1/sweeps/<id>` answers a JSON 5xx.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_sweep_spec_costs_only_that_sweep() {
+    if !crate::common::sqlite_only("an_undecodable_sweep_spec_costs_only_that_sweep") {
+        return;
+    }
     let site = Site::new(1, "");
     let _server = site.start().await;
     // Keeps the only worker busy until the reaper's time limit (3 s) stops it.
@@ -593,6 +601,11 @@ async fn first_trial(site: &Site, id: i64) -> Value {
 /// once and the trial trains again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_refuses_a_held_database_and_takes_over_a_dead_ones() {
+    if !crate::common::sqlite_only(
+        "a_second_server_refuses_a_held_database_and_takes_over_a_dead_ones",
+    ) {
+        return;
+    }
     let site = Site::new(1, "lease_seconds = 5");
     let first = site.start().await;
     let id = site

@@ -38,6 +38,9 @@ impl Stub {
 }
 
 impl Recovery for Stub {
+    async fn periodic_turn(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
     async fn reap_expired_leases(&self, _: u32) -> Result<usize, StoreError> {
         self.called("reap");
         Ok(0)

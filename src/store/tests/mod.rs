@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 mod events;
 mod lifecycle;
 mod queue;
+mod races;
 mod recovery;
 mod sqlite;
 
