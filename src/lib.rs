@@ -43,6 +43,7 @@
 //! the pure modules know none of them, nor tokio.
 pub mod analysis;
 pub mod api;
+pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod data;

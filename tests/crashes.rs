@@ -50,6 +50,24 @@ async fn db_trials(site: &Site) -> BTreeMap<i64, Stored> {
     trials
 }
 
+/// Whether the blob store holds checkpoints of the sweep: its folder, or on
+/// PostgreSQL (where the default blob store is the database) its rows.
+async fn keeps_checkpoints(site: &Site, id: i64) -> bool {
+    if !crate::common::on_postgres() {
+        let checkpoints = site.dir.path().join("site.db.checkpoints");
+        return checkpoints.join(id.to_string()).is_dir();
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&site.database).await.unwrap();
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE sweep_id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    kept > 0
+}
+
 /// Waits until the sweep has ended; None if the server stops answering.
 async fn wait_until_ended(site: &Site, id: i64, timeout: Duration) -> Option<Value> {
     let deadline = Instant::now() + timeout;
@@ -186,8 +204,7 @@ async fn sigterm_hands_running_trials_back_at_a_checkpoint_and_they_resume() {
         .map(|(n, t)| (*n, t.1))
         .collect();
     assert!(!handed_back.is_empty(), "{at_stop:?}");
-    let checkpoints = site.dir.path().join("site.db.checkpoints");
-    assert!(checkpoints.join(id.to_string()).is_dir());
+    assert!(keeps_checkpoints(&site, id).await, "no checkpoint kept");
 
     let _server = site.start().await;
     let events = check_ended(&site, id, &at_stop).await;
@@ -207,7 +224,7 @@ async fn sigterm_hands_running_trials_back_at_a_checkpoint_and_they_resume() {
         .all(|e| e["data"]["reason"] == "the worker is shutting down"));
     // The sweep has ended: its checkpoints are cleaned up.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while checkpoints.join(id.to_string()).exists() {
+    while keeps_checkpoints(&site, id).await {
         assert!(
             Instant::now() < deadline,
             "checkpoints of an ended sweep stay"

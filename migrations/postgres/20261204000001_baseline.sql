@@ -198,6 +198,15 @@ END $$;
 CREATE TRIGGER events_number BEFORE INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION events_number();
 
+-- Wakes event streams on every replica (sent at commit; src/store/bell.rs).
+CREATE FUNCTION events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('hypersweep_events', NEW.sweep_id::text);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_notify AFTER INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION events_notify();
+
 -- Trials per sweep and state, kept by triggers.
 CREATE TABLE trial_counts (
     sweep_id BIGINT NOT NULL REFERENCES sweeps (id),

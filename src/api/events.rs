@@ -3,7 +3,7 @@
 //! with `Last-Event-ID` gets every event it missed and none twice.
 use super::error::ErrorBody;
 use super::{parse_id, ApiError, ApiPath, AppState};
-use crate::store::{Events as _, Store, StoreError, Sweeps as _};
+use crate::store::{Ear, Events as _, Store, StoreError, Sweeps as _};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -69,7 +69,12 @@ pub async fn stream(
                 ApiError::BadRequest("Last-Event-ID must be an event id (an integer)".into())
             })?,
     };
+    let ear = match state.store.bell() {
+        Some(bell) => Some(bell.ear(id).await),
+        None => None,
+    };
     let tail = Tail {
+        ear,
         store: state.store.clone(),
         sweep_id: id,
         after,
@@ -90,6 +95,9 @@ pub async fn stream(
 
 /// Where a stream stands in the event log.
 struct Tail {
+    /// On PostgreSQL, rung when the sweep's events are written by any
+    /// replica; else the stream polls every `POLL`.
+    ear: Option<Ear>,
     store: Store,
     sweep_id: i64,
     after: i64,
@@ -143,7 +151,10 @@ impl Tail {
                 Err(e) => self.failed(&e),
             }
             if self.pending.is_empty() && !self.ended {
-                tokio::time::sleep(POLL).await;
+                match &mut self.ear {
+                    Some(ear) => ear.wait().await,
+                    None => tokio::time::sleep(POLL).await,
+                }
             }
         }
     }

@@ -91,13 +91,7 @@ pub async fn delete(
             "sweep {id} is running; cancel it first (POST /v1/sweeps/{id}/cancel)"
         ))),
         Deleted::Deleted => {
-            let folder = state.checkpoints.join(id.to_string());
-            match std::fs::remove_dir_all(&folder) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    tracing::warn!("deleting {}: {e}", folder.display())
-                }
-                _ => {}
-            }
+            state.blobs.remove_sweep(id).await;
             Ok(StatusCode::NO_CONTENT)
         }
     }

@@ -30,6 +30,7 @@ pub use error::{ApiError, ApiJson, ApiPath, ApiQuery};
 pub use serve::{serve, ServeOptions};
 pub use worker::Hub;
 
+use crate::blobs::Blobs;
 use crate::config::{ApiToken, Config};
 use crate::data::catalog::Catalog;
 use crate::metrics::Registry;
@@ -60,8 +61,11 @@ pub struct AppState {
     pub metrics_public: bool,
     /// What `GET /metrics` reports beside the database's counts.
     pub metrics: Arc<Registry>,
-    /// The folder of the trials' checkpoints, a folder per sweep.
-    pub checkpoints: PathBuf,
+    /// Where uploaded checkpoints are kept (`crate::blobs`).
+    pub blobs: Blobs,
+    /// A folder of this server's own, where uploads are received before the
+    /// blob store keeps them.
+    pub spool: PathBuf,
     /// Tokens that may speak only the worker protocol.
     pub worker_tokens: Vec<ApiToken>,
     /// What the worker protocol's routes share.
@@ -72,14 +76,15 @@ impl AppState {
     /// State for a server with this store, catalog and configuration.
     pub fn new(store: Store, catalog: Catalog, config: &Config) -> AppState {
         AppState {
-            store,
+            store: store.clone(),
             catalog,
             limits: config.limits,
             max_body_bytes: config.max_body_bytes,
             api_token: config.api_token.clone(),
             metrics_public: config.metrics_public,
             metrics: Arc::default(),
-            checkpoints: config.checkpoints(),
+            blobs: Blobs::new(config.blob_place(), config.checkpoints(), store.clone()),
+            spool: config.checkpoints().join("spool"),
             worker_tokens: config.worker_token.iter().cloned().collect(),
             hub: Arc::new(Hub::new(config)),
         }

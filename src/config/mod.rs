@@ -1,6 +1,8 @@
 //! Server settings: built-in defaults, then `config.toml`, then environment
 //! variables (`HYPERSWEEP_*`) and command-line flags.
+use crate::blobs::BlobPlace;
 use crate::spec::Limits;
+use crate::store::Engine;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -37,8 +39,15 @@ pub struct Config {
     pub max_attempts: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Folder of the trials' checkpoints; None for `<database file>.checkpoints`.
+    /// Folder of the trials' checkpoints (the blob store's folder) and of
+    /// this server's own working files; None for `<database file>.checkpoints`
+    /// on SQLite, `hypersweep.checkpoints` on PostgreSQL.
     pub checkpoint_dir: Option<PathBuf>,
+    /// Where uploaded files (checkpoints) are kept, so that every replica
+    /// reaches them: `folder` (`checkpoint_dir`; under several replicas a
+    /// volume they share) or `database`. None: `folder` on SQLite,
+    /// `database` on PostgreSQL.
+    pub blob_store: Option<BlobPlace>,
     /// Most memory (MiB) one worker process may allocate (RLIMIT_DATA); a
     /// trial needing more loses that attempt and the worker restarts. None: no cap.
     pub worker_memory_mb: Option<u64>,
@@ -92,6 +101,7 @@ impl Default for Config {
             max_attempts: 3,
             max_body_bytes: 1 << 20,
             checkpoint_dir: None,
+            blob_store: None,
             worker_memory_mb: None,
             shutdown_grace_seconds: 60,
             limits: Limits::default(),
@@ -245,16 +255,37 @@ impl Config {
                 );
             }
         }
+        if self.blob_store == Some(BlobPlace::Folder)
+            && self.checkpoint_dir.is_none()
+            && Engine::of_url(&self.database) == Engine::Postgres
+        {
+            return bad(
+                "blob_store = \"folder\" on PostgreSQL needs checkpoint_dir: a folder every \
+                 replica mounts (or blob_store = \"database\", the default there)",
+            );
+        }
         if self.max_checkpoint_bytes < 1 << 20 {
             return bad("max_checkpoint_bytes must be at least 1048576 (1 MiB)");
         }
         Ok(())
     }
 
+    /// Where uploaded files are kept (`blob_store`, or its default).
+    pub fn blob_place(&self) -> BlobPlace {
+        match (self.blob_store, Engine::of_url(&self.database)) {
+            (Some(place), _) => place,
+            (None, Engine::Sqlite) => BlobPlace::Folder,
+            (None, Engine::Postgres) => BlobPlace::Database,
+        }
+    }
+
     /// The folder of the trials' checkpoints.
     pub fn checkpoints(&self) -> PathBuf {
         if let Some(dir) = &self.checkpoint_dir {
             return dir.clone();
+        }
+        if Engine::of_url(&self.database) == Engine::Postgres {
+            return PathBuf::from("hypersweep.checkpoints");
         }
         let file = self
             .database

@@ -57,6 +57,7 @@ pub async fn serve(
         local,
         stopped,
         state.metrics.clone(),
+        &state.blobs,
     )?;
     let packing = config.packing();
     tracing::info!(

@@ -3,11 +3,12 @@
 //! server's loopback address), takes back the
 //! trials of workers that die or stop renewing their lease, and at shutdown
 //! lets running trials reach their next checkpoint.
+use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::metrics::Registry;
 use crate::protocol::LOCAL_PREFIX;
 use crate::store::{Recovery, StoreError, Sweeps};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::Command;
@@ -27,6 +28,7 @@ pub fn start<S: Recovery + Sweeps>(
     local: Local,
     shutdown: watch::Receiver<bool>,
     metrics: Arc<Registry>,
+    blobs: &Blobs,
 ) -> std::io::Result<JoinSet<()>> {
     let program = match &config.worker_program {
         Some(p) => p.clone(),
@@ -71,7 +73,7 @@ pub fn start<S: Recovery + Sweeps>(
     let reaper = Reaper {
         store,
         max_attempts: config.max_attempts,
-        checkpoints: config.checkpoints(),
+        blobs: blobs.clone(),
     };
     tasks.spawn(reap(reaper, every, shutdown));
     Ok(tasks)
@@ -214,7 +216,7 @@ async fn take_back<S: Recovery>(w: &Worker<S>, id: &str, shutdown: &mut watch::R
 struct Reaper<S> {
     store: S,
     max_attempts: u32,
-    checkpoints: PathBuf,
+    blobs: Blobs,
 }
 
 /// Every `every`: re-queues (or fails) trials whose lease expired, fails
@@ -253,7 +255,7 @@ async fn reap<S: Recovery + Sweeps>(
             Some(0) | None => {}
             Some(n) => tracing::info!("{n} sweep(s) reached max_minutes"),
         }
-        remove_ended_checkpoints(&r.store, &r.checkpoints).await;
+        r.blobs.remove_ended(&r.store).await;
         wait_or_shutdown(&mut shutdown, every).await;
     }
 }
@@ -273,28 +275,6 @@ fn quiet(failing: &mut bool, done: Result<usize, StoreError>, what: &str) -> Opt
                 tracing::warn!("{what}: {e}");
             }
             None
-        }
-    }
-}
-
-/// Deletes the checkpoint folders of sweeps that are no longer running.
-async fn remove_ended_checkpoints<S: Sweeps>(store: &S, checkpoints: &Path) {
-    let Ok(entries) = std::fs::read_dir(checkpoints) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Some(id) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i64>().ok())
-        else {
-            continue;
-        };
-        if let Ok(Some(state)) = store.sweep_state(id).await {
-            if state.is_ended() {
-                // Best effort: the next pass tries again.
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The SQLite store: the single source of truth and the queue of trials.
 //! All SQL lives here, one file per aggregate; the rest of the crate sees
 //! domain types only.
+mod bell;
+mod blobs;
 mod codec;
 mod events;
 mod exhaust;
@@ -30,6 +32,8 @@ mod trials;
 mod workers;
 mod writer;
 
+pub use bell::{Bell, Ear};
+pub use blobs::StoredBlob;
 pub use events::Event;
 pub use extend::{Budget, Enqueued, Extended, Extension};
 pub use interface::{Backend, Events, Lifecycle, Queue, Recovery, Sessions, Sweeps, Workers};
@@ -137,6 +141,8 @@ pub struct Store {
     /// On PostgreSQL, the connection holding the periodic work's advisory
     /// lock while this process holds it (`leader.rs`).
     leader: Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
+    /// On PostgreSQL, what wakes event streams (`bell.rs`).
+    bell: Option<Bell>,
 }
 
 impl Store {
@@ -162,7 +168,9 @@ impl Store {
             .foreign_keys(true);
         if migrate {
             let mut conn = options.connect().await?;
-            sqlx::migrate!("./migrations/sqlite").run_direct(&mut conn).await?;
+            sqlx::migrate!("./migrations/sqlite")
+                .run_direct(&mut conn)
+                .await?;
             conn.close().await?;
         } else {
             // Creates the file (and its WAL mode) for a store that does not migrate.
@@ -185,13 +193,15 @@ impl Store {
             hot: Some(hot),
             skipped: Arc::default(),
             leader: Arc::default(),
+            bell: None,
         })
     }
 
     async fn open_postgres(url: &str, migrate: bool) -> Result<Store, StoreError> {
         if migrate {
             let mut conn = sqlx::PgConnection::connect(url).await?;
-            sqlx::migrate!("./migrations/postgres").run_direct(&mut conn)
+            sqlx::migrate!("./migrations/postgres")
+                .run_direct(&mut conn)
                 .await?;
             conn.close().await?;
         }
@@ -203,7 +213,13 @@ impl Store {
             hot: None,
             skipped: Arc::default(),
             leader: Arc::default(),
+            bell: Some(Bell::new(url)),
         })
+    }
+
+    /// What wakes event streams on PostgreSQL; None on SQLite, where they poll.
+    pub fn bell(&self) -> Option<&Bell> {
+        self.bell.as_ref()
     }
 
     /// The engine behind this store.

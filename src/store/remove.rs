@@ -26,6 +26,7 @@ impl Store {
             "DELETE FROM batch_losses WHERE trial_id IN (SELECT id FROM trials WHERE sweep_id = ?)",
             "DELETE FROM epoch_reports WHERE trial_id IN (SELECT id FROM trials WHERE sweep_id = ?)",
             "DELETE FROM events WHERE sweep_id = ?",
+            "DELETE FROM blobs WHERE sweep_id = ?",
             "DELETE FROM trials WHERE sweep_id = ?",
             "DELETE FROM trial_counts WHERE sweep_id = ?",
             "DELETE FROM sweeps WHERE id = ?",

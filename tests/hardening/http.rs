@@ -321,6 +321,10 @@ async fn dashboard_sessions_hold_no_token_and_can_be_ended() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_with_control_characters_still_plots_as_valid_xml() {
+    // PostgreSQL cannot store the NUL such an old row holds.
+    if !crate::common::sqlite_only("a_name_with_control_characters_still_plots_as_valid_xml") {
+        return;
+    }
     let app = spawn_app(1, |_| {}).await;
     let id = app.submit(TINY).await;
     // A name stored before names with control characters were refused.

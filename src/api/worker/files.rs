@@ -4,6 +4,7 @@
 //! resuming attempt; dataset files, by their SHA-256.
 use super::trial::attempt;
 use crate::api::{ApiError, ApiPath, AppState};
+use crate::blobs::{Blob, CheckpointKey};
 use crate::digest::{hex, is_sha256};
 use crate::protocol::SHA256_HEADER;
 use crate::state::TrialState;
@@ -14,19 +15,16 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tokio::io::AsyncWriteExt;
 
-/// The folder of a trial's checkpoints: `<checkpoints>/<sweep>/<trial>/`.
-pub(super) fn trial_folder(state: &AppState, claim: &Claim) -> PathBuf {
-    state
-        .checkpoints
-        .join(claim.sweep_id.to_string())
-        .join(claim.trial_id.to_string())
-}
-
-fn checkpoint_file(folder: &Path, attempt: i64) -> PathBuf {
-    folder.join(format!("{attempt}.ckpt"))
+/// The blob store's key of an attempt's checkpoint.
+fn checkpoint_key(claim: &Claim, attempt: i64) -> CheckpointKey {
+    CheckpointKey {
+        sweep_id: claim.sweep_id,
+        trial_id: claim.trial_id,
+        attempt,
+    }
 }
 
 /// `PUT .../checkpoint`: stores the attempt's checkpoint.
@@ -39,12 +37,14 @@ pub(super) async fn upload(
     let a = attempt(&state, path, &headers).await?;
     let expected = sha256_header(&headers)?;
     let limit = state.hub.max_checkpoint_bytes;
-    let folder = trial_folder(&state, &a.held.claim);
-    if let Err(e) = tokio::fs::create_dir_all(&folder).await {
-        let why = format!("checkpoint folder {}: {e}", folder.display());
-        return Err(gone_or(&state, &a, why).await);
-    }
-    let partial = folder.join(format!("{}.ckpt.partial", a.attempt));
+    let key = checkpoint_key(&a.held.claim, a.attempt);
+    let partial = match state.blobs.staging(&key, &state.spool).await {
+        Ok(partial) => partial,
+        Err(e) => {
+            let why = format!("checkpoint folder: {e}");
+            return Err(gone_or(&state, &a, why).await);
+        }
+    };
     let received = receive(request.into_body(), &partial, limit).await;
     let (digest, bytes) = match received {
         Ok(got) => got,
@@ -64,22 +64,23 @@ pub(super) async fn upload(
             message: format!("the body's SHA-256 is {digest}, not {expected}; nothing was kept"),
         });
     }
-    let file = checkpoint_file(&folder, a.attempt);
-    if let Err(e) = tokio::fs::rename(&partial, &file).await {
-        let _ = tokio::fs::remove_file(&partial).await;
-        return Err(gone_or(&state, &a, format!("checkpoint {}: {e}", file.display())).await);
+    if let Err(why) = state.blobs.keep(&key, &partial, &digest).await {
+        return Err(gone_or(&state, &a, why).await);
     }
     let recorded = state
         .store
         .record_checkpoint(&a.held.claim, &a.held.worker, &digest, bytes)
         .await;
     if let Err(e) = a.written(&state, recorded) {
-        let _ = tokio::fs::remove_file(&file).await;
+        state.blobs.remove(&key).await;
         return Err(e);
     }
     // Earlier attempts' checkpoints are superseded.
     for earlier in 1..a.attempt {
-        let _ = tokio::fs::remove_file(checkpoint_file(&folder, earlier)).await;
+        state
+            .blobs
+            .remove(&checkpoint_key(&a.held.claim, earlier))
+            .await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -131,8 +132,18 @@ pub(super) async fn download(
             a.trial
         )));
     };
-    let file = checkpoint_file(&trial_folder(&state, &a.held.claim), stored.attempt);
-    send(&file, &stored.sha256).await
+    let key = checkpoint_key(&a.held.claim, stored.attempt);
+    match state.blobs.get(&key).await? {
+        Some(Blob::File(file)) => send(&file, &stored.sha256).await,
+        Some(Blob::Bytes(data)) => Ok(with_digest(
+            (StatusCode::OK, Body::from(data)).into_response(),
+            &stored.sha256,
+        )),
+        None => Err(ApiError::NotFound(format!(
+            "trial {}'s checkpoint of attempt {} is recorded but its file is gone",
+            a.trial, stored.attempt
+        ))),
+    }
 }
 
 /// `GET /v1/worker/files/{sha256}`: a file of a dataset some manifest listed.
@@ -157,18 +168,24 @@ async fn send(path: &Path, sha256: &str) -> Result<Response, ApiError> {
     let length = file.metadata().await.map(|m| m.len()).ok();
     let body = Body::from_stream(tokio_util_stream(file));
     let mut response = (StatusCode::OK, body).into_response();
+    if let Some(length) = length {
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    Ok(with_digest(response, sha256))
+}
+
+/// A file's response with its type and digest in the headers.
+fn with_digest(mut response: Response, sha256: &str) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    if let Some(length) = length {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-    }
     if let Ok(value) = HeaderValue::from_str(sha256) {
         headers.insert(SHA256_HEADER, value);
     }
-    Ok(response)
+    response
 }
 
 /// A file as a stream of chunks.

@@ -273,7 +273,10 @@ fn attempt_over(state: &AppState, a: &Attempt) {
 /// no attempt will resume from them (their rows go with the trial).
 async fn trial_over(state: &AppState, a: &Attempt) {
     attempt_over(state, a);
-    let folder = super::files::trial_folder(state, &a.held.claim);
-    // Best effort: what is left goes with its sweep's folder.
-    let _ = tokio::fs::remove_dir_all(folder).await;
+    // Best effort: what is left goes with its sweep's files.
+    let claim = &a.held.claim;
+    state
+        .blobs
+        .remove_trial(claim.sweep_id, claim.trial_id)
+        .await;
 }

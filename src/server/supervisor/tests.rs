@@ -132,7 +132,7 @@ async fn the_reaper_runs_every_job_each_period_until_shutdown() {
     let reaper = Reaper {
         store: store.clone(),
         max_attempts: 3,
-        checkpoints: checkpoints.path().to_path_buf(),
+        blobs: crate::blobs::Blobs::Folder(checkpoints.path().to_path_buf()),
     };
     let task = tokio::spawn(reap(reaper, Duration::from_secs(2), shutdown));
     tokio::time::sleep(Duration::from_millis(5_500)).await;
