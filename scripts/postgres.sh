@@ -10,6 +10,9 @@
 #                       a crash of the machine loses the data)
 #       --owner PID     stop the server when process PID ends
 #       --temporary     with --owner: remove DIR too, once the server stopped
+#       --listen ADDR   listen on ADDR instead of 127.0.0.1, and let in any
+#                       client of ADDR's own subnet without a password (tests
+#                       with hosts of their own on a private bridge)
 #   scripts/postgres.sh url DIR               the URL of the server started in DIR
 #   scripts/postgres.sh stop DIR              stop it (by its pid file)
 #
@@ -56,24 +59,25 @@ as_owner() {
   fi
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() { # ADDR
+  python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
 }
 
 url_of() {
   local dir=$1
-  echo "postgres://postgres@127.0.0.1:$(cat "$dir/port")/hypersweep"
+  echo "postgres://postgres@$(cat "$dir/host" 2>/dev/null || echo 127.0.0.1):$(cat "$dir/port")/hypersweep"
 }
 
 start() {
   local dir=$1
   shift
-  local fast=0 owner="" temporary=0
+  local fast=0 owner="" temporary=0 listen=127.0.0.1
   while [ $# -gt 0 ]; do
     case $1 in
       --fast) fast=1 ;;
       --owner) owner=$2; shift ;;
       --temporary) temporary=1 ;;
+      --listen) listen=$2; shift ;;
       *) echo "postgres.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -92,11 +96,15 @@ start() {
       cat "$dir/initdb.log" >&2
       exit 1
     }
+    if [ "$listen" != 127.0.0.1 ]; then
+      echo "host all all samenet trust" >>"$dir/data/pg_hba.conf"
+    fi
   fi
+  echo "$listen" >"$dir/host"
   local port
-  port=$(free_port)
+  port=$(free_port "$listen")
   echo "$port" >"$dir/port"
-  local opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400"
+  local opts="-c listen_addresses=$listen -p $port -k $dir -c max_connections=400"
   opts+=" -c shared_buffers=128MB"
   if [ "$fast" -eq 1 ]; then
     opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -105,9 +113,9 @@ start() {
     cat "$dir/server.log" >&2
     exit 1
   }
-  as_owner "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -qAt \
+  as_owner "$bin/psql" -h "$listen" -p "$port" -U postgres -d postgres -qAt \
     -c "SELECT 1 FROM pg_database WHERE datname = 'hypersweep'" | grep -q 1 ||
-    as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres hypersweep
+    as_owner "$bin/createdb" -h "$listen" -p "$port" -U postgres hypersweep
   if [ -n "$owner" ]; then
     # Stops the server once its owner is gone, however that ends.
     local after=""
@@ -141,5 +149,5 @@ case ${1:-} in
   start) start "${2:?usage: postgres.sh start DIR}" "${@:3}" ;;
   url) url_of "${2:?usage: postgres.sh url DIR}" ;;
   stop) stop "${2:?usage: postgres.sh stop DIR}" ;;
-  *) sed -n '2,16p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,19p' "$0" >&2; exit 2 ;;
 esac

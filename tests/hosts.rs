@@ -11,8 +11,9 @@
 mod cluster;
 
 use crate::common::netns::{Cut, Hosts};
-use cluster::{check_followed, follow, Cluster, DATASET, HOSTS};
+use cluster::{check_followed, follow, follow_across, Cluster, DATASET, HOSTS};
 use serde_json::Value;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A grid of `trials` learning rates, `epochs` epochs each, on the dataset
@@ -466,5 +467,139 @@ fn the_worker_token_is_refused_on_api_routes() {
         // The sweep was not cancelled by the worker token.
         let s = c.get(&format!("/v1/sweeps/{id}")).await;
         assert_eq!(s["state"], "running", "{s}");
+    });
+}
+
+/// A PostgreSQL server on host `db` (`scripts/postgres.sh`, listening on
+/// that host's address), stopped when dropped.
+struct DbHost {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+const POSTGRES_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh");
+
+impl DbHost {
+    fn start(hosts: &Hosts) -> DbHost {
+        let dir = tempfile::tempdir().unwrap();
+        // The server runs as the `postgres` user, which must reach its folder.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let addr = hosts.host("db").addr.to_string();
+        let mut start = Command::new("bash");
+        start
+            .arg(POSTGRES_SH)
+            .arg("start")
+            .arg(dir.path().join("pg"))
+            .args(["--fast", "--listen", &addr]);
+        let out = hosts.run_in("db", &start).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "postgres.sh start: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = stdout.lines().last().unwrap().to_string();
+        DbHost { dir, url }
+    }
+}
+
+impl Drop for DbHost {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(POSTGRES_SH)
+            .arg("stop")
+            .arg(self.dir.path().join("pg"))
+            .status();
+    }
+}
+
+/// Two server replicas on one PostgreSQL database (on a host of its own),
+/// a worker talking to each, and a kill loop that kill -9s either replica
+/// or either worker at random and starts it again, until the sweep ends:
+/// the invariants of tests/crashes.rs hold, the periodic work moves to the
+/// replica left (a killed worker's trial is taken back whichever replica
+/// died), and an SSE client that leaves one replica for the other every
+/// few events, and whenever its replica dies, sees every event once.
+#[test]
+fn replicas_on_postgres_lose_nothing_to_a_kill_loop_and_streams_switch_replica() {
+    if crate::common::on_postgres() {
+        eprintln!("replicas on PostgreSQL: run in the default pass, which starts its own database");
+        return;
+    }
+    const TRIALS: usize = 6;
+    const EPOCHS: i64 = 40;
+    let Some(hosts) = Hosts::new(&["db", "r1", "r2", "w1", "w2", "client"]) else {
+        return;
+    };
+    let db = DbHost::start(&hosts);
+    let hosts = &hosts;
+    let url = db.url.clone();
+    hosts.block_on_in("client", move || async move {
+        let extra = "lease_seconds = 3";
+        let mut r1 = Cluster::on(hosts, "r1", Some(&url), extra);
+        let mut r2 = Cluster::on(hosts, "r2", Some(&url), extra);
+        // Started together, on an empty database: they migrate once.
+        tokio::join!(r1.start_server(), r2.start_server());
+        r1.start_worker("w1");
+        r2.start_worker("w2");
+        let id = r1.submit(&sweep(TRIALS, EPOCHS)).await;
+        let follower = tokio::spawn(follow_across(
+            r2.api.clone(),
+            vec![r2.url.clone(), r1.url.clone()],
+            id,
+            Some(7),
+        ));
+        let mut rng = rand::rng();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        let mut kills = Vec::new();
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the sweep never ended\n{}{}",
+                r1.logs(),
+                r2.logs()
+            );
+            let pause = rand::Rng::random_range(&mut rng, 1500..4000);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            let state = match r1.try_get(&format!("/v1/sweeps/{id}")).await {
+                Some(s) => s,
+                None => r2.get(&format!("/v1/sweeps/{id}")).await,
+            };
+            if state["state"] != "running" {
+                break;
+            }
+            let victim = rand::Rng::random_range(&mut rng, 0..4);
+            match victim {
+                0 => {
+                    r1.kill_server();
+                    r1.start_server().await;
+                }
+                1 => {
+                    r2.kill_server();
+                    r2.start_server().await;
+                }
+                2 => {
+                    r1.kill_worker("w1");
+                    r1.start_worker("w1");
+                }
+                _ => {
+                    r2.kill_worker("w2");
+                    r2.start_worker("w2");
+                }
+            }
+            kills.push(["r1", "r2", "w1", "w2"][victim]);
+        }
+        eprintln!("kill loop: {} kills ({kills:?})", kills.len());
+        assert!(
+            !kills.is_empty(),
+            "the sweep ended before anything was killed"
+        );
+        let events = r1.check_ended(id, TRIALS, EPOCHS).await;
+        let followed = follower.await.unwrap();
+        check_followed(&followed, &events);
+        // Both replicas read the same log.
+        assert_eq!(r2.events(id).await.len(), events.len());
+        assert!(r1.server_runs() && r2.server_runs());
     });
 }

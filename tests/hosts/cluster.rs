@@ -28,6 +28,8 @@ pub const DATASET: &str = "digits";
 /// The server's home and the workers, on their hosts.
 pub struct Cluster<'h> {
     pub hosts: &'h Hosts,
+    /// The server's host.
+    host: String,
     /// The server's folder: config.toml, the database, data/, server.log.
     pub dir: tempfile::TempDir,
     pub url: String,
@@ -57,6 +59,12 @@ fn rust_log() -> String {
 impl<'h> Cluster<'h> {
     /// A server home on host "server" with `extra` TOML lines (lease_seconds, ...).
     pub fn new(hosts: &'h Hosts, extra: &str) -> Cluster<'h> {
+        Cluster::on(hosts, "server", None, extra)
+    }
+
+    /// A server home on host `host`, on `database` (None: a SQLite file of
+    /// its own): replicas of one database are clusters on one URL.
+    pub fn on(hosts: &'h Hosts, host: &str, database: Option<&str>, extra: &str) -> Cluster<'h> {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let digits = data.join(DATASET);
@@ -66,17 +74,21 @@ impl<'h> Cluster<'h> {
             let file = file.unwrap();
             std::fs::copy(file.path(), digits.join(file.file_name())).unwrap();
         }
-        let addr = hosts.host("server").addr;
+        let addr = hosts.host(host).addr;
+        let db = match database {
+            Some(url) => url.to_string(),
+            None => format!("sqlite://{}", dir.path().join("site.db").display()),
+        };
         let config = format!(
-            "listen = \"{addr}:{PORT}\"\ndatabase = \"sqlite://{db}\"\ndata_dir = \"{data}\"\n\
+            "listen = \"{addr}:{PORT}\"\ndatabase = \"{db}\"\ndata_dir = \"{data}\"\n\
              workers = 0\napi_token = \"{API_TOKEN}\"\nworker_token = \"{WORKER_TOKEN}\"\n\
              server_lock_seconds = 1\n{extra}\n",
-            db = dir.path().join("site.db").display(),
             data = data.display(),
         );
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
         Cluster {
             hosts,
+            host: host.to_string(),
             dir,
             url: format!("http://{addr}:{PORT}"),
             api: client(API_TOKEN),
@@ -130,13 +142,18 @@ impl<'h> Cluster<'h> {
             .env_remove("HYPERSWEEP_WORKERS");
         let mut child = self
             .hosts
-            .run_in("server", &serve)
+            .run_in(&self.host, &serve)
             .stdout(Stdio::null())
             .stderr(self.log_file("server"))
             .spawn()
             .unwrap();
         wait_until_answers(&mut child, &self.url, Duration::from_secs(60)).await;
         self.server = Some(child);
+    }
+
+    /// Whether the server process runs (started and not killed).
+    pub fn server_runs(&self) -> bool {
+        self.server.is_some()
     }
 
     /// kill -9 of the server.
@@ -364,10 +381,25 @@ impl Drop for Cluster<'_> {
 /// reconnecting with `Last-Event-ID` whenever the stream breaks (a server
 /// restart): every event it got, in order.
 pub async fn follow(api: reqwest::Client, url: String, sweep: i64) -> Vec<Value> {
+    follow_across(api, vec![url], sweep, None).await
+}
+
+/// `follow` over several replicas: each reconnect goes to the next URL, and
+/// with `switch_every` the client also leaves a replica on purpose after
+/// that many events, resuming on the next one with `Last-Event-ID`.
+pub async fn follow_across(
+    api: reqwest::Client,
+    urls: Vec<String>,
+    sweep: i64,
+    switch_every: Option<usize>,
+) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(400);
     let mut got: Vec<Value> = Vec::new();
+    let mut turn = 0;
     loop {
         assert!(Instant::now() < deadline, "the sweep's stream never ended");
+        let url = &urls[turn % urls.len()];
+        turn += 1;
         let mut request = api
             .get(format!("{url}/v1/sweeps/{sweep}/events"))
             .timeout(Duration::from_secs(600));
@@ -385,7 +417,11 @@ pub async fn follow(api: reqwest::Client, url: String, sweep: i64) -> Vec<Value>
         let mut body = response.bytes_stream();
         let mut buffer = String::new();
         let mut clean_end = false;
+        let mut here = 0;
         loop {
+            if switch_every.is_some_and(|n| here >= n) {
+                break;
+            }
             match body.next().await {
                 None => {
                     clean_end = true;
@@ -396,7 +432,9 @@ pub async fn follow(api: reqwest::Client, url: String, sweep: i64) -> Vec<Value>
                     buffer.push_str(&String::from_utf8_lossy(&chunk));
                     while let Some(end) = buffer.find("\n\n") {
                         let message: String = buffer.drain(..end + 2).collect();
-                        got.extend(crate::common::parse_sse(&message));
+                        let events = crate::common::parse_sse(&message);
+                        here += events.len();
+                        got.extend(events);
                     }
                 }
             }
