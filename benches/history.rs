@@ -1,17 +1,19 @@
 //! Scale of history: a sweep with 100,000 finished trials of 10 epoch reports
-//! each (inserted here, in one transaction, into a real SQLite file), read
-//! through a real server: `GET /v1/sweeps/<id>`, `/best`, the first page of
-//! `/trials`. Also TPE's time to sample one configuration at 1,000 and
-//! 10,000 finished trials.
+//! each (inserted here, in one transaction, into a real SQLite file or a
+//! PostgreSQL database), read through a real server: `GET /v1/sweeps/<id>`,
+//! `/best`, the first page of `/trials`. Also TPE's time to sample one
+//! configuration at 1,000 and 10,000 finished trials.
 //!
-//! `cargo bench --bench history -- [--trials 100000] [--reps 20]`
+//! `cargo bench --bench history -- [--trials 100000] [--reps 20] [--database sqlite|postgres]`
+//!
+//! On PostgreSQL the database is a scratch one (`store::scratch`) on the
+//! server `HYPERSWEEP_TEST_POSTGRES` names, else on one started for the
+//! bench with fsync off; BENCHMARKS.md's figures name the server used.
 use hypersweep::config::Config;
 use hypersweep::search;
 use hypersweep::spec::{DatasetShape, Format, Limits, SweepSpec, TrialParams};
 use hypersweep::store::{NewSweep, NewTrial, Store, Sweeps as _};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection};
-use std::str::FromStr;
+use sqlx::Connection;
 use std::time::{Duration, Instant};
 
 /// The bench's search space: the lab's, as benches/search.rs has it.
@@ -95,46 +97,69 @@ async fn fill(store: &Store, url: &str, spec: &SweepSpec) -> anyhow::Result<i64>
             trials,
         })
         .await?;
-    let mut db = SqliteConnectOptions::from_str(url)?.connect().await?;
+    // Through sqlx's Any driver, as the store itself: one SQL for both
+    // engines, rows in batches of multi-row statements.
+    let mut db = sqlx::AnyConnection::connect(url).await?;
     let mut tx = db.begin().await?;
     let ids: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT id, number FROM trials WHERE sweep_id = ? ORDER BY number")
+        sqlx::query_as("SELECT id, number FROM trials WHERE sweep_id = $1 ORDER BY number")
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
-    for (trial, number) in ids {
-        let params = configurations[number as usize].as_ref().expect("random");
-        for epoch in 1..=10i64 {
-            let acc = accuracy(params, epoch);
-            sqlx::query(
-                "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy, seconds, created_at)
-                 VALUES (?, ?, 1, ?, ?, ?, 1.0, '2026-11-28T00:00:00.000Z')",
-            )
-            .bind(trial)
-            .bind(epoch)
-            .bind(1.0 - acc)
-            .bind(1.1 - acc)
-            .bind(acc)
-            .execute(&mut *tx)
-            .await?;
+    const BATCH: usize = 500;
+    for chunk in ids.chunks(BATCH) {
+        let rows = |width: usize, n: usize| {
+            (0..n)
+                .map(|r| {
+                    let cells: Vec<String> =
+                        (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                    format!("({})", cells.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sql = format!(
+            "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy, seconds, created_at)
+             SELECT column1, column2, 1, column3, column4, column5, 1.0, '2026-11-28T00:00:00.000Z'
+             FROM (VALUES {}) AS v",
+            rows(5, chunk.len() * 10)
+        );
+        let mut insert = sqlx::query(&sql);
+        for (trial, number) in chunk {
+            let params = configurations[*number as usize].as_ref().expect("random");
+            for epoch in 1..=10i64 {
+                let acc = accuracy(params, epoch);
+                insert = insert
+                    .bind(*trial)
+                    .bind(epoch)
+                    .bind(1.0 - acc)
+                    .bind(1.1 - acc)
+                    .bind(acc);
+            }
         }
-        let acc = accuracy(params, 10);
-        sqlx::query(
+        insert.execute(&mut *tx).await?;
+        let sql = format!(
             "UPDATE trials SET state = 'completed', attempt = 1, worker = 'bench',
                 started_at = queued_at, finished_at = queued_at, epochs_done = 10,
-                train_loss = ?, val_loss = ?, val_accuracy = ?, test_loss = ?, test_accuracy = ?
-             WHERE id = ?",
-        )
-        .bind(1.0 - acc)
-        .bind(1.1 - acc)
-        .bind(acc)
-        .bind(1.1 - acc)
-        .bind(acc - 0.01)
-        .bind(trial)
-        .execute(&mut *tx)
-        .await?;
+                train_loss = v.column2, val_loss = v.column3, val_accuracy = v.column4,
+                test_loss = v.column3, test_accuracy = v.column5
+             FROM (VALUES {}) AS v WHERE trials.id = v.column1",
+            rows(5, chunk.len())
+        );
+        let mut update = sqlx::query(&sql);
+        for (trial, number) in chunk {
+            let params = configurations[*number as usize].as_ref().expect("random");
+            let acc = accuracy(params, 10);
+            update = update
+                .bind(*trial)
+                .bind(1.0 - acc)
+                .bind(1.1 - acc)
+                .bind(acc)
+                .bind(acc - 0.01);
+        }
+        update.execute(&mut *tx).await?;
     }
-    sqlx::query("UPDATE sweeps SET state = 'completed', ended_by = 'max_trials', finished_at = created_at WHERE id = ?")
+    sqlx::query("UPDATE sweeps SET state = 'completed', ended_by = 'max_trials', finished_at = created_at WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -187,8 +212,17 @@ fn spec_random_history(n: usize) -> Vec<(TrialParams, Option<f64>)> {
 async fn main() -> anyhow::Result<()> {
     let trials: u32 = arg("--trials").map_or(Ok(100_000), |t| t.parse())?;
     let reps: usize = arg("--reps").map_or(Ok(20), |r| r.parse())?;
+    let engine = arg("--database").unwrap_or_else(|| "sqlite".into());
     let dir = tempfile::tempdir()?;
-    let url = format!("sqlite://{}", dir.path().join("history.db").display());
+    sqlx::any::install_default_drivers();
+    let url = match engine.as_str() {
+        "sqlite" => format!("sqlite://{}", dir.path().join("history.db").display()),
+        "postgres" => hypersweep::store::scratch::database()
+            .await
+            .map_err(anyhow::Error::msg)?,
+        other => anyhow::bail!("--database {other}: sqlite or postgres"),
+    };
+    println!("database: {engine}");
     let store = Store::open(&url, true).await?;
 
     let started = Instant::now();

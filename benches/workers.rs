@@ -15,7 +15,11 @@
 //! checked: no trial claimed twice (by the clients' own record and by every
 //! trial's attempt count on the server).
 //!
-//! `cargo bench --bench workers -- [--workers 50,200,1000] [--seconds 30] [--epochs 10] [--binary PATH] [--db-dir DIR]`
+//! `cargo bench --bench workers -- [--workers 50,200,1000] [--seconds 30] [--epochs 10] [--binary PATH] [--db-dir DIR] [--database sqlite|postgres]`
+//!
+//! `--database postgres`: each count's server on a scratch PostgreSQL
+//! database (`store::scratch`: the server `HYPERSWEEP_TEST_POSTGRES` names,
+//! else one started for the bench with fsync off).
 //!
 //! The load generator shares the machine's cores with the server, as the
 //! goal's "on this 2-core machine" has it.
@@ -70,14 +74,20 @@ impl Service {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
+        let database = match arg("--database").as_deref() {
+            None | Some("sqlite") => format!("sqlite://{}", dir.path().join("bench.db").display()),
+            Some("postgres") => hypersweep::store::scratch::database()
+                .await
+                .map_err(anyhow::Error::msg)?,
+            Some(other) => anyhow::bail!("--database {other}: sqlite or postgres"),
+        };
         let config = dir.path().join("config.toml");
         std::fs::write(
             &config,
             format!(
-                "listen = \"127.0.0.1:{port}\"\ndatabase = \"sqlite://{db}\"\ndata_dir = \"{DATA}\"\n\
+                "listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\ndata_dir = \"{DATA}\"\n\
                  workers = 0\napi_token = \"{API_TOKEN}\"\nworker_token = \"{WORKER_TOKEN}\"\n\
                  lease_seconds = 30\nmax_connections = {conns}\n[limits]\nmax_trials = 1000000\n",
-                db = dir.path().join("bench.db").display(),
                 conns = workers * 2 + 64,
             ),
         )?;

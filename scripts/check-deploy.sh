@@ -7,7 +7,9 @@
 # - the env-file example sets exactly the variables the compose file uses;
 # - deploy/kubernetes/ with kubernetes-validate --strict against Kubernetes
 #   $KUBERNETES_VERSIONS, kustomization.yaml listing every manifest, and the
-#   references between them (scripts/check_deploy.py); the kustomize build
+#   references between them (scripts/check_deploy.py), and the PostgreSQL
+#   overlay deploy/kubernetes-postgres/ (its manifests, and that its patch
+#   of the server hits HYPERSWEEP_DATABASE); the kustomize builds
 #   too where kubectl is installed;
 # - docker/entrypoint.sh with a stand-in for the binary: it refuses to start
 #   the server or a worker without its token, and passes one on.
@@ -80,12 +82,27 @@ for version in $KUBERNETES_VERSIONS; do
 done
 check "kustomization, references, promises (check_deploy.py kubernetes)" \
   "$py" scripts/check_deploy.py kubernetes "$k8s" config.toml
+overlay=()
+for f in deploy/kubernetes-postgres/*.yaml; do
+  [ "$(basename "$f")" = kustomization.yaml ] || overlay+=("$f")
+done
+for version in $KUBERNETES_VERSIONS; do
+  check "postgres overlay: kubernetes-validate --strict, Kubernetes $version" \
+    .venv/bin/kubernetes-validate --strict --quiet -k "$version" "${overlay[@]}"
+done
+check "postgres overlay: base, files, the server's patch (check_deploy.py overlay)" \
+  "$py" scripts/check_deploy.py overlay deploy/kubernetes-postgres
 if command -v kubectl >/dev/null && kubectl kustomize --help >/dev/null 2>&1; then
   kustomize_build() {
     kubectl kustomize "$k8s" >"$tmp/built.yaml" &&
       .venv/bin/kubernetes-validate --strict --quiet "$tmp/built.yaml"
   }
   check "kubectl kustomize, its output validated --strict" kustomize_build
+  kustomize_overlay() {
+    kubectl kustomize deploy/kubernetes-postgres >"$tmp/built-postgres.yaml" &&
+      .venv/bin/kubernetes-validate --strict --quiet "$tmp/built-postgres.yaml"
+  }
+  check "kubectl kustomize of the postgres overlay, validated --strict" kustomize_overlay
 else
   echo "  skip kubectl kustomize (no kubectl here)"
 fi

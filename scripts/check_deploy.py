@@ -283,6 +283,32 @@ def check_compose(compose_path, example_path, config_toml, out_json):
         if "server" not in hosts:
             problem(at, "HYPERSWEEP_ALLOWED_HOSTS must hold `server`, the name the workers use")
 
+    # PostgreSQL, for server replicas: optional, kept in a volume, healthy
+    # before a server starts on it.
+    postgres = services.get("postgres")
+    if not postgres:
+        problem(where, "no service `postgres` (the database of several server replicas)")
+    else:
+        at = f"{where}: services.postgres"
+        if not postgres.get("profiles"):
+            problem(at, "must be optional (profiles): SQLite is the default")
+        mounts = [v for v in postgres.get("volumes") or [] if isinstance(v, str) and ":" in v]
+        if not any(m.split(":")[0] in volumes and m.split(":")[1] == "/var/lib/postgresql/data"
+                   for m in mounts):
+            problem(at, "needs a named volume at /var/lib/postgresql/data")
+        test = " ".join(as_list((postgres.get("healthcheck") or {}).get("test")))
+        if "pg_isready" not in test:
+            problem(at, "the healthcheck must ask pg_isready")
+        if not environment_of(postgres).get("POSTGRES_PASSWORD") and "POSTGRES_PASSWORD" not in environment_of(postgres):
+            problem(at, "POSTGRES_PASSWORD must come from the env file")
+        if server:
+            dep = (server.get("depends_on") or {}).get("postgres") if isinstance(server.get("depends_on"), dict) else None
+            if not dep or dep.get("condition") != "service_healthy" or dep.get("required") is not False:
+                problem(f"{where}: services.server",
+                        "must depend on postgres with condition service_healthy, required: false")
+            if "HYPERSWEEP_DATABASE" not in environment_of(server):
+                problem(f"{where}: services.server", "HYPERSWEEP_DATABASE must be set (from the env file)")
+
     workers = {n: s for n, s in services.items() if (as_list(s.get("command")) or [""])[0] == "worker"}
     if "worker" not in workers:
         problem(where, "no service `worker` running `worker --server ...`")
@@ -504,12 +530,60 @@ def check_worker(at, obj, c, args, services):
             problem(at, "the GPU worker Deployment ships with replicas: 0")
 
 
+def check_overlay(folder):
+    """The PostgreSQL overlay: it builds on the base, lists its files, and
+    its patch of the server sets replicas and replaces the env entry that
+    is HYPERSWEEP_DATABASE in the base with one from a Secret it ships."""
+    kustomization = os.path.join(folder, "kustomization.yaml")
+    (kust,) = load_yaml_all(kustomization)
+    listed = kust.get("resources") or []
+    if "../kubernetes" not in listed:
+        problem(kustomization, "must build on the base (resources: ../kubernetes)")
+    present = sorted(f for f in os.listdir(folder) if f.endswith(".yaml") and f != "kustomization.yaml")
+    for f in present:
+        if f not in listed:
+            problem(kustomization, f"{f} is not listed in resources")
+    secrets = {}
+    for f in present:
+        for obj in load_yaml_all(os.path.join(folder, f)):
+            if obj and obj.get("kind") == "Secret":
+                secrets[obj["metadata"]["name"]] = set((obj.get("stringData") or {}).keys())
+    base = None
+    for obj in load_yaml_all(os.path.join(folder, "..", "kubernetes", "server-statefulset.yaml")):
+        if obj and obj.get("kind") == "StatefulSet":
+            base = obj
+    env = pod_spec(base)["containers"][0].get("env") or []
+    patched = [p for p in kust.get("patches") or []
+               if (p.get("target") or {}).get("name") == "hypersweep"]
+    if len(patched) != 1:
+        problem(kustomization, "needs one patch of the StatefulSet hypersweep")
+        return
+    ops = YAML(typ="safe", pure=True).load(patched[0]["patch"])
+    replicas = [op for op in ops if op.get("path") == "/spec/replicas"]
+    if not replicas or not isinstance(replicas[0].get("value"), int) or replicas[0]["value"] < 2:
+        problem(kustomization, "the patch must set the server's replicas to 2 or more")
+    database = [op for op in ops
+                if isinstance(op.get("value"), dict) and op["value"].get("name") == "HYPERSWEEP_DATABASE"]
+    if not database:
+        problem(kustomization, "the patch must set HYPERSWEEP_DATABASE")
+        return
+    op = database[0]
+    m = re.fullmatch(r"/spec/template/spec/containers/0/env/(\d+)", op.get("path", ""))
+    if not m or int(m.group(1)) >= len(env) or env[int(m.group(1))].get("name") != "HYPERSWEEP_DATABASE":
+        problem(kustomization, f"{op.get('path')} is not HYPERSWEEP_DATABASE in the base's server")
+    ref = (op["value"].get("valueFrom") or {}).get("secretKeyRef") or {}
+    if ref.get("key") not in secrets.get(ref.get("name"), set()):
+        problem(kustomization, f"HYPERSWEEP_DATABASE's secretKeyRef {ref} names no Secret key here")
+
+
 def main(argv):
     try:
         if argv[1:2] == ["compose"] and len(argv) == 6:
             check_compose(*argv[2:])
         elif argv[1:2] == ["kubernetes"] and len(argv) == 4:
             check_kubernetes(*argv[2:])
+        elif argv[1:2] == ["overlay"] and len(argv) == 3:
+            check_overlay(argv[2])
         else:
             sys.exit(__doc__)
     except Unreadable:

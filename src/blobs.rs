@@ -89,25 +89,25 @@ impl Blobs {
     }
 
     /// Keeps the whole, checked upload at `staged` as `key`; `staged` is
-    /// gone afterwards either way.
+    /// gone afterwards either way. A folder keeps it at once (renamed into
+    /// place); for the database, what is returned (its key and bytes) goes
+    /// into the write that records the checkpoint, so that the record and
+    /// the file change together or not at all.
     pub async fn keep(
         &self,
         key: &CheckpointKey,
         staged: &Path,
-        sha256: &str,
-    ) -> Result<(), String> {
+    ) -> Result<Option<(String, Vec<u8>)>, String> {
         let kept = match self {
             Blobs::Folder(root) => {
                 let file = root.join(key.key());
                 tokio::fs::rename(staged, &file)
                     .await
+                    .map(|()| None)
                     .map_err(|e| format!("checkpoint {}: {e}", file.display()))
             }
-            Blobs::Database(store) => match tokio::fs::read(staged).await {
-                Ok(data) => store
-                    .put_blob(&key.key(), key.sweep_id, sha256, data)
-                    .await
-                    .map_err(|e| format!("storing checkpoint {} in the database: {e}", key.key())),
+            Blobs::Database(_) => match tokio::fs::read(staged).await {
+                Ok(data) => Ok(Some((key.key(), data))),
                 Err(e) => Err(format!("checkpoint {}: {e}", staged.display())),
             },
         };

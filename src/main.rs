@@ -15,6 +15,7 @@ struct Cli {
     command: Command,
     /// The server client commands talk to, before or after the command
     /// [default: http:// + `listen` of ./config.toml, else http://127.0.0.1:8080].
+    /// A worker takes the comma-separated URLs of several replicas too.
     #[arg(long, global = true, env = "HYPERSWEEP_SERVER", value_name = "URL")]
     server: Option<String>,
 }

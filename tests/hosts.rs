@@ -515,7 +515,7 @@ impl Drop for DbHost {
 }
 
 /// Two server replicas on one PostgreSQL database (on a host of its own),
-/// a worker talking to each, and a kill loop that kill -9s either replica
+/// a worker on each (given both URLs, its own first), and a kill loop that kill -9s either replica
 /// or either worker at random and starts it again, until the sweep ends:
 /// the invariants of tests/crashes.rs hold, the periodic work moves to the
 /// replica left (a killed worker's trial is taken back whichever replica
@@ -541,8 +541,12 @@ fn replicas_on_postgres_lose_nothing_to_a_kill_loop_and_streams_switch_replica()
         let mut r2 = Cluster::on(hosts, "r2", Some(&url), extra);
         // Started together, on an empty database: they migrate once.
         tokio::join!(r1.start_server(), r2.start_server());
-        r1.start_worker("w1");
-        r2.start_worker("w2");
+        // Each worker knows both replicas, its own first, and goes on with
+        // the other while its own is down.
+        let w1_servers = format!("{},{}", r1.url, r2.url);
+        let w2_servers = format!("{},{}", r2.url, r1.url);
+        r1.start_worker_with("w1", &w1_servers);
+        r2.start_worker_with("w2", &w2_servers);
         let id = r1.submit(&sweep(TRIALS, EPOCHS)).await;
         let follower = tokio::spawn(follow_across(
             r2.api.clone(),
@@ -581,11 +585,11 @@ fn replicas_on_postgres_lose_nothing_to_a_kill_loop_and_streams_switch_replica()
                 }
                 2 => {
                     r1.kill_worker("w1");
-                    r1.start_worker("w1");
+                    r1.start_worker_with("w1", &w1_servers);
                 }
                 _ => {
                     r2.kill_worker("w2");
-                    r2.start_worker("w2");
+                    r2.start_worker_with("w2", &w2_servers);
                 }
             }
             kills.push(["r1", "r2", "w1", "w2"][victim]);

@@ -527,13 +527,28 @@ async fn deleting_an_ended_sweep_removes_it_and_its_files() {
         .post(&format!("{path}/cancel"), "application/json", "")
         .await;
     assert_eq!(status, 200);
-    // A checkpoint left in the sweep's folder.
+    // A checkpoint left in the sweep's folder, and one in the database's
+    // blob store (PostgreSQL's default).
     let folder = app.config.checkpoints().join(id.to_string());
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("1.ckpt"), b"weights").unwrap();
+    let store = hypersweep::store::Store::open(&app.config.database, false)
+        .await
+        .unwrap();
+    let key = format!("{id}/1/1.ckpt");
+    store
+        .put_blob(&key, id, "00", b"weights".to_vec())
+        .await
+        .unwrap();
     let (status, _) = send(&app, "DELETE", &path, Value::Null).await;
     assert_eq!(status, 204);
-    assert!(!folder.exists(), "its checkpoint files are gone");
+    if app.config.blob_place() == hypersweep::blobs::BlobPlace::Folder {
+        assert!(!folder.exists(), "its checkpoint files are gone");
+    }
+    assert!(
+        store.blob(&key).await.unwrap().is_none(),
+        "its stored files are gone"
+    );
     assert_eq!(app.get(&path).await.0, 404);
     assert_eq!(app.get(&format!("{path}/trials")).await.0, 404);
     assert_eq!(send(&app, "DELETE", &path, Value::Null).await.0, 404);

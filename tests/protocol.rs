@@ -427,3 +427,79 @@ async fn bad_protocol_input_is_a_clear_4xx_and_changes_nothing() {
     assert_eq!(sweeps["sweeps"].as_array().unwrap().len(), 0);
     app.stop().await;
 }
+
+/// Two replicas on one PostgreSQL database: a checkpoint uploaded to one is
+/// served by the other, with each blob store (the database's, and a folder
+/// both mount). Runs in the default pass on a scratch database of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_serves_a_checkpoint_another_replica_stored() {
+    use hypersweep::blobs::BlobPlace;
+    if crate::common::on_postgres() {
+        eprintln!("replicas: run in the default pass, on a database of their own");
+        return;
+    }
+    let shared = tempfile::tempdir().unwrap();
+    for place in [BlobPlace::Database, BlobPlace::Folder] {
+        let database = hypersweep::store::scratch::database().await.unwrap();
+        let replica = |name: &'static str| {
+            let database = database.clone();
+            let folder = shared.path().join(format!("{place:?}"));
+            spawn_app(0, move |c| {
+                c.api_token = Some(ApiToken::new(API).unwrap());
+                c.worker_token = Some(ApiToken::new(WORKER).unwrap());
+                c.lease_seconds = 30;
+                c.database = database;
+                c.blob_store = Some(place);
+                // The folder both mount, for the folder store; each keeps its
+                // own working files beside it.
+                c.checkpoint_dir = Some(match place {
+                    BlobPlace::Folder => folder,
+                    BlobPlace::Database => folder.join(name),
+                });
+            })
+        };
+        let (r1, r2) = (replica("r1").await, replica("r2").await);
+        let mut w = Worker::register(&r1, "hand-replicas").await;
+        r1.submit("method: grid\nparameters:\n  epochs: {value: 3}\n")
+            .await;
+        let a = w.claim(1, 2000).await.pop().expect("a trial");
+        assert_eq!(w.report(&a, 1, 0.5).await.0, 200);
+        let bytes = format!("weights of {place:?}").into_bytes();
+        let up = w
+            .http
+            .put(format!(
+                "{}/v1/worker/trials/{}/attempts/1/checkpoint",
+                r1.url, a["trial_id"]
+            ))
+            .bearer_auth(WORKER)
+            .header("x-hypersweep-worker", &w.id)
+            .header("x-checkpoint-sha256", sha(&bytes))
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(up.status(), 204, "{place:?}");
+        assert_eq!(w.on(&a, "hand-back", json!(null)).await.0, 204);
+        // The same worker goes on through the other replica.
+        w.url = r2.url.clone();
+        let again = w.claim(1, 2000).await.pop().expect("the trial again");
+        assert_eq!(again["trial_id"], a["trial_id"]);
+        assert_eq!(again["checkpoint"]["sha256"], sha(&bytes), "{again}");
+        let down = w
+            .http
+            .get(format!(
+                "{}/v1/worker/trials/{}/attempts/2/checkpoint",
+                r2.url, a["trial_id"]
+            ))
+            .bearer_auth(WORKER)
+            .header("x-hypersweep-worker", &w.id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(down.status(), 200, "{place:?}");
+        assert_eq!(down.headers()["x-checkpoint-sha256"], sha(&bytes).as_str());
+        assert_eq!(down.bytes().await.unwrap().as_ref(), bytes.as_slice());
+        r1.stop().await;
+        r2.stop().await;
+    }
+}

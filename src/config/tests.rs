@@ -18,6 +18,25 @@ fn unknown_keys_and_bad_values_are_rejected() {
         0
     );
     assert!(Config::from_toml("max_checkpoint_bytes = 10").is_err());
+    // The blob store: named, defaulting by engine; a folder on PostgreSQL
+    // needs the folder every replica mounts.
+    let pg = "database = \"postgres://h/db\"\n";
+    assert_eq!(
+        Config::from_toml("").unwrap().blob_place(),
+        BlobPlace::Folder
+    );
+    assert_eq!(
+        Config::from_toml(pg).unwrap().blob_place(),
+        BlobPlace::Database
+    );
+    let folder = Config::from_toml(&format!("{pg}blob_store = \"folder\"")).unwrap_err();
+    assert!(folder.to_string().contains("checkpoint_dir"), "{folder}");
+    let shared = format!("{pg}blob_store = \"folder\"\ncheckpoint_dir = \"/mnt/shared\"");
+    assert_eq!(
+        Config::from_toml(&shared).unwrap().blob_place(),
+        BlobPlace::Folder
+    );
+    assert!(Config::from_toml("blob_store = \"s3\"").is_err());
     let c = Config::from_toml(
         "workers = 3\n[limits]\nmax_parameters = 10\nmax_epochs = 2\nmax_trials = 4",
     )

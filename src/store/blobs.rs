@@ -9,6 +9,35 @@ pub struct StoredBlob {
     pub data: Vec<u8>,
 }
 
+/// Stores (or replaces) the file `key` of sweep `sweep_id` (bind: key,
+/// sweep id, SHA-256, length, bytes, now).
+const PUT: &str = "INSERT INTO blobs (key, sweep_id, sha256, bytes, data, stored_ms)
+     VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET sweep_id = excluded.sweep_id,
+        sha256 = excluded.sha256, bytes = excluded.bytes, data = excluded.data,
+        stored_ms = excluded.stored_ms";
+
+/// `Store::put_blob` inside a write of its own caller's.
+pub(super) async fn put_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: &str,
+    sweep_id: i64,
+    sha256: &str,
+    data: Vec<u8>,
+) -> Result<(), StoreError> {
+    let bytes = data.len() as i64;
+    super::query(PUT)
+        .bind(key.to_string())
+        .bind(sweep_id)
+        .bind(sha256.to_string())
+        .bind(bytes)
+        .bind(data)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Stores (or replaces) the file `key` of sweep `sweep_id`.
     pub async fn put_blob(
@@ -18,22 +47,9 @@ impl Store {
         sha256: &str,
         data: Vec<u8>,
     ) -> Result<(), StoreError> {
-        let bytes = data.len() as i64;
-        super::query(
-            "INSERT INTO blobs (key, sweep_id, sha256, bytes, data, stored_ms)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (key) DO UPDATE SET sweep_id = excluded.sweep_id,
-                sha256 = excluded.sha256, bytes = excluded.bytes, data = excluded.data,
-                stored_ms = excluded.stored_ms",
-        )
-        .bind(key)
-        .bind(sweep_id)
-        .bind(sha256)
-        .bind(bytes)
-        .bind(data)
-        .bind(now_ms())
-        .execute(&self.writer)
-        .await?;
+        let mut tx = self.write().await?;
+        put_in(&mut tx, key, sweep_id, sha256, data).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -327,13 +327,17 @@ pub trait Workers: Clone + Send + Sync + 'static {
         worker: &str,
     ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
 
-    /// Records an uploaded checkpoint while `worker` holds the lease.
+    /// Records an uploaded checkpoint while `worker` holds the lease; with
+    /// `blob` (its key and bytes, for the database's blob store) the file
+    /// is stored in the same write, so that a record never names a file
+    /// another upload replaced.
     fn record_checkpoint(
         &self,
         claim: &Claim,
         worker: &str,
         sha256: &str,
         bytes: u64,
+        blob: Option<(String, Vec<u8>)>,
     ) -> impl Future<Output = Result<(), WriteError>> + Send;
 
     /// The newest checkpoint of a trial, if any.

@@ -315,8 +315,9 @@ impl Workers for Store {
         worker: &str,
         sha256: &str,
         bytes: u64,
+        blob: Option<(String, Vec<u8>)>,
     ) -> impl Future<Output = Result<(), WriteError>> + Send {
-        Store::record_checkpoint(self, claim, worker, sha256, bytes)
+        Store::record_checkpoint(self, claim, worker, sha256, bytes, blob)
     }
 
     fn latest_checkpoint(

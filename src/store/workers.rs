@@ -146,11 +146,15 @@ impl Store {
         worker: &str,
         sha256: &str,
         bytes: u64,
+        blob: Option<(String, Vec<u8>)>,
     ) -> Result<(), WriteError> {
-        let (trial, attempt) = (claim.trial_id, claim.attempt);
+        let (trial, attempt, sweep) = (claim.trial_id, claim.attempt, claim.sweep_id);
         let sha256 = sha256.to_string();
         self.with_lease(claim, worker, move |mut tx| {
             Box::pin(async move {
+                if let Some((key, data)) = blob {
+                    super::blobs::put_in(&mut tx, &key, sweep, &sha256, data).await?;
+                }
                 super::query(
                     "INSERT INTO checkpoints (trial_id, attempt, sha256, bytes, uploaded_ms)
                      VALUES (?, ?, ?, ?, ?)

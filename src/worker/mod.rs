@@ -40,7 +40,9 @@ const RETRY: Duration = Duration::from_secs(1);
 /// What a worker is started with (`hypersweep worker ...`).
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The server's base URL, e.g. `http://10.0.0.1:8080`.
+    /// The server's base URL, e.g. `http://10.0.0.1:8080`, or the
+    /// comma-separated URLs of replicas of one server (PostgreSQL), tried
+    /// in turn when one cannot be reached.
     pub server: String,
     /// The worker token (or the API token); None for an open server.
     pub token: Option<String>,

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,11 +32,15 @@ pub enum CallError {
     Refused { status: u16, message: String },
 }
 
-/// A client of one server, as one registered worker.
+/// A client of one server, or of replicas of one (several URLs): calls go
+/// to one of them until it cannot be reached, then to the next, so a
+/// worker carries on through any replica left.
 #[derive(Clone)]
 pub struct Remote {
     http: reqwest::Client,
-    base: Arc<str>,
+    bases: Arc<[Arc<str>]>,
+    /// Which of `bases` calls go to now.
+    current: Arc<AtomicUsize>,
     token: Option<Arc<str>>,
     worker: Arc<str>,
     /// How long one fenced call may take.
@@ -43,8 +48,18 @@ pub struct Remote {
 }
 
 impl Remote {
-    /// A client of the server at `base` (`http://host:port`).
+    /// A client of the server at `base` (`http://host:port`), or of the
+    /// replicas at its comma-separated URLs.
     pub fn new(base: &str, token: Option<String>) -> Result<Remote, CallError> {
+        let bases: Vec<Arc<str>> = base
+            .split(',')
+            .map(|b| b.trim().trim_end_matches('/'))
+            .filter(|b| !b.is_empty())
+            .map(Into::into)
+            .collect();
+        if bases.is_empty() {
+            return Err(refused(0, "no server URL given"));
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -52,7 +67,8 @@ impl Remote {
             .map_err(|e| CallError::Unreachable(e.to_string()))?;
         Ok(Remote {
             http,
-            base: base.trim_end_matches('/').into(),
+            bases: bases.into(),
+            current: Arc::default(),
             token: token.map(Into::into),
             worker: "".into(),
             call_timeout: Duration::from_secs(10),
@@ -86,7 +102,7 @@ impl Remote {
             .request(Method::POST, "/v1/worker/claim")
             .timeout(wait + Duration::from_secs(10))
             .json(&body);
-        let claimed: Claimed = answer(request.send().await).await?;
+        let claimed: Claimed = answer(self.send(request).await).await?;
         Ok(claimed.trials)
     }
 
@@ -147,7 +163,7 @@ impl Remote {
             .header(SHA256_HEADER, sha)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(bytes);
-        answer::<()>(request.send().await).await
+        answer::<()>(self.send(request).await).await
     }
 
     /// Downloads the trial's stored checkpoint to `dest` (verified, then
@@ -185,7 +201,7 @@ impl Remote {
     ) -> Result<(), CallError> {
         use futures_util::StreamExt;
         use tokio::io::AsyncWriteExt;
-        let response = request.timeout(Duration::from_secs(600)).send().await;
+        let response = self.send(request.timeout(Duration::from_secs(600))).await;
         let response = checked(response).await?;
         let announced = response
             .headers()
@@ -243,7 +259,7 @@ impl Remote {
         if let Some(body) = body {
             request = request.json(body);
         }
-        answer(request.send().await).await
+        answer(self.send(request).await).await
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(
@@ -256,11 +272,38 @@ impl Remote {
         if let Some(body) = body {
             request = request.json(body);
         }
-        answer(request.send().await).await
+        answer(self.send(request).await).await
+    }
+
+    /// The URL calls go to now.
+    fn base(&self) -> &str {
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// Sends `request`; when the server cannot be reached (no connection,
+    /// no answer in time), later calls go to the next URL, if there are
+    /// several. The caller retries an unreachable call as it always does.
+    async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Result<reqwest::Response> {
+        let at = self.current.load(Ordering::Relaxed);
+        let sent = request.send().await;
+        if let Err(e) = &sent {
+            if self.bases.len() > 1 && (e.is_connect() || e.is_timeout()) {
+                let next = (at + 1) % self.bases.len();
+                if self
+                    .current
+                    .compare_exchange(at, next, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    tracing::warn!(from = %self.bases[at % self.bases.len()], to = %self.bases[next],
+                        "the server cannot be reached; going on with the next one");
+                }
+            }
+        }
+        sent
     }
 
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let request = self.http.request(method, format!("{}{path}", self.base));
+        let request = self.http.request(method, format!("{}{path}", self.base()));
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,

@@ -97,6 +97,12 @@ pub async fn spawn_app(workers: usize, tweak: impl FnOnce(&mut Config)) -> TestA
         ..Config::default()
     };
     tweak(&mut config);
+    // Where SQLite's default puts them, on PostgreSQL too (whose default is
+    // a folder of the current one, which every test would share).
+    let postgres = hypersweep::store::Engine::of_url(&config.database);
+    if config.checkpoint_dir.is_none() && postgres == hypersweep::store::Engine::Postgres {
+        config.checkpoint_dir = Some(dir.path().join("test.db.checkpoints"));
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();

@@ -32,8 +32,17 @@ impl Site {
             .unwrap()
             .port();
         let database = super::test_database(dir.path(), "site.db");
+        // Where SQLite's default puts them, on PostgreSQL too (whose default
+        // is a folder of the current one, shared by every test).
+        let checkpoints = match super::on_postgres() {
+            true => format!(
+                "checkpoint_dir = \"{}\"\n",
+                dir.path().join("site.db.checkpoints").display()
+            ),
+            false => String::new(),
+        };
         let config = format!(
-            "listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\ndata_dir = \"{data}\"\nworkers = {workers}\n{extra}\n",
+            "listen = \"127.0.0.1:{port}\"\ndatabase = \"{database}\"\ndata_dir = \"{data}\"\nworkers = {workers}\n{checkpoints}{extra}\n",
             data = super::shared_data().display(),
         );
         std::fs::write(dir.path().join("config.toml"), config).unwrap();

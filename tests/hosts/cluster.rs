@@ -167,6 +167,12 @@ impl<'h> Cluster<'h> {
     /// CPU), with a working folder of its own: a new one the first time,
     /// the same one when restarted.
     pub fn start_worker(&mut self, name: &str) {
+        let server = self.url.clone();
+        self.start_worker_with(name, &server);
+    }
+
+    /// `start_worker` given `--server SERVER` (several replicas' URLs, comma-separated).
+    pub fn start_worker_with(&mut self, name: &str, server: &str) {
         let work = match self.workers.remove(name) {
             Some((mut old, work)) => {
                 assert!(
@@ -180,7 +186,7 @@ impl<'h> Cluster<'h> {
         let mut worker = Command::new(env!("CARGO_BIN_EXE_hypersweep"));
         worker
             .arg("worker")
-            .args(["--server", &self.url, "--token", WORKER_TOKEN, "--id", name])
+            .args(["--server", server, "--token", WORKER_TOKEN, "--id", name])
             .args(["--device", "cpu", "--slots", "1", "--threads", "1"])
             .arg("--work-dir")
             .arg(work.path())

@@ -64,15 +64,20 @@ pub(super) async fn upload(
             message: format!("the body's SHA-256 is {digest}, not {expected}; nothing was kept"),
         });
     }
-    if let Err(why) = state.blobs.keep(&key, &partial, &digest).await {
-        return Err(gone_or(&state, &a, why).await);
-    }
+    let blob = match state.blobs.keep(&key, &partial).await {
+        Ok(blob) => blob,
+        Err(why) => return Err(gone_or(&state, &a, why).await),
+    };
+    // Kept in a folder already, unless it goes into the record's write.
+    let in_folder = blob.is_none();
     let recorded = state
         .store
-        .record_checkpoint(&a.held.claim, &a.held.worker, &digest, bytes)
+        .record_checkpoint(&a.held.claim, &a.held.worker, &digest, bytes, blob)
         .await;
     if let Err(e) = a.written(&state, recorded) {
-        state.blobs.remove(&key).await;
+        if in_folder {
+            state.blobs.remove(&key).await;
+        }
         return Err(e);
     }
     // Earlier attempts' checkpoints are superseded.
