@@ -536,7 +536,9 @@ fn replicas_on_postgres_lose_nothing_to_a_kill_loop_and_streams_switch_replica()
     let hosts = &hosts;
     let url = db.url.clone();
     hosts.block_on_in("client", move || async move {
-        let extra = "lease_seconds = 3";
+        // Random kills may hit one trial's workers again and again: each
+        // costs an attempt, and the trial must not run out of them.
+        let extra = "lease_seconds = 3\nmax_attempts = 100";
         let mut r1 = Cluster::on(hosts, "r1", Some(&url), extra);
         let mut r2 = Cluster::on(hosts, "r2", Some(&url), extra);
         // Started together, on an empty database: they migrate once.

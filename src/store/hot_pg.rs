@@ -280,17 +280,20 @@ impl Store {
         };
         self.with_lease(claim, worker, |mut tx| {
             Box::pin(async move {
-                query(&format!(
-                    "UPDATE trials SET state = ?, error = ?, test_loss = ?, test_accuracy = ?,
+                // No NULL real is bound (see `sql.rs`).
+                let tests = match (test_loss, test_accuracy) {
+                    (Some(_), Some(_)) => "test_loss = ?, test_accuracy = ?",
+                    _ => "test_loss = NULL, test_accuracy = NULL",
+                };
+                let sql = format!(
+                    "UPDATE trials SET state = ?, error = ?, {tests},
                         finished_at = {NOW}, lease_expires_ms = NULL WHERE id = ?"
-                ))
-                .bind(state)
-                .bind(error)
-                .bind(test_loss)
-                .bind(test_accuracy)
-                .bind(claim.trial_id)
-                .execute(&mut *tx)
-                .await?;
+                );
+                let mut update = query(&sql).bind(state).bind(error);
+                if let (Some(loss), Some(accuracy)) = (test_loss, test_accuracy) {
+                    update = update.bind(loss).bind(accuracy);
+                }
+                update.bind(claim.trial_id).execute(&mut *tx).await?;
                 let kind = format!("trial_{state}");
                 let data = json!({"number": claim.number, "error": error});
                 events::append(&mut tx, claim.sweep_id, Some(claim.trial_id), &kind, data).await?;

@@ -46,16 +46,21 @@ impl Store {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let last = kept.last();
-            super::query(
-                "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ? WHERE id = ?",
-            )
-            .bind(epoch)
-            .bind(last.map(|r| r.train_loss))
-            .bind(last.map(|r| r.val_loss))
-            .bind(last.map(|r| r.val_accuracy))
-            .bind(claim.trial_id)
-            .execute(&mut *tx)
-            .await?;
+            // No NULL real is bound (see `sql.rs`).
+            let update = match last {
+                Some(r) => super::query(
+                    "UPDATE trials SET epochs_done = ?, train_loss = ?, val_loss = ?, val_accuracy = ? WHERE id = ?",
+                )
+                .bind(epoch)
+                .bind(r.train_loss)
+                .bind(r.val_loss)
+                .bind(r.val_accuracy),
+                None => super::query(
+                    "UPDATE trials SET epochs_done = ?, train_loss = NULL, val_loss = NULL, val_accuracy = NULL WHERE id = ?",
+                )
+                .bind(epoch),
+            };
+            update.bind(claim.trial_id).execute(&mut *tx).await?;
             if epoch > 0 {
                 let data =
                     json!({"number": claim.number, "attempt": claim.attempt, "epoch": epoch});

@@ -2,6 +2,13 @@
 //! placeholders as SQLite spells them, and reach sqlx's `Any` driver
 //! numbered (`$1`, `$2`, ...), which PostgreSQL requires and SQLite
 //! accepts. Where the two dialects differ, `Engine` names the difference.
+//!
+//! No statement binds a NULL real (`None::<f64>`): sqlx 0.8's `Any` driver
+//! sends it to PostgreSQL as a NULL `float4` (its mapping of the null kinds
+//! swaps `Real` and `Double`), PostgreSQL prepares the statement with that
+//! type, and the connection's cached statement then refuses the next
+//! non-null `f64` ("incorrect binary data format in bind parameter"). Where
+//! a real may be missing, the statement says `NULL` itself.
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{Any, AnyConnection, FromRow};
