@@ -168,9 +168,7 @@ impl Store {
             .foreign_keys(true);
         if migrate {
             let mut conn = options.connect().await?;
-            sqlx::migrate!("./migrations/sqlite")
-                .run_direct(&mut conn)
-                .await?;
+            sqlx::migrate!("./migrations").run_direct(&mut conn).await?;
             conn.close().await?;
         } else {
             // Creates the file (and its WAL mode) for a store that does not migrate.
