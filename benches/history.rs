@@ -81,6 +81,7 @@ async fn fill(store: &Store, url: &str, spec: &SweepSpec) -> anyhow::Result<i64>
             NewTrial::search(p, search::trial_seed(spec.seed(), n as u32))
         })
         .collect::<Vec<_>>();
+    let started = Instant::now();
     let id = store
         .create_sweep(NewSweep {
             name: spec.name(),
@@ -102,6 +103,12 @@ async fn fill(store: &Store, url: &str, spec: &SweepSpec) -> anyhow::Result<i64>
             trials,
         })
         .await?;
+    println!(
+        "  sweep {id}: {} trials queued (the store's create_sweep, as POST /v1/sweeps) in {:.1} s",
+        configurations.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
     // Through sqlx's Any driver, as the store itself: one SQL for both
     // engines, rows in batches of multi-row statements.
     let postgres = url.starts_with("postgres");
@@ -118,7 +125,7 @@ async fn fill(store: &Store, url: &str, spec: &SweepSpec) -> anyhow::Result<i64>
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
-    const BATCH: usize = 500;
+    const BATCH: usize = 10;
     for chunk in ids.chunks(BATCH) {
         let rows = |width: usize, n: usize| {
             (0..n)
@@ -196,6 +203,10 @@ async fn fill(store: &Store, url: &str, spec: &SweepSpec) -> anyhow::Result<i64>
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    println!(
+        "  sweep {id}: trials finished, epoch reports inserted in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(id)
 }
 

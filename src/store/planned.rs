@@ -1,6 +1,6 @@
 //! Trials to queue, as a new sweep, an extension or a warm start plans
 //! them, and queueing them with their events.
-use super::{events, StoreError, NOW};
+use super::{StoreError, NOW};
 use crate::state::TrialState;
 use serde_json::{json, Value};
 
@@ -26,27 +26,78 @@ impl NewTrial {
 }
 
 /// Queues `trials` numbered from `first`, each with its `trial_queued` event.
+///
+/// In multi-row statements: one round trip per trial made creating a sweep
+/// of 100,000 trials on PostgreSQL take three minutes. Batches are powers of
+/// two up to `BATCH` (a remainder of 300 goes as 256 + 32 + 8 + 4), so that
+/// the set of statement texts, each translated and prepared once, stays small.
 pub(super) async fn queue_trials(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     sweep_id: i64,
     first: i64,
     trials: &[NewTrial],
 ) -> Result<(), StoreError> {
-    for (number, trial) in (first..).zip(trials) {
-        let trial_id: i64 = super::query_scalar(&format!(
-            "INSERT INTO trials (sweep_id, number, params, seed, state, source, queued_at)
-             VALUES (?, ?, ?, ?, ?, ?, {NOW}) RETURNING id"
-        ))
-        .bind(sweep_id)
-        .bind(number)
-        .bind(trial.params.as_ref().map(Value::to_string))
-        .bind(trial.seed as i64)
-        .bind(TrialState::Queued)
-        .bind(trial.source)
-        .fetch_one(&mut **tx)
-        .await?;
-        let data = json!({"number": number, "params": trial.params, "source": trial.source});
-        events::append(tx, sweep_id, Some(trial_id), "trial_queued", data).await?;
+    const BATCH: usize = 32;
+    let mut number = first;
+    let mut rest = trials;
+    while !rest.is_empty() {
+        let n = if rest.len() >= BATCH {
+            BATCH
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (batch, after) = rest.split_at(n);
+        queue_batch(tx, sweep_id, number, batch).await?;
+        number += n as i64;
+        rest = after;
     }
+    Ok(())
+}
+
+/// `rows` rows of `row`, comma separated.
+fn rows(row: &str, n: usize) -> String {
+    vec![row; n].join(", ")
+}
+
+async fn queue_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sweep_id: i64,
+    first: i64,
+    trials: &[NewTrial],
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO trials (sweep_id, number, params, seed, state, source, queued_at) VALUES {}
+         RETURNING id, number",
+        rows(&format!("(?, ?, ?, ?, ?, ?, {NOW})"), trials.len())
+    );
+    let mut insert = super::query_as::<(i64, i64)>(&sql);
+    for (number, trial) in (first..).zip(trials) {
+        insert = insert
+            .bind(sweep_id)
+            .bind(number)
+            .bind(trial.params.as_ref().map(Value::to_string))
+            .bind(trial.seed as i64)
+            .bind(TrialState::Queued)
+            .bind(trial.source);
+    }
+    // RETURNING promises no order: the ids are matched by number.
+    let mut ids = insert.fetch_all(&mut **tx).await?;
+    ids.sort_by_key(|&(_, number)| number);
+    if ids.len() != trials.len() || ids.iter().zip(first..).any(|(&(_, n), want)| n != want) {
+        return Err(StoreError::Engine(format!(
+            "queueing trials {first}..{}: the database returned other rows",
+            first + trials.len() as i64
+        )));
+    }
+    let sql = format!(
+        "INSERT INTO events (sweep_id, trial_id, kind, data, created_at) VALUES {}",
+        rows(&format!("(?, ?, 'trial_queued', ?, {NOW})"), trials.len())
+    );
+    let mut events = super::query(&sql);
+    for (&(trial_id, number), trial) in ids.iter().zip(trials) {
+        let data = json!({"number": number, "params": trial.params, "source": trial.source});
+        events = events.bind(sweep_id).bind(trial_id).bind(data.to_string());
+    }
+    events.execute(&mut **tx).await?;
     Ok(())
 }

@@ -57,3 +57,38 @@ pub async fn events_page_after_an_id(store: &impl Backend) {
         .unwrap()
         .is_empty());
 }
+
+/// A sweep of 300 trials is queued in batches (`planned.rs`: 32 at a time,
+/// then 8 and 4): every trial once, numbered in order, each with its
+/// `trial_queued` event naming it, in number order; the per-statement counts
+/// (PostgreSQL's `trial_counts` triggers) follow a cancel of all of them.
+pub async fn a_large_sweep_queues_every_trial_with_its_event_in_order(store: &impl Backend) {
+    let id = Fixture::new(300).create(store).await;
+    let trials = store.trials(id).await.unwrap();
+    let numbers: Vec<i64> = trials.iter().map(|t| t.number).collect();
+    assert_eq!(numbers, (0..300).collect::<Vec<i64>>());
+    let events = store.events(id, 0, 1000).await.unwrap();
+    assert_eq!(events.len(), 301);
+    assert_eq!(events[0].kind, "sweep_created");
+    for (event, trial) in events[1..].iter().zip(&trials) {
+        assert_eq!(event.kind, "trial_queued");
+        assert_eq!(event.trial_id, Some(trial.id));
+        assert_eq!(event.data["number"], trial.number);
+    }
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    let counts = store.sweep(id).await.unwrap().unwrap().trials;
+    assert_eq!((counts.queued, counts.total), (300, 300));
+    store.claim("w", LEASE_MS).await.unwrap().unwrap();
+    store.cancel_sweep(id).await.unwrap();
+    let counts = store.sweep(id).await.unwrap().unwrap().trials;
+    assert_eq!(
+        (
+            counts.queued,
+            counts.running,
+            counts.cancelled,
+            counts.total
+        ),
+        (0, 0, 300, 300),
+        "{counts:?}"
+    );
+}

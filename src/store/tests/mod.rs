@@ -48,6 +48,7 @@ macro_rules! all_backend_tests {
                 queue::a_cancelled_sweep_refuses_its_running_trials_writes,
                 events::event_ids_increase_in_the_order_of_the_changes,
                 events::events_page_after_an_id,
+                events::a_large_sweep_queues_every_trial_with_its_event_in_order,
                 recovery::an_expired_lease_is_taken_back_and_counted,
                 recovery::attempts_lost_up_to_max_attempts_fail_the_trial,
                 recovery::a_stopped_workers_trials_are_taken_back,
