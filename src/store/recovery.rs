@@ -102,6 +102,7 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
             take_back(&mut tx, &Running::all(&rows)?, max_attempts, why).await?;
+            super::pause::at(super::pause::Point::BeforeCommit).await;
             tx.commit().await?;
             taken += rows.len();
         }

@@ -42,8 +42,10 @@ async fn finished_or_blocked<T>(store: &Store, second: &JoinHandle<T>) {
 }
 
 /// 1. The lease check and the write are one: the reaper cannot take the
-///    trial back between them, so no report of an attempt that lost its
-///    lease is stored after the take-back.
+///    trial back between them, so no write of an attempt that lost its
+///    lease is stored after the take-back. Here a lease-fenced write of the
+///    transaction kind (`with_lease`: a progress report) is held between its
+///    check and its write.
 #[tokio::test]
 async fn a_take_back_waits_for_a_lease_checked_write_to_commit() {
     let ((), store) = open_postgres().await;
@@ -52,10 +54,7 @@ async fn a_take_back_waits_for_a_lease_checked_write_to_commit() {
     let (held, first) = {
         let (store, claim) = (store.clone(), claim.clone());
         hold_at(Point::LeaseChecked, async move {
-            let none = Verdict::default();
-            store
-                .report_epoch(&claim, "w", LEASE_MS, &report(1, 0.5), &[], &none)
-                .await
+            store.report_progress(&claim, "w", json!({"step": 1})).await
         })
     };
     let first = tokio::spawn(first);
@@ -68,21 +67,66 @@ async fn a_take_back_waits_for_a_lease_checked_write_to_commit() {
     held.resume().await;
     let reported = first.await.unwrap();
     assert_eq!(second.await.unwrap().unwrap(), 1);
-    let kinds: Vec<String> = store
-        .events(sweep, 0, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = kinds(&store, sweep).await;
     let requeued = kinds.iter().position(|k| k == "trial_requeued").unwrap();
-    match kinds.iter().position(|k| k == "epoch_report") {
+    match kinds.iter().position(|k| k == "trial_progress") {
         // Stored: then before the take-back, which came after it.
         Some(report) => assert!(report < requeued, "{kinds:?}"),
         None => assert!(reported.is_err(), "{kinds:?}"),
     }
     let trial = store.trial(claim.trial_id).await.unwrap().unwrap();
     assert_eq!(trial.state, TrialState::Queued);
+}
+
+/// 1b. The same for an epoch report made in one call (`hs_report_epoch`):
+///    while a take-back is uncommitted, the report waits for it, then finds
+///    the lease lost and stores nothing. Without the function's lock on the
+///    sweep it would read the trial as still running and store the report.
+#[tokio::test]
+async fn an_epoch_report_in_one_call_waits_for_a_take_back_and_stores_nothing() {
+    let ((), store) = open_postgres().await;
+    let sweep = Fixture::new(1).create(&store).await;
+    let claim = store.claim("w", LEASE_MS).await.unwrap().unwrap();
+    let (held, first) = {
+        let store = store.clone();
+        hold_at(Point::BeforeCommit, async move {
+            store.take_back_from("w", 3).await
+        })
+    };
+    let first = tokio::spawn(first);
+    held.reached().await;
+    let second = {
+        let (store, claim) = (store.clone(), claim.clone());
+        tokio::spawn(async move {
+            let none = Verdict::default();
+            store
+                .report_epoch(&claim, "w", LEASE_MS, &report(1, 0.5), &[], &none)
+                .await
+        })
+    };
+    finished_or_blocked(&store, &second).await;
+    held.resume().await;
+    assert_eq!(first.await.unwrap().unwrap(), 1);
+    let reported = second.await.unwrap();
+    assert!(
+        matches!(reported, Err(crate::store::WriteError::LeaseLost)),
+        "{reported:?}"
+    );
+    let kinds = kinds(&store, sweep).await;
+    assert!(!kinds.iter().any(|k| k == "epoch_report"), "{kinds:?}");
+    let detail = store.trial(claim.trial_id).await.unwrap().unwrap();
+    assert_eq!((detail.state, detail.epochs_done), (TrialState::Queued, 0));
+}
+
+/// The kinds of a sweep's events, in order.
+async fn kinds(store: &Store, sweep: i64) -> Vec<String> {
+    store
+        .events(sweep, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
 }
 
 /// 2. `max_parallel`: two claims at once cannot both count the running
