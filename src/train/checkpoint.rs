@@ -180,6 +180,12 @@ fn write(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// Writes named tensors (a fused member's state, `Group::member_state`) to
+/// `path` atomically, as a checkpoint of a lone trial is written.
+pub fn write_state(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), TrainError> {
+    write_logged(path, tensors)
+}
+
 /// Where the checkpoint for `path` is written before it is renamed there.
 pub(crate) fn partial_path(path: &Path) -> PathBuf {
     path.with_extension(format!("partial-{}", std::process::id()))

@@ -23,6 +23,7 @@ mod datasets;
 mod device;
 mod error;
 mod evaluate;
+pub mod fused;
 mod model;
 mod optim;
 

@@ -5,7 +5,7 @@ use tch::nn::{ModuleT, OptimizerConfig};
 
 /// libtorch's random generator is global to the process: tests that seed
 /// it take turns.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(super) static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn params(optimizer: &str, epochs: u32) -> TrialParams {
     TrialParams {
