@@ -349,6 +349,33 @@ struct GroupOptimizer {
     steps: Vec<i64>,
     /// `buffers[v]` belong to variable `v` (layer `v / 2`, weight then bias).
     buffers: Vec<Vec<Tensor>>,
+    /// The settings as tensors; None until the first step after a change.
+    settings: Option<Settings>,
+}
+
+/// Per-member settings as tensors that broadcast: `[0]` over a bias
+/// `[G, out]`, `[1]` over a weight `[G, out, in]`.
+struct Settings {
+    lr: [Tensor; 2],
+    weight_decay: [Tensor; 2],
+    momentum: [Tensor; 2],
+    /// AdamW's decoupled decay: `1 - lr * weight_decay`.
+    shrink: [Tensor; 2],
+    any_weight_decay: bool,
+}
+
+impl Clone for Settings {
+    /// Shares the tensors.
+    fn clone(&self) -> Settings {
+        let share = |t: &[Tensor; 2]| [t[0].shallow_clone(), t[1].shallow_clone()];
+        Settings {
+            lr: share(&self.lr),
+            weight_decay: share(&self.weight_decay),
+            momentum: share(&self.momentum),
+            shrink: share(&self.shrink),
+            any_weight_decay: self.any_weight_decay,
+        }
+    }
 }
 
 impl GroupOptimizer {
@@ -381,6 +408,7 @@ impl GroupOptimizer {
             momentum: members.iter().map(|m| m.params.momentum).collect(),
             steps: vec![0; members.len()],
             buffers,
+            settings: None,
         })
     }
 
@@ -394,6 +422,34 @@ impl GroupOptimizer {
             .f_to_kind(like.kind())?
             .f_to_device(like.device())?
             .f_reshape(shape)?)
+    }
+
+    /// The per-member settings as coefficient tensors for variables of
+    /// `rank` 2 (biases) and 3 (weights), made once per membership.
+    fn settings(&mut self, like: &Tensor) -> Result<&Settings, TrainError> {
+        if self.settings.is_none() {
+            let both = |values: &[f64]| -> Result<[Tensor; 2], TrainError> {
+                let bias = like.f_select(2, 0)?;
+                Ok([
+                    Self::coefficient(values, &bias)?,
+                    Self::coefficient(values, like)?,
+                ])
+            };
+            let shrink: Vec<f64> = self
+                .lr
+                .iter()
+                .zip(&self.weight_decay)
+                .map(|(lr, wd)| 1.0 - lr * wd)
+                .collect();
+            self.settings = Some(Settings {
+                lr: both(&self.lr)?,
+                weight_decay: both(&self.weight_decay)?,
+                momentum: both(&self.momentum)?,
+                shrink: both(&shrink)?,
+                any_weight_decay: self.weight_decay.iter().any(|&w| w != 0.0),
+            });
+        }
+        Ok(self.settings.as_ref().expect("made above"))
     }
 
     fn backward_step(
@@ -410,68 +466,76 @@ impl GroupOptimizer {
             *s += 1;
         }
         let rule = self.rule;
-        let c = Self::coefficient;
+        let like = layers[0].0.shallow_clone();
+        // Adam's bias corrections change every step: per rank, once a step.
+        let adam = if let Rule::Adam { .. } = rule {
+            let correction2: Vec<f64> = self
+                .steps
+                .iter()
+                .map(|&s| (1.0 - BETA2.powi(s as i32)).sqrt())
+                .collect();
+            let step: Vec<f64> = self
+                .steps
+                .iter()
+                .zip(&self.lr)
+                .map(|(&s, lr)| lr / (1.0 - BETA1.powi(s as i32)))
+                .collect();
+            let bias = like.f_select(2, 0)?;
+            let c = Self::coefficient;
+            Some((
+                [c(&correction2, &bias)?, c(&correction2, &like)?],
+                [c(&step, &bias)?, c(&step, &like)?],
+            ))
+        } else {
+            None
+        };
+        let settings = self.settings(&like)?.clone();
         tch::no_grad(|| -> Result<(), TrainError> {
             let mut v = 0;
             for (w, b) in layers.iter_mut() {
                 for p in [w, b] {
                     let buffers = &mut self.buffers[v];
                     v += 1;
-                    let wd = c(&self.weight_decay, p)?;
-                    let lr = c(&self.lr, p)?;
-                    let g = if rule != (Rule::Adam { decoupled: true }) {
-                        p.grad() + &*p * &wd
+                    // Biases are [G, out], weights [G, out, in].
+                    let r = usize::from(p.dim() == 3);
+                    let lr = &settings.lr[r];
+                    let g = if settings.any_weight_decay && rule != (Rule::Adam { decoupled: true })
+                    {
+                        p.grad() + &*p * &settings.weight_decay[r]
                     } else {
                         p.grad()
                     };
                     match rule {
                         Rule::Sgd => {
-                            let m = c(&self.momentum, p)?;
-                            buffers[0] *= &m;
+                            buffers[0] *= &settings.momentum[r];
                             buffers[0] += &g;
-                            *p -= &buffers[0] * &lr;
+                            *p -= &buffers[0] * lr;
                         }
                         Rule::Adam { decoupled } => {
-                            if decoupled {
-                                let shrink: Vec<f64> = self
-                                    .lr
-                                    .iter()
-                                    .zip(&self.weight_decay)
-                                    .map(|(lr, wd)| 1.0 - lr * wd)
-                                    .collect();
-                                *p *= c(&shrink, p)?;
+                            if decoupled && settings.any_weight_decay {
+                                *p *= &settings.shrink[r];
                             }
+                            let (correction2, step) = adam.as_ref().expect("made for Adam");
                             let (m, sq) = buffers.split_at_mut(1);
                             m[0] *= BETA1;
                             m[0] += &g * (1.0 - BETA1);
                             sq[0] *= BETA2;
                             sq[0] += &g * &g * (1.0 - BETA2);
-                            let correction2: Vec<f64> = self
-                                .steps
-                                .iter()
-                                .map(|&s| (1.0 - BETA2.powi(s as i32)).sqrt())
-                                .collect();
-                            let step: Vec<f64> = self
-                                .steps
-                                .iter()
-                                .zip(&self.lr)
-                                .map(|(&s, lr)| lr / (1.0 - BETA1.powi(s as i32)))
-                                .collect();
-                            let denom = sq[0].sqrt() / c(&correction2, p)? + ADAM_EPS;
-                            *p -= &m[0] / denom * c(&step, p)?;
+                            let denom = sq[0].sqrt() / &correction2[r] + ADAM_EPS;
+                            *p -= &m[0] / denom * &step[r];
                         }
                         Rule::RmsProp => {
                             let (sq, buf) = buffers.split_at_mut(1);
                             sq[0] *= RMS_ALPHA;
                             sq[0] += &g * &g * (1.0 - RMS_ALPHA);
                             let scaled = &g / (sq[0].sqrt() + RMS_EPS);
-                            buf[0] *= c(&self.momentum, p)?;
+                            buf[0] *= &settings.momentum[r];
                             buf[0] += &scaled;
-                            *p -= &buf[0] * &lr;
+                            *p -= &buf[0] * lr;
                         }
                         Rule::Adagrad => {
                             buffers[0] += &g * &g;
-                            *p -= &g / (buffers[0].sqrt() + ADAGRAD_EPS) * &lr;
+                            *p -= &g / (buffers[0].sqrt() + ADAGRAD_EPS) * lr;
                         }
                     }
                 }
@@ -490,6 +554,7 @@ impl GroupOptimizer {
             values.remove(index);
         }
         self.steps.remove(index);
+        self.settings = None;
         for buffers in &mut self.buffers {
             for b in buffers.iter_mut() {
                 *b = without(b)?;
