@@ -357,6 +357,8 @@ struct GroupOptimizer {
 /// `[G, out]`, `[1]` over a weight `[G, out, in]`.
 struct Settings {
     lr: [Tensor; 2],
+    /// `-lr`, for updates made in place (`p += buffer * -lr`).
+    neg_lr: [Tensor; 2],
     weight_decay: [Tensor; 2],
     momentum: [Tensor; 2],
     /// AdamW's decoupled decay: `1 - lr * weight_decay`.
@@ -370,6 +372,7 @@ impl Clone for Settings {
         let share = |t: &[Tensor; 2]| [t[0].shallow_clone(), t[1].shallow_clone()];
         Settings {
             lr: share(&self.lr),
+            neg_lr: share(&self.neg_lr),
             weight_decay: share(&self.weight_decay),
             momentum: share(&self.momentum),
             shrink: share(&self.shrink),
@@ -441,8 +444,10 @@ impl GroupOptimizer {
                 .zip(&self.weight_decay)
                 .map(|(lr, wd)| 1.0 - lr * wd)
                 .collect();
+            let neg_lr: Vec<f64> = self.lr.iter().map(|lr| -lr).collect();
             self.settings = Some(Settings {
                 lr: both(&self.lr)?,
+                neg_lr: both(&neg_lr)?,
                 weight_decay: both(&self.weight_decay)?,
                 momentum: both(&self.momentum)?,
                 shrink: both(&shrink)?,
@@ -499,17 +504,16 @@ impl GroupOptimizer {
                     // Biases are [G, out], weights [G, out, in].
                     let r = usize::from(p.dim() == 3);
                     let lr = &settings.lr[r];
-                    let g = if settings.any_weight_decay && rule != (Rule::Adam { decoupled: true })
-                    {
-                        p.grad() + &*p * &settings.weight_decay[r]
-                    } else {
-                        p.grad()
-                    };
+                    // The gradient is the variable's own, zeroed before the
+                    // next backward pass: weight decay is added to it in place.
+                    let mut g = p.grad();
+                    if settings.any_weight_decay && rule != (Rule::Adam { decoupled: true }) {
+                        let _ = g.f_addcmul_(&*p, &settings.weight_decay[r])?;
+                    }
                     match rule {
                         Rule::Sgd => {
-                            buffers[0] *= &settings.momentum[r];
-                            buffers[0] += &g;
-                            *p -= &buffers[0] * lr;
+                            let _ = buffers[0].f_mul_(&settings.momentum[r])?.f_add_(&g)?;
+                            let _ = p.f_addcmul_(&buffers[0], &settings.neg_lr[r])?;
                         }
                         Rule::Adam { decoupled } => {
                             if decoupled && settings.any_weight_decay {
