@@ -1,5 +1,5 @@
 -- The PostgreSQL schema: the same tables, columns, indexes and triggers as
--- the nine SQLite migrations of migrations/ leave behind, written
+-- the nine SQLite migrations of migrations/sqlite/ leave behind, written
 -- once as a baseline. Later changes come as new migrations in both folders.
 --
 -- Types keep the SQL the store sends the same on both engines: integers are

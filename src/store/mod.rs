@@ -168,7 +168,9 @@ impl Store {
             .foreign_keys(true);
         if migrate {
             let mut conn = options.connect().await?;
-            sqlx::migrate!("./migrations").run_direct(&mut conn).await?;
+            sqlx::migrate!("./migrations/sqlite")
+                .run_direct(&mut conn)
+                .await?;
             conn.close().await?;
         } else {
             // Creates the file (and its WAL mode) for a store that does not migrate.
@@ -291,9 +293,9 @@ async fn pool_of(connections: u32, url: &str, engine: Engine) -> Result<AnyPool,
                 // roll back by itself, and ROLLBACK then finds nothing to
                 // undo), and every BEGIN on it would fail ("non-zero
                 // transaction depth"): close it; the pool opens a fresh
-                // one when needed.
-                // PostgreSQL's connection sends a queued ROLLBACK with its
-                // next statement and needs no ping (a round trip per release).
+                // one when needed. PostgreSQL's connection sends a queued
+                // ROLLBACK with its next statement and counts the
+                // transaction ended at once: no ping (a round trip a release).
                 if engine == Engine::Sqlite {
                     conn.ping().await?;
                 }
