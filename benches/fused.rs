@@ -7,6 +7,9 @@
 //!
 //! Aggregate samples/s is members x images / seconds: each member trains on
 //! every image. The share of peak counts each member's matrix FLOPs.
+mod common;
+
+use common::{arg, flops_per_sample, list, sgemm_peak};
 use hypersweep::data::catalog::Catalog;
 use hypersweep::data::tensors::Dataset;
 use hypersweep::spec::TrialParams;
@@ -15,51 +18,6 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn list(name: &str, default: &str) -> Vec<i64> {
-    arg(name)
-        .unwrap_or_else(|| default.into())
-        .split(',')
-        .map(|s| {
-            s.trim()
-                .parse()
-                .expect("a comma-separated list of integers")
-        })
-        .collect()
-}
-
-/// Matrix FLOPs of one sample, forward and backward, for `widths`
-/// (input, hidden..., classes): weight gradients of every layer, input
-/// gradients of all but the first.
-fn flops_per_sample(widths: &[i64]) -> f64 {
-    let macs: Vec<i64> = widths.windows(2).map(|w| w[0] * w[1]).collect();
-    let all: i64 = macs.iter().sum();
-    (2 * all + 2 * all + 2 * macs[1..].iter().sum::<i64>()) as f64
-}
-
-/// Best-of-5 GFLOP/s of a 1024x1024 f32 matmul on the current threads.
-fn sgemm_peak() -> f64 {
-    let n = 1024;
-    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let _ = a.matmul(&b);
-    let mut best = 0.0f64;
-    for _ in 0..5 {
-        let started = Instant::now();
-        for _ in 0..10 {
-            let _ = a.matmul(&b);
-        }
-        best = best.max(10.0 * 2.0 * (n * n * n) as f64 / started.elapsed().as_secs_f64() / 1e9);
-    }
-    best
-}
 
 /// Seconds to train a group of `members` on the first `images` images in
 /// batches of `batch` (after one warm-up batch).
@@ -126,7 +84,7 @@ fn main() {
     );
     for &t in &threads {
         tch::set_num_threads(t as i32);
-        let peak = sgemm_peak();
+        let peak = sgemm_peak(5);
         for &b in &batches {
             let mut alone = None;
             for &g in &groups {

@@ -6,6 +6,9 @@
 //! slicing). Also the share of this machine's measured sgemm peak.
 //!
 //! `bash scripts/pytorch.sh && cargo bench --bench throughput -- [--reps 3] [--threads 1,2] [--batches 32,64,128,256] [--no-python]`
+mod common;
+
+use common::{arg, flops_per_sample, list, sgemm_peak};
 use hypersweep::data::catalog::Catalog;
 use hypersweep::data::tensors::{Dataset, Split};
 use hypersweep::report::{BatchLoss, EpochReport};
@@ -14,59 +17,10 @@ use hypersweep::train::{self, Control, Job, Listener, TestSet};
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
-use tch::{Device, Kind, Tensor};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Layer widths of the lab network.
 const LAYERS: [i64; 4] = [784, 128, 64, 10];
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn list(name: &str, default: &str) -> Vec<i64> {
-    arg(name)
-        .unwrap_or_else(|| default.into())
-        .split(',')
-        .map(|s| {
-            s.trim()
-                .parse()
-                .expect("a comma-separated list of integers")
-        })
-        .collect()
-}
-
-/// Matrix FLOPs of one sample, forward and backward: 2 per multiply-add;
-/// backward computes the weight gradient of every layer and the input
-/// gradient of every layer but the first (the images need none).
-fn flops_per_sample() -> f64 {
-    let macs: Vec<i64> = LAYERS.windows(2).map(|w| w[0] * w[1]).collect();
-    let forward = 2 * macs.iter().sum::<i64>();
-    let backward = 2 * macs.iter().sum::<i64>() + 2 * macs[1..].iter().sum::<i64>();
-    (forward + backward) as f64
-}
-
-/// Best-of-`reps` GFLOP/s of a 1024x1024 f32 matmul on the current threads.
-fn sgemm_peak(reps: usize) -> f64 {
-    let n = 1024;
-    let a = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let b = Tensor::randn([n, n], (Kind::Float, Device::Cpu));
-    let _ = a.matmul(&b);
-    let mut best = 0.0f64;
-    for _ in 0..reps {
-        let started = Instant::now();
-        for _ in 0..10 {
-            let _ = a.matmul(&b);
-        }
-        let flops = 10.0 * 2.0 * (n * n * n) as f64;
-        best = best.max(flops / started.elapsed().as_secs_f64() / 1e9);
-    }
-    best
-}
 
 /// Keeps the epoch's own timing: `EpochReport::seconds`, from the shuffle
 /// through the last batch (the validation set here is one image).
@@ -153,7 +107,7 @@ fn main() {
     let catalog = Catalog::new(Some(format!("{ROOT}/../shared/data").into()));
     let data = Dataset::from_raw(catalog.load("fashion-mnist").expect("fashion-mnist"));
     train::flush_denormals();
-    let flops = flops_per_sample();
+    let flops = flops_per_sample(&LAYERS);
     println!(
         "one epoch of 784-128-64-10 SGD(momentum 0.9) on Fashion-MNIST ({} images), samples/s, best of {reps}",
         data.train_x.size()[0]

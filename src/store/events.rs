@@ -36,8 +36,15 @@ impl Event {
 /// Appends an event (bind: sweep id, trial id, kind, data as JSON text);
 /// shared with the writer thread's `append` (`hot.rs`).
 pub(super) fn insert_sql() -> String {
+    insert_rows_sql(1)
+}
+
+/// Appends `rows` events in one statement (bind each row's four as above).
+pub(super) fn insert_rows_sql(rows: usize) -> String {
+    let row = format!("(?, ?, ?, ?, {NOW})");
     format!(
-        "INSERT INTO events (sweep_id, trial_id, kind, data, created_at) VALUES (?, ?, ?, ?, {NOW})"
+        "INSERT INTO events (sweep_id, trial_id, kind, data, created_at) VALUES {}",
+        vec![row; rows].join(", ")
     )
 }
 

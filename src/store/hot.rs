@@ -96,8 +96,7 @@ impl Store {
                 ])
             })
             .map_err(sql)?;
-            let data = json!({"number": f.number, "report": report,
-                    "decision": verdict.decision, "rung": verdict.rung});
+            let data = verdict.event(f.number, &report);
             append(db, f.sweep_id, Some(f.trial_id), "epoch_report", &data)?;
             if let Some((true, reason)) = &verdict.decision {
                 prune(db, f, report.epoch, reason)?;
@@ -467,6 +466,7 @@ fn insert_report(
     batch_losses: &[BatchLoss],
     verdict: &Verdict,
 ) -> rusqlite::Result<()> {
+    let (decision, reason) = verdict.columns();
     db.prepare_cached(&format!(
         "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy, seconds,
             decision, reason, rung, created_at)
@@ -480,11 +480,8 @@ fn insert_report(
         report.val_loss,
         report.val_accuracy,
         report.seconds,
-        verdict
-            .decision
-            .as_ref()
-            .map(|(prune, _)| if *prune { "prune" } else { "continue" }),
-        verdict.decision.as_ref().map(|(_, reason)| reason.as_str()),
+        decision,
+        reason,
         verdict.rung.map(i64::from),
     ])?;
     let mut sample = db.prepare_cached(

@@ -243,8 +243,7 @@ impl Store {
                     .bind(claim.trial_id)
                     .execute(&mut *tx)
                     .await?;
-                let data = json!({"number": claim.number, "report": report,
-                    "decision": verdict.decision, "rung": verdict.rung});
+                let data = verdict.event(claim.number, report);
                 let trial = Some(claim.trial_id);
                 events::append(&mut tx, claim.sweep_id, trial, "epoch_report", data).await?;
                 if let Some((true, reason)) = &verdict.decision {
@@ -273,13 +272,12 @@ impl Store {
         batch_losses: &[BatchLoss],
         verdict: &Verdict,
     ) -> Result<Reported, WriteError> {
-        let decision = verdict.decision.as_ref();
+        let (decision, reason) = verdict.columns();
         let losses: Vec<(i64, i64, f64)> = batch_losses
             .iter()
             .map(|b| (b.step, b.epoch, b.loss))
             .collect();
-        let data = json!({"number": claim.number, "report": report,
-            "decision": verdict.decision, "rung": verdict.rung});
+        let data = verdict.event(claim.number, report);
         let outcome: String =
             query_scalar("SELECT hs_report_epoch(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(claim.sweep_id)
@@ -292,8 +290,8 @@ impl Store {
                 .bind(report.val_loss)
                 .bind(report.val_accuracy)
                 .bind(report.seconds)
-                .bind(decision.map(|(prune, _)| if *prune { "prune" } else { "continue" }))
-                .bind(decision.map(|(_, reason)| reason.as_str()))
+                .bind(decision)
+                .bind(reason)
                 .bind(verdict.rung.map(i64::from))
                 .bind(json!(losses).to_string())
                 .bind(data.to_string())
@@ -407,7 +405,7 @@ async fn insert_report(
     batch_losses: &[BatchLoss],
     verdict: &Verdict,
 ) -> Result<(), StoreError> {
-    let decision = verdict.decision.as_ref();
+    let (decision, reason) = verdict.columns();
     query(&format!(
         "INSERT INTO epoch_reports (trial_id, epoch, attempt, train_loss, val_loss, val_accuracy,
             seconds, decision, reason, rung, created_at)
@@ -420,8 +418,8 @@ async fn insert_report(
     .bind(report.val_loss)
     .bind(report.val_accuracy)
     .bind(report.seconds)
-    .bind(decision.map(|(prune, _)| if *prune { "prune" } else { "continue" }))
-    .bind(decision.map(|(_, reason)| reason.as_str()))
+    .bind(decision)
+    .bind(reason)
     .bind(verdict.rung.map(i64::from))
     .execute(&mut **tx)
     .await?;

@@ -1,6 +1,6 @@
 //! Trials to queue, as a new sweep, an extension or a warm start plans
 //! them, and queueing them with their events.
-use super::{StoreError, NOW};
+use super::{events, StoreError, NOW};
 use crate::state::TrialState;
 use serde_json::{json, Value};
 
@@ -29,7 +29,7 @@ impl NewTrial {
 ///
 /// In multi-row statements: one round trip per trial made creating a sweep
 /// of 100,000 trials on PostgreSQL take three minutes. Batches are powers of
-/// two up to `BATCH` (a remainder of 300 goes as 256 + 32 + 8 + 4), so that
+/// two up to `BATCH` (300 trials go as 9 x 32, then 8 and 4), so that
 /// the set of statement texts, each translated and prepared once, stays small.
 pub(super) async fn queue_trials(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -54,11 +54,6 @@ pub(super) async fn queue_trials(
     Ok(())
 }
 
-/// `rows` rows of `row`, comma separated.
-fn rows(row: &str, n: usize) -> String {
-    vec![row; n].join(", ")
-}
-
 async fn queue_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     sweep_id: i64,
@@ -68,7 +63,7 @@ async fn queue_batch(
     let sql = format!(
         "INSERT INTO trials (sweep_id, number, params, seed, state, source, queued_at) VALUES {}
          RETURNING id, number",
-        rows(&format!("(?, ?, ?, ?, ?, ?, {NOW})"), trials.len())
+        vec![format!("(?, ?, ?, ?, ?, ?, {NOW})"); trials.len()].join(", ")
     );
     let mut insert = super::query_as::<(i64, i64)>(&sql);
     for (number, trial) in (first..).zip(trials) {
@@ -89,14 +84,14 @@ async fn queue_batch(
             first + trials.len() as i64
         )));
     }
-    let sql = format!(
-        "INSERT INTO events (sweep_id, trial_id, kind, data, created_at) VALUES {}",
-        rows(&format!("(?, ?, 'trial_queued', ?, {NOW})"), trials.len())
-    );
-    let mut events = super::query(&sql);
+    let mut events = super::query(&events::insert_rows_sql(trials.len()));
     for (&(trial_id, number), trial) in ids.iter().zip(trials) {
         let data = json!({"number": number, "params": trial.params, "source": trial.source});
-        events = events.bind(sweep_id).bind(trial_id).bind(data.to_string());
+        events = events
+            .bind(sweep_id)
+            .bind(trial_id)
+            .bind("trial_queued")
+            .bind(data.to_string());
     }
     events.execute(&mut **tx).await?;
     Ok(())

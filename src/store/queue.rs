@@ -40,6 +40,29 @@ pub struct Verdict {
     pub target_reached: bool,
 }
 
+impl Verdict {
+    /// The stored report's `decision` (`prune` or `continue`) and `reason`.
+    pub(super) fn columns(&self) -> (Option<&'static str>, Option<&str>) {
+        match &self.decision {
+            Some((prune, reason)) => (
+                Some(if *prune { "prune" } else { "continue" }),
+                Some(reason.as_str()),
+            ),
+            None => (None, None),
+        }
+    }
+
+    /// The `epoch_report` event's data for trial `number`'s `report`.
+    pub(super) fn event(
+        &self,
+        number: i64,
+        report: &crate::report::EpochReport,
+    ) -> serde_json::Value {
+        json!({"number": number, "report": report,
+            "decision": self.decision, "rung": self.rung})
+    }
+}
+
 /// What became of an epoch report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reported {

@@ -23,6 +23,7 @@
 //! So a member agrees with its lone run within float32 rounding (see the
 //! tests for the bound that holds), not bit for bit.
 use super::model::Mlp;
+use super::optim::{ADAGRAD_EPS, ADAM_EPS, BETA1, BETA2, RMS_ALPHA, RMS_EPS};
 use super::TrainError;
 use crate::spec::{self, Activation, TrialParams};
 use tch::nn;
@@ -300,7 +301,7 @@ impl Group {
 
     /// Member `index`'s weights as a lone trial's `VarStore` names them
     /// (`layer0.weight`, ..., `output.bias`), copies on the CPU.
-    pub fn member_weights(&self, index: i64) -> Result<Vec<(String, Tensor)>, TrainError> {
+    fn member_weights(&self, index: i64) -> Result<Vec<(String, Tensor)>, TrainError> {
         let mut named = Vec::new();
         let last = self.layers.len() - 1;
         for (l, (w, b)) in self.layers.iter().enumerate() {
@@ -332,13 +333,6 @@ enum Rule {
     Adagrad,
 }
 
-const BETA1: f64 = 0.9;
-const BETA2: f64 = 0.999;
-const ADAM_EPS: f64 = 1e-8;
-const RMS_ALPHA: f64 = 0.99;
-const RMS_EPS: f64 = 1e-8;
-const ADAGRAD_EPS: f64 = 1e-10;
-
 /// The group's optimizer: per variable its buffers (`[G, ...]` like the
 /// variable), per member its settings and step count.
 struct GroupOptimizer {
@@ -353,8 +347,7 @@ struct GroupOptimizer {
     settings: Option<Settings>,
 }
 
-/// Per-member settings as tensors that broadcast: `[0]` over a bias
-/// `[G, out]`, `[1]` over a weight `[G, out, in]`.
+/// Per-member settings as tensors that broadcast (`GroupOptimizer::per_rank`).
 struct Settings {
     lr: [Tensor; 2],
     /// `-lr`, for updates made in place (`p += buffer * -lr`).
@@ -364,21 +357,6 @@ struct Settings {
     /// AdamW's decoupled decay: `1 - lr * weight_decay`.
     shrink: [Tensor; 2],
     any_weight_decay: bool,
-}
-
-impl Clone for Settings {
-    /// Shares the tensors.
-    fn clone(&self) -> Settings {
-        let share = |t: &[Tensor; 2]| [t[0].shallow_clone(), t[1].shallow_clone()];
-        Settings {
-            lr: share(&self.lr),
-            neg_lr: share(&self.neg_lr),
-            weight_decay: share(&self.weight_decay),
-            momentum: share(&self.momentum),
-            shrink: share(&self.shrink),
-            any_weight_decay: self.any_weight_decay,
-        }
-    }
 }
 
 impl GroupOptimizer {
@@ -427,34 +405,34 @@ impl GroupOptimizer {
             .f_reshape(shape)?)
     }
 
-    /// The per-member settings as coefficient tensors for variables of
-    /// `rank` 2 (biases) and 3 (weights), made once per membership.
-    fn settings(&mut self, like: &Tensor) -> Result<&Settings, TrainError> {
-        if self.settings.is_none() {
-            let both = |values: &[f64]| -> Result<[Tensor; 2], TrainError> {
-                let bias = like.f_select(2, 0)?;
-                Ok([
-                    Self::coefficient(values, &bias)?,
-                    Self::coefficient(values, like)?,
-                ])
-            };
-            let shrink: Vec<f64> = self
-                .lr
-                .iter()
-                .zip(&self.weight_decay)
-                .map(|(lr, wd)| 1.0 - lr * wd)
-                .collect();
-            let neg_lr: Vec<f64> = self.lr.iter().map(|lr| -lr).collect();
-            self.settings = Some(Settings {
-                lr: both(&self.lr)?,
-                neg_lr: both(&neg_lr)?,
-                weight_decay: both(&self.weight_decay)?,
-                momentum: both(&self.momentum)?,
-                shrink: both(&shrink)?,
-                any_weight_decay: self.weight_decay.iter().any(|&w| w != 0.0),
-            });
-        }
-        Ok(self.settings.as_ref().expect("made above"))
+    /// A per-member coefficient for both kinds of variable: `[0]` shaped
+    /// to broadcast over a bias (`[G, 1]`), `[1]` over a weight (`[G, 1, 1]`);
+    /// `like` is a weight.
+    fn per_rank(values: &[f64], like: &Tensor) -> Result<[Tensor; 2], TrainError> {
+        let bias = like.f_select(2, 0)?;
+        Ok([
+            Self::coefficient(values, &bias)?,
+            Self::coefficient(values, like)?,
+        ])
+    }
+
+    /// The per-member settings as tensors, for weights like `like`.
+    fn make_settings(&self, like: &Tensor) -> Result<Settings, TrainError> {
+        let shrink: Vec<f64> = self
+            .lr
+            .iter()
+            .zip(&self.weight_decay)
+            .map(|(lr, wd)| 1.0 - lr * wd)
+            .collect();
+        let neg_lr: Vec<f64> = self.lr.iter().map(|lr| -lr).collect();
+        Ok(Settings {
+            lr: Self::per_rank(&self.lr, like)?,
+            neg_lr: Self::per_rank(&neg_lr, like)?,
+            weight_decay: Self::per_rank(&self.weight_decay, like)?,
+            momentum: Self::per_rank(&self.momentum, like)?,
+            shrink: Self::per_rank(&shrink, like)?,
+            any_weight_decay: self.weight_decay.iter().any(|&w| w != 0.0),
+        })
     }
 
     fn backward_step(
@@ -486,16 +464,19 @@ impl GroupOptimizer {
                 .zip(&self.lr)
                 .map(|(&s, lr)| lr / (1.0 - BETA1.powi(s as i32)))
                 .collect();
-            let bias = like.f_select(2, 0)?;
-            let c = Self::coefficient;
             Some((
-                [c(&correction2, &bias)?, c(&correction2, &like)?],
-                [c(&step, &bias)?, c(&step, &like)?],
+                Self::per_rank(&correction2, &like)?,
+                Self::per_rank(&step, &like)?,
             ))
         } else {
             None
         };
-        let settings = self.settings(&like)?.clone();
+        // Made once per membership, and out of `self` while the buffers
+        // change (an error on the way leaves None: made again next step).
+        let settings = match self.settings.take() {
+            Some(settings) => settings,
+            None => self.make_settings(&like)?,
+        };
         tch::no_grad(|| -> Result<(), TrainError> {
             let mut v = 0;
             for (w, b) in layers.iter_mut() {
@@ -545,7 +526,9 @@ impl GroupOptimizer {
                 }
             }
             Ok(())
-        })
+        })?;
+        self.settings = Some(settings);
+        Ok(())
     }
 
     /// Drops member `index`'s settings and buffer slices.

@@ -90,61 +90,23 @@ fn alone_from(
     curve
 }
 
-/// The group on the same batches, writing each member's checkpoint after
-/// the first epoch into `dir`. Each member's curve.
-fn grouped_with_checkpoints(
-    members: &[(TrialParams, u64)],
-    split: &Split,
-    orders: &[Tensor],
-    dir: &std::path::Path,
-) -> Vec<Curve> {
-    let list: Vec<Member> = members
-        .iter()
-        .map(|(p, s)| Member {
-            params: p,
-            seed: *s,
-        })
-        .collect();
-    let mut group = Group::new(&list, split.features(), 10, Device::Cpu).unwrap();
-    let mut curves = vec![Curve::new(); members.len()];
-    let n = split.train_len();
-    let mut steps = 0;
-    for (epoch, order) in orders.iter().enumerate() {
-        let rows = split.train_rows.index_select(0, order);
-        let mut sums = vec![0.0; members.len()];
-        let mut start = 0;
-        while start < n {
-            let len = BATCH.min(n - start);
-            let (x, y) = split.gather(&rows.narrow(0, start, len));
-            for (s, l) in sums.iter_mut().zip(group.train_batch(&x, &y).unwrap()) {
-                *s += l * len as f64;
-            }
-            steps += 1;
-            start += len;
-        }
-        let evaluated = group.evaluate(&split.val_x, &split.val_y).unwrap();
-        for (m, (sum, (val_loss, val_accuracy))) in sums.iter().zip(evaluated).enumerate() {
-            curves[m].push((sum / n as f64, val_loss, val_accuracy));
-        }
-        if epoch == 0 {
-            for m in 0..members.len() {
-                let state = group.member_state(m as i64, 1, steps).unwrap();
-                let path = dir.join(format!("{m}.ckpt"));
-                crate::train::checkpoint::write_state(&path, &state).unwrap();
-            }
-        }
-    }
-    curves
+/// What happens to a group after its first epoch, besides training on.
+#[derive(Clone, Copy)]
+enum AfterFirstEpoch<'a> {
+    Nothing,
+    /// This member leaves.
+    Leaves(usize),
+    /// Every member's checkpoint is written into this folder as `<m>.ckpt`.
+    Checkpoints(&'a std::path::Path),
 }
 
-/// The group on the same batches; after epoch `leave.0`, member `leave.1`
-/// leaves. Each member's curve, in the members' order (the one that left
-/// has its epochs up to then).
+/// The group on the same batches. Each member's curve, in the members'
+/// order (one that left has its epochs up to then).
 fn grouped(
     members: &[(TrialParams, u64)],
     split: &Split,
     orders: &[Tensor],
-    leave: Option<(usize, usize)>,
+    after_first: AfterFirstEpoch,
 ) -> Vec<Curve> {
     let list: Vec<Member> = members
         .iter()
@@ -157,6 +119,7 @@ fn grouped(
     let mut present: Vec<usize> = (0..members.len()).collect();
     let mut curves = vec![Curve::new(); members.len()];
     let n = split.train_len();
+    let mut steps = 0;
     for (epoch, order) in orders.iter().enumerate() {
         let rows = split.train_rows.index_select(0, order);
         let mut sums = vec![0.0; present.len()];
@@ -164,21 +127,30 @@ fn grouped(
         while start < n {
             let len = BATCH.min(n - start);
             let (x, y) = split.gather(&rows.narrow(0, start, len));
-            let losses = group.train_batch(&x, &y).unwrap();
-            for (s, l) in sums.iter_mut().zip(losses) {
+            for (s, l) in sums.iter_mut().zip(group.train_batch(&x, &y).unwrap()) {
                 *s += l * len as f64;
             }
+            steps += 1;
             start += len;
         }
         let evaluated = group.evaluate(&split.val_x, &split.val_y).unwrap();
         for ((&m, sum), (val_loss, val_accuracy)) in present.iter().zip(&sums).zip(evaluated) {
             curves[m].push((sum / n as f64, val_loss, val_accuracy));
         }
-        if let Some((after, who)) = leave {
-            if epoch + 1 == after {
+        match after_first {
+            _ if epoch > 0 => {}
+            AfterFirstEpoch::Nothing => {}
+            AfterFirstEpoch::Leaves(who) => {
                 let index = present.iter().position(|&m| m == who).unwrap();
                 group.remove(index as i64).unwrap();
                 present.remove(index);
+            }
+            AfterFirstEpoch::Checkpoints(dir) => {
+                for m in 0..members.len() {
+                    let state = group.member_state(m as i64, 1, steps).unwrap();
+                    let path = dir.join(format!("{m}.ckpt"));
+                    crate::train::checkpoint::write_state(&path, &state).unwrap();
+                }
             }
         }
     }
@@ -219,8 +191,8 @@ fn a_member_of_a_group_trains_as_it_would_alone() {
             .iter()
             .map(|(p, s)| alone(p, *s, &split, &orders))
             .collect();
-        let together = grouped(&members, &split, &orders, None);
-        let left = grouped(&members, &split, &orders, Some((1, 3)));
+        let together = grouped(&members, &split, &orders, AfterFirstEpoch::Nothing);
+        let left = grouped(&members, &split, &orders, AfterFirstEpoch::Leaves(3));
         let mut worst = (0.0f64, 0.0f64);
         for (m, lone) in lone.iter().enumerate() {
             let (dl, da) = differences(lone, &together[m]);
@@ -264,7 +236,12 @@ fn a_members_checkpoint_resumes_alone_as_it_would_have_gone_on_in_the_group() {
     let dir = tempfile::tempdir().unwrap();
     for optimizer in ["sgd", "adam", "adamw", "rmsprop", "adagrad"] {
         let members = members(optimizer);
-        let together = grouped_with_checkpoints(&members, &split, &orders, dir.path());
+        let together = grouped(
+            &members,
+            &split,
+            &orders,
+            AfterFirstEpoch::Checkpoints(dir.path()),
+        );
         // Members 0, 1 and 2: momentum 0, 0.5 and 0.9.
         for m in 0..3 {
             let (p, seed) = &members[m];

@@ -19,12 +19,12 @@ enum Rule {
     Adagrad,
 }
 
-const BETA1: f64 = 0.9;
-const BETA2: f64 = 0.999;
-const ADAM_EPS: f64 = 1e-8;
-const RMS_ALPHA: f64 = 0.99;
-const RMS_EPS: f64 = 1e-8;
-const ADAGRAD_EPS: f64 = 1e-10;
+pub(super) const BETA1: f64 = 0.9;
+pub(super) const BETA2: f64 = 0.999;
+pub(super) const ADAM_EPS: f64 = 1e-8;
+pub(super) const RMS_ALPHA: f64 = 0.99;
+pub(super) const RMS_EPS: f64 = 1e-8;
+pub(super) const ADAGRAD_EPS: f64 = 1e-10;
 
 impl Rule {
     /// Buffers each variable needs.
