@@ -74,6 +74,7 @@ fn epochs(device: Device, data: &Dataset, batch: u32, reps: usize) -> Vec<EpochR
                 stop: &stop,
                 checkpoint: None,
                 resume_upto: 0,
+                shuffle: None,
             };
             let mut clock = Clock(None);
             train::train_on(device, &job, &split, &test, 10, &mut clock).expect("training");

@@ -36,20 +36,21 @@ fn seconds(x: &Tensor, y: &Tensor, hidden: &[u32], members: usize, batch: i64, i
         .map(|(i, p)| Member {
             params: p,
             seed: i as u64,
+            resume: None,
         })
         .collect();
-    let mut group = Group::new(&list, 784, 10, Device::Cpu).expect("group");
+    let (mut group, _) = Group::new(&list, 784, 10, Device::Cpu).expect("group");
     let order = Tensor::randperm(x.size()[0], (Kind::Int64, Device::Cpu)).narrow(0, 0, images);
     let (bx, by) = (x.index_select(0, &order), y.index_select(0, &order));
     group
-        .train_batch(&bx.narrow(0, 0, batch), &by.narrow(0, 0, batch))
+        .train_batch(&bx.narrow(0, 0, batch), &by.narrow(0, 0, batch), &[])
         .expect("warm-up");
     let started = Instant::now();
     let mut start = 0;
     while start < images {
         let len = batch.min(images - start);
         group
-            .train_batch(&bx.narrow(0, start, len), &by.narrow(0, start, len))
+            .train_batch(&bx.narrow(0, start, len), &by.narrow(0, start, len), &[])
             .expect("batch");
         start += len;
     }

@@ -643,6 +643,7 @@ fn train_here(
         stop: &stop,
         checkpoint: Some(&checkpoint),
         resume_upto: 0,
+        shuffle: None,
     };
     let mut epochs = Epochs(Vec::new());
     let started = Instant::now();

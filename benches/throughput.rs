@@ -65,6 +65,7 @@ fn ours(data: &Dataset, batch: i64, reps: usize) -> f64 {
             stop: &stop,
             checkpoint: None,
             resume_upto: 0,
+            shuffle: None,
         };
         let mut clock = Clock(None);
         train::train(&job, &split, &test, 10, &mut clock).expect("training");

@@ -107,6 +107,7 @@ fn trial(
         stop: &stop,
         checkpoint,
         resume_upto,
+        shuffle: None,
     };
     let mut recorder = Recorder {
         suspend_after,
@@ -253,6 +254,7 @@ fn the_cpu_named_explicitly_is_bit_for_bit_the_default() {
         stop: &stop,
         checkpoint: None,
         resume_upto: 0,
+        shuffle: None,
     };
     let run = |device: Option<Device>| {
         let mut recorder = Recorder::default();

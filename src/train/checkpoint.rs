@@ -32,7 +32,8 @@ const OPTIMIZER: &str = "optimizer.";
 pub struct Saver {
     jobs: Option<mpsc::Sender<Job>>,
     done: mpsc::Receiver<Result<(), TrainError>>,
-    in_flight: bool,
+    /// Checkpoints handed over and not yet written.
+    in_flight: usize,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -54,7 +55,7 @@ impl Saver {
         Saver {
             jobs: thread.is_some().then_some(jobs),
             done,
-            in_flight: false,
+            in_flight: 0,
             thread,
         }
     }
@@ -74,6 +75,13 @@ impl Saver {
         let _ = self.wait();
         // Deep copies: training changes the weights in place meanwhile.
         let tensors = tch::no_grad(|| state(epoch, step, vs, optimizer));
+        self.save_state(path, tensors);
+    }
+
+    /// Writes `tensors` (copies, such as `Group::member_state` makes) to
+    /// `path` in the background, after those handed over before; without
+    /// waiting for them, so that a group's members are written together.
+    pub fn save_state(&mut self, path: &Path, tensors: Vec<(String, Tensor)>) {
         let unsent = match &self.jobs {
             Some(jobs) => jobs.send((path.to_path_buf(), tensors)).err().map(|e| e.0),
             None => Some((path.to_path_buf(), tensors)),
@@ -83,20 +91,24 @@ impl Saver {
                 // Logged there; training goes on without it.
                 let _ = write_logged(&path, &tensors);
             }
-            None => self.in_flight = true,
+            None => self.in_flight += 1,
         }
     }
 
-    /// Waits until the checkpoint being written is on disk; its error, if
-    /// it failed.
+    /// Waits until every checkpoint handed over is on disk; the first
+    /// error, if one failed.
     pub fn wait(&mut self) -> Result<(), TrainError> {
-        if !std::mem::take(&mut self.in_flight) {
-            return Ok(());
+        let mut result = Ok(());
+        for _ in 0..std::mem::take(&mut self.in_flight) {
+            let written = self.done.recv().unwrap_or_else(|_| {
+                let stopped = "the checkpoint thread stopped";
+                Err(TrainError::CheckpointNotWritten(stopped.into()))
+            });
+            if result.is_ok() {
+                result = written;
+            }
         }
-        self.done.recv().unwrap_or_else(|_| {
-            let stopped = "the checkpoint thread stopped";
-            Err(TrainError::CheckpointNotWritten(stopped.into()))
-        })
+        result
     }
 }
 

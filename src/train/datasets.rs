@@ -1,6 +1,7 @@
 //! The datasets a training thread has read, kept as tensors on its device
 //! between trials, and training a trial on one of them by name.
 use super::error::guard;
+use super::grouped::GroupMember;
 use super::{device, Job, Listener, Outcome, TestSet, TrainError};
 use crate::data::catalog::Catalog;
 use crate::data::tensors::{Dataset, Split};
@@ -74,6 +75,39 @@ impl Datasets {
         };
         let classes = dataset.info.classes as i64;
         super::train_on(device, job, split, &test, classes, listener)
+    }
+
+    /// Trains `members` as one fused group on the dataset `name` (split as
+    /// for `train`), the group's batches shuffled by `order_seed`. See
+    /// [`super::grouped::train_group_on`]: each member hears of its end.
+    pub fn train_group(
+        &mut self,
+        name: &str,
+        sweep_seed: u64,
+        validation_fraction: f64,
+        order_seed: u64,
+        members: &mut [GroupMember],
+    ) {
+        let device = self.device;
+        let this = &mut *self;
+        let found = super::device::check(device)
+            .map_err(TrainError::from)
+            .and_then(|()| guard(move || this.split(name, sweep_seed, validation_fraction)));
+        let (dataset, split) = match found {
+            Ok(found) => found,
+            Err(e) => {
+                for m in members.iter_mut() {
+                    m.listener.on_end(Err(super::grouped::duplicate(&e)));
+                }
+                return;
+            }
+        };
+        let test = TestSet {
+            x: &dataset.test_x,
+            y: &dataset.test_y,
+        };
+        let classes = dataset.info.classes as i64;
+        super::grouped::train_group_on(device, order_seed, members, split, &test, classes)
     }
 
     /// The dataset `name`, read if it is not in memory, and its split by `seed`.

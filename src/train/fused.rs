@@ -22,12 +22,21 @@
 //! dot product in another order; and scalar coefficients become tensors.
 //! So a member agrees with its lone run within float32 rounding (see the
 //! tests for the bound that holds), not bit for bit.
-use super::model::Mlp;
+use super::checkpoint::Checkpoint;
+use super::model::{activate, Mlp};
 use super::optim::{ADAGRAD_EPS, ADAM_EPS, BETA1, BETA2, RMS_ALPHA, RMS_EPS};
-use super::TrainError;
+use super::{Optimizer, TrainError};
 use crate::spec::{self, Activation, TrialParams};
 use tch::nn;
 use tch::{Device, Kind, Tensor};
+
+/// A member as a lone trial would hold it, before the group stacks it.
+struct Lone {
+    /// In `Mlp::new`'s order: per layer, bias then weight.
+    variables: Vec<Tensor>,
+    /// The lone optimizer's state, as `Optimizer::state` names it.
+    state: Vec<(String, Tensor)>,
+}
 
 /// The members' networks as one: per layer, weights `[G, out, in]` and
 /// biases `[G, out]`, leaves that require gradients.
@@ -57,21 +66,27 @@ impl Shape {
 }
 
 /// A member's settings and initial weights: `seed` seeds them as it seeds a
-/// lone trial's (`tch::manual_seed(seed)`, then `Mlp::new`).
+/// lone trial's (`tch::manual_seed(seed)`, then `Mlp::new`); `resume`, a
+/// lone trial's checkpoint (or another member's, `member_state`) to start
+/// from instead.
 pub struct Member<'a> {
     pub params: &'a TrialParams,
     pub seed: u64,
+    pub resume: Option<&'a Checkpoint>,
 }
 
 impl Group {
-    /// The members' networks, each initialised as it would be alone, on
-    /// `device`; an error when their shapes differ or libtorch fails.
+    /// The members' networks, each initialised as it would be alone (or
+    /// restored from its checkpoint), on `device`, and per member the epoch
+    /// and step it starts after: (0, 0) when fresh, also when its
+    /// checkpoint is of another network (told in the log, as alone). An
+    /// error when their shapes differ or libtorch fails.
     pub fn new(
         members: &[Member],
         features: i64,
         classes: i64,
         device: Device,
-    ) -> Result<Group, TrainError> {
+    ) -> Result<(Group, Vec<(i64, i64)>), TrainError> {
         let Some(first) = members.first() else {
             return Err(TrainError::InvalidConfiguration {
                 field: "group".into(),
@@ -89,32 +104,52 @@ impl Group {
                 ),
             });
         }
-        // Each member's variables in `Mlp::new`'s order (bias, then weight,
-        // per layer), drawn on the CPU as a lone trial's are.
-        let mut per_member: Vec<Vec<Tensor>> = Vec::with_capacity(members.len());
+        // Each member as a lone trial: its variables in `Mlp::new`'s order
+        // (bias, then weight, per layer), drawn on the CPU, and its lone
+        // optimizer's state (restored, or zeros).
+        let mut lone: Vec<Lone> = Vec::with_capacity(members.len());
+        let mut starts = Vec::with_capacity(members.len());
         for m in members {
             tch::manual_seed(m.seed as i64);
-            let vs = nn::VarStore::new(Device::Cpu);
+            let mut vs = nn::VarStore::new(Device::Cpu);
             let _net = Mlp::new(&vs.root(), m.params, features, classes)?;
-            per_member.push(vs.trainable_variables());
+            let mut optimizer = Optimizer::new(&vs, m.params)?;
+            let mut start = (0, 0);
+            if let Some(c) = m.resume {
+                // `restore` checks before it copies: on an error the fresh
+                // state is intact.
+                match c.restore(&mut vs, &mut optimizer) {
+                    Ok(()) => start = (c.epoch, c.step),
+                    Err(e @ TrainError::BadCheckpoint(_)) => {
+                        tracing::warn!("not resuming: {e}")
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            starts.push(start);
+            lone.push(Lone {
+                variables: vs.trainable_variables(),
+                state: optimizer.state(),
+            });
         }
         let layer_count = shape.hidden_layers.len() + 1;
         let mut layers = Vec::with_capacity(layer_count);
         for l in 0..layer_count {
             let stack = |k: usize| -> Result<Tensor, TrainError> {
-                let parts: Vec<&Tensor> = per_member.iter().map(|v| &v[2 * l + k]).collect();
+                let parts: Vec<&Tensor> = lone.iter().map(|v| &v.variables[2 * l + k]).collect();
                 let stacked = Tensor::f_stack(&parts, 0)?.f_to_device(device)?;
                 Ok(stacked.f_detach()?.f_set_requires_grad(true)?)
             };
             let (bias, weight) = (stack(0)?, stack(1)?);
             layers.push((weight, bias));
         }
-        let optimizer = GroupOptimizer::new(&layers, members)?;
-        Ok(Group {
+        let optimizer = GroupOptimizer::new(&layers, members, &lone, device)?;
+        let group = Group {
             layers,
             activation: shape.activation,
             optimizer,
-        })
+        };
+        Ok((group, starts))
     }
 
     /// How many members the group has.
@@ -123,8 +158,9 @@ impl Group {
     }
 
     /// Every member's log-probabilities of the shared batch `x` (`[B, in]`):
-    /// `[G, B, classes]`.
-    pub fn f_forward(&self, x: &Tensor) -> Result<Tensor, TrainError> {
+    /// `[G, B, classes]`. `masks`: per hidden layer the members' dropout
+    /// masks `[G, B, width]` (see `dropout_masks`), or none.
+    pub fn f_forward(&self, x: &Tensor, masks: &[Tensor]) -> Result<Tensor, TrainError> {
         let g = self.members();
         let batch = x.size()[0];
         let (w0, b0) = &self.layers[0];
@@ -138,8 +174,11 @@ impl Group {
             )?
             .f_reshape([batch, g, out0])?
             .f_transpose(0, 1)?;
-        for (w, b) in self.layers.iter().skip(1) {
-            h = self.activate(&h)?;
+        for (i, (w, b)) in self.layers.iter().skip(1).enumerate() {
+            h = activate(self.activation, &h)?;
+            if let Some(mask) = masks.get(i) {
+                h = h.f_mul(mask)?;
+            }
             // [G, B, in] x [G, in, out] + [G, 1, out]
             h = b
                 .f_unsqueeze(1)?
@@ -148,13 +187,42 @@ impl Group {
         Ok(h.f_log_softmax(-1, Kind::Float)?)
     }
 
-    fn activate(&self, h: &Tensor) -> Result<Tensor, TrainError> {
-        Ok(match self.activation {
-            Activation::Relu => h.f_relu()?,
-            Activation::Tanh => h.f_tanh()?,
-            Activation::Sigmoid => h.f_sigmoid()?,
-            Activation::Gelu => h.f_gelu("none")?,
-        })
+    /// The dropout masks of one batch for members given as (trial seed,
+    /// the epoch it trains, dropout), in the group's order: per hidden layer
+    /// `[G, rows, width]`, each member's slice what it draws alone
+    /// (`dropout::masks`), ones for a member without dropout. Empty when no
+    /// member has dropout.
+    pub fn dropout_masks(
+        &self,
+        members: &[(u64, i64, f64)],
+        batch: i64,
+        rows: i64,
+    ) -> Result<Vec<Tensor>, TrainError> {
+        if members.iter().all(|m| m.2 <= 0.0) {
+            return Ok(Vec::new());
+        }
+        let device = self.layers[0].0.device();
+        let widths: Vec<u32> = self.layers[..self.layers.len() - 1]
+            .iter()
+            .map(|(w, _)| w.size()[1] as u32)
+            .collect();
+        let mut each = Vec::with_capacity(members.len());
+        for &(seed, epoch, p) in members {
+            each.push(if p > 0.0 {
+                super::dropout::masks(seed, epoch, batch, p, rows, &widths, device)?
+            } else {
+                widths
+                    .iter()
+                    .map(|&w| Tensor::f_ones([rows, i64::from(w)], (Kind::Float, device)))
+                    .collect::<Result<_, _>>()?
+            });
+        }
+        (0..widths.len())
+            .map(|l| {
+                let parts: Vec<&Tensor> = each.iter().map(|m| &m[l]).collect();
+                Ok(Tensor::f_stack(&parts, 0)?)
+            })
+            .collect()
     }
 
     /// Each member's mean negative log-likelihood of the labels `y` (`[B]`)
@@ -175,8 +243,13 @@ impl Group {
     /// Trains every member on the batch `(x, y)`: one forward pass, one
     /// backward pass of the summed losses, one update. Each member's loss on
     /// the batch, before the update.
-    pub fn train_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<Vec<f64>, TrainError> {
-        let losses = Group::f_losses(&self.f_forward(x)?, y)?;
+    pub fn train_batch(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        masks: &[Tensor],
+    ) -> Result<Vec<f64>, TrainError> {
+        let losses = Group::f_losses(&self.f_forward(x, masks)?, y)?;
         self.optimizer
             .backward_step(&mut self.layers, &losses.f_sum(Kind::Float)?)?;
         Ok(Vec::<f64>::try_from(&losses.f_to_kind(Kind::Double)?)?)
@@ -193,7 +266,7 @@ impl Group {
             let mut start = 0;
             while start < n {
                 let len = CHUNK.min(n - start);
-                let out = self.f_forward(&x.narrow(0, start, len))?;
+                let out = self.f_forward(&x.narrow(0, start, len), &[])?;
                 let y = y.narrow(0, start, len);
                 let l = Group::f_losses(&out, &y)?
                     .f_to_kind(Kind::Double)?
@@ -360,7 +433,15 @@ struct Settings {
 }
 
 impl GroupOptimizer {
-    fn new(layers: &[(Tensor, Tensor)], members: &[Member]) -> Result<GroupOptimizer, TrainError> {
+    /// The optimizer of `layers`, whose members' lone optimizers hold
+    /// `lone[m].state`: their buffers stacked (zeros where a lone rule keeps
+    /// none at its settings), their step counts kept.
+    fn new(
+        layers: &[(Tensor, Tensor)],
+        members: &[Member],
+        lone: &[Lone],
+        device: Device,
+    ) -> Result<GroupOptimizer, TrainError> {
         let rule = match members[0].params.optimizer {
             spec::Optimizer::Sgd => Rule::Sgd,
             spec::Optimizer::Adam => Rule::Adam { decoupled: false },
@@ -372,22 +453,44 @@ impl GroupOptimizer {
             Rule::Sgd | Rule::Adagrad => 1,
             Rule::Adam { .. } | Rule::RmsProp => 2,
         };
+        let named = |m: &Lone, name: &str| -> Option<Tensor> {
+            m.state
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.shallow_clone())
+        };
         let mut buffers = Vec::new();
-        for (w, b) in layers {
-            for v in [w, b] {
-                buffers.push(
-                    (0..buffers_each)
-                        .map(|_| v.f_zeros_like())
-                        .collect::<Result<Vec<_>, _>>()?,
-                );
+        for layer in 0..layers.len() {
+            // Ours: weight, then bias; a lone optimizer's: bias (2 * layer),
+            // then weight (2 * layer + 1).
+            for lone_index in [2 * layer + 1, 2 * layer] {
+                let mut these = Vec::with_capacity(buffers_each);
+                for k in 0..buffers_each {
+                    let parts = lone
+                        .iter()
+                        .map(|m| match named(m, &format!("{lone_index}.{k}")) {
+                            Some(t) => Ok(t),
+                            None => m.variables[lone_index].f_zeros_like(),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    these.push(Tensor::f_stack(&parts, 0)?.f_to_device(device)?);
+                }
+                buffers.push(these);
             }
         }
+        let steps = lone
+            .iter()
+            .map(|m| match named(m, "steps") {
+                Some(t) => t.f_int64_value(&[0]),
+                None => Ok(0),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(GroupOptimizer {
             rule,
             lr: members.iter().map(|m| m.params.learning_rate).collect(),
             weight_decay: members.iter().map(|m| m.params.weight_decay).collect(),
             momentum: members.iter().map(|m| m.params.momentum).collect(),
-            steps: vec![0; members.len()],
+            steps,
             buffers,
             settings: None,
         })

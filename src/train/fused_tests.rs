@@ -3,6 +3,7 @@ use super::{Group, Member};
 use crate::data::catalog::Catalog;
 use crate::data::tensors::{Dataset, Split};
 use crate::spec::TrialParams;
+use crate::train::dropout::masks;
 use crate::train::{evaluate, Mlp, Optimizer};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -41,7 +42,7 @@ fn members(optimizer: &str) -> Vec<(TrialParams, u64)> {
                 learning_rate: scale * f64::from(i + 1),
                 weight_decay: [0.0, 1e-4, 1e-3][i as usize % 3],
                 momentum: [0.0, 0.5, 0.9][i as usize % 3],
-                dropout: 0.0,
+                dropout: [0.0, 0.2][i as usize % 2],
                 ..TrialParams::default()
             };
             (p, 1000 + u64::from(i))
@@ -54,7 +55,8 @@ fn alone(p: &TrialParams, seed: u64, split: &Split, orders: &[Tensor]) -> Curve 
     alone_from(p, seed, None, split, orders)
 }
 
-/// `alone`, resumed from the checkpoint at `resume` if given.
+/// `alone`, resumed from the checkpoint at `resume` if given (after the
+/// first epoch: `orders` are then those of the epochs after it).
 fn alone_from(
     p: &TrialParams,
     seed: u64,
@@ -62,7 +64,10 @@ fn alone_from(
     split: &Split,
     orders: &[Tensor],
 ) -> Curve {
-    tch::manual_seed(seed as i64);
+    let first = i64::from(resume.is_some());
+    // Resumed: initialised from another seed, so that every weight must
+    // come from the checkpoint (dropout draws from the trial's seed).
+    tch::manual_seed(seed as i64 + 77 * first);
     let mut vs = nn::VarStore::new(Device::Cpu);
     let net = Mlp::new(&vs.root(), p, split.features(), 10).unwrap();
     let mut optimizer = Optimizer::new(&vs, p).unwrap();
@@ -72,14 +77,28 @@ fn alone_from(
     }
     let n = split.train_len();
     let mut curve = Vec::new();
-    for order in orders {
+    for (e, order) in orders.iter().enumerate() {
+        let epoch = first + 1 + e as i64;
         let rows = split.train_rows.index_select(0, order);
         let mut sum = 0.0;
         let mut start = 0;
         while start < n {
             let len = BATCH.min(n - start);
             let (x, y) = split.gather(&rows.narrow(0, start, len));
-            let loss = net.f_forward_t(&x, true).unwrap().nll_loss(&y);
+            let widths = &p.hidden_layers;
+            let masks = masks(
+                seed,
+                epoch,
+                start / BATCH,
+                p.dropout,
+                len,
+                widths,
+                Device::Cpu,
+            );
+            let loss = net
+                .f_forward_masked(&x, &masks.unwrap())
+                .unwrap()
+                .nll_loss(&y);
             optimizer.backward_step(&loss).unwrap();
             sum += loss.double_value(&[]) * len as f64;
             start += len;
@@ -113,9 +132,10 @@ fn grouped(
         .map(|(p, s)| Member {
             params: p,
             seed: *s,
+            resume: None,
         })
         .collect();
-    let mut group = Group::new(&list, split.features(), 10, Device::Cpu).unwrap();
+    let (mut group, _) = Group::new(&list, split.features(), 10, Device::Cpu).unwrap();
     let mut present: Vec<usize> = (0..members.len()).collect();
     let mut curves = vec![Curve::new(); members.len()];
     let n = split.train_len();
@@ -127,7 +147,15 @@ fn grouped(
         while start < n {
             let len = BATCH.min(n - start);
             let (x, y) = split.gather(&rows.narrow(0, start, len));
-            for (s, l) in sums.iter_mut().zip(group.train_batch(&x, &y).unwrap()) {
+            let dropping: Vec<(u64, i64, f64)> = present
+                .iter()
+                .map(|&m| (members[m].1, epoch as i64 + 1, members[m].0.dropout))
+                .collect();
+            let masks = group.dropout_masks(&dropping, start / BATCH, len).unwrap();
+            for (s, l) in sums
+                .iter_mut()
+                .zip(group.train_batch(&x, &y, &masks).unwrap())
+            {
                 *s += l * len as f64;
             }
             steps += 1;
@@ -168,7 +196,9 @@ fn differences(a: &Curve, b: &Curve) -> (f64, f64) {
     })
 }
 
-/// For each optimizer, with weight decay and momentum differing per member:
+/// For each optimizer, with weight decay, momentum and dropout differing
+/// per member (each member's dropout masks drawn from its own seed, as a
+/// lone trial draws them):
 /// every member of a group of 8 gives the losses and accuracies its lone run
 /// gives, within float32 rounding: the larger products may sum a dot
 /// product in another order (a relative 1e-7 a step), which 32 steps an
@@ -246,8 +276,7 @@ fn a_members_checkpoint_resumes_alone_as_it_would_have_gone_on_in_the_group() {
         for m in 0..3 {
             let (p, seed) = &members[m];
             let path = dir.path().join(format!("{m}.ckpt"));
-            // Another seed: every weight must come from the checkpoint.
-            let resumed = alone_from(p, seed + 77, Some(&path), &split, &orders[1..]);
+            let resumed = alone_from(p, *seed, Some(&path), &split, &orders[1..]);
             let (dl, da) = differences(&together[m][1..].to_vec(), &resumed);
             let image = 1.0 / split.val_y.size()[0] as f64;
             assert!(dl < 5e-5, "{optimizer} member {m}: loss differs by {dl}");

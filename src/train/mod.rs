@@ -21,9 +21,11 @@
 pub mod checkpoint;
 mod datasets;
 mod device;
+mod dropout;
 mod error;
 mod evaluate;
 pub mod fused;
+pub mod grouped;
 mod model;
 mod optim;
 
@@ -57,6 +59,25 @@ pub struct Job<'a> {
     /// The last epoch the caller has a report of: a checkpoint past it is
     /// not resumed from (the caller's record is the truth).
     pub resume_upto: i64,
+    /// The batch order to train on; None: the trial's own (its seed).
+    pub shuffle: Option<Shuffle>,
+}
+
+/// A batch order: epoch `e` is shuffled as epoch `e + offset` of a run
+/// seeded by `seed`. A trial alone trains on `Shuffle { seed: its seed,
+/// offset: 0 }`; a member of a fused group on the group's order, from the
+/// group epoch it joined at, and is trained alone on it again by this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shuffle {
+    pub seed: u64,
+    pub offset: i64,
+}
+
+impl Shuffle {
+    /// The seed of epoch `epoch`'s shuffle.
+    pub fn epoch_seed(self, epoch: i64) -> i64 {
+        epoch_seed(self.seed, epoch + self.offset)
+    }
 }
 
 /// The held-out test images, evaluated once when a trial completes.
@@ -110,8 +131,9 @@ pub fn set_threads(threads: usize) {
 /// Trains a network on `split` (fresh, or resumed from the job's checkpoint),
 /// telling `listener` of each training-loss sample and, after each epoch, of
 /// its report; the listener's answer decides whether training goes on. Each
-/// epoch's shuffling and dropout are seeded by the trial's seed and the
-/// epoch, so a resumed trial trains exactly as an uninterrupted one would.
+/// epoch's shuffling is seeded by the trial's seed and the epoch, each
+/// batch's dropout by those and the batch (`dropout.rs`), so a resumed trial
+/// trains exactly as an uninterrupted one would.
 /// A failure, libtorch's included, is an error, never a panic. On the CPU:
 /// [`train_on`] with `Device::Cpu`.
 pub fn train(
@@ -196,7 +218,11 @@ fn train_unguarded(
     let (mut window_sum, mut window_len) = (0.0, 0i64);
     for epoch in first + 1..=i64::from(job.params.epochs) {
         let started = Instant::now();
-        tch::manual_seed(epoch_seed(job.seed, epoch));
+        let shuffle = job.shuffle.unwrap_or(Shuffle {
+            seed: job.seed,
+            offset: 0,
+        });
+        tch::manual_seed(shuffle.epoch_seed(epoch));
         // Drawn on the CPU whatever the device: the same order everywhere.
         let order = Tensor::randperm(n, (Kind::Int64, Device::Cpu)).to_device(device);
         // The epoch's rows in shuffled order; each batch gathers its own
@@ -211,7 +237,16 @@ fn train_unguarded(
             }
             let len = batch.min(n - start);
             let (x, y) = split.gather(&rows.narrow(0, start, len));
-            let loss = net.f_forward_t(&x, true)?.f_nll_loss::<Tensor>(
+            let masks = dropout::masks(
+                job.seed,
+                epoch,
+                start / batch,
+                job.params.dropout,
+                len,
+                &job.params.hidden_layers,
+                device,
+            )?;
+            let loss = net.f_forward_masked(&x, &masks)?.f_nll_loss::<Tensor>(
                 &y,
                 None,
                 tch::Reduction::Mean,
@@ -314,7 +349,7 @@ fn resume(
     }
 }
 
-/// The seed of one epoch's shuffling and dropout.
+/// The seed of one epoch's shuffling.
 fn epoch_seed(seed: u64, epoch: i64) -> i64 {
     (seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)) as i64
 }

@@ -43,19 +43,38 @@ impl Mlp {
     pub fn f_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, TchError> {
         let mut x = xs.shallow_clone();
         for layer in &self.hidden {
-            x = x.f_linear(&layer.ws, layer.bs.as_ref())?;
-            x = match self.activation {
-                Activation::Relu => x.f_relu()?,
-                Activation::Tanh => x.f_tanh()?,
-                Activation::Sigmoid => x.f_sigmoid()?,
-                Activation::Gelu => x.f_gelu("none")?,
-            };
+            x = activate(self.activation, &x.f_linear(&layer.ws, layer.bs.as_ref())?)?;
             if self.dropout > 0.0 {
                 x = x.f_dropout(self.dropout, train)?;
             }
         }
         x.f_linear(&self.output.ws, self.output.bs.as_ref())?
             .f_log_softmax(-1, Kind::Float)
+    }
+
+    /// Log-probabilities of `xs` in training: each hidden layer's output
+    /// multiplied by its mask (`dropout::masks`, one per hidden layer), or
+    /// no dropout when `masks` is empty.
+    pub fn f_forward_masked(&self, xs: &Tensor, masks: &[Tensor]) -> Result<Tensor, TchError> {
+        let mut x = xs.shallow_clone();
+        for (i, layer) in self.hidden.iter().enumerate() {
+            x = activate(self.activation, &x.f_linear(&layer.ws, layer.bs.as_ref())?)?;
+            if let Some(mask) = masks.get(i) {
+                x = x.f_mul(mask)?;
+            }
+        }
+        x.f_linear(&self.output.ws, self.output.bs.as_ref())?
+            .f_log_softmax(-1, Kind::Float)
+    }
+}
+
+/// `x` through the activation.
+pub(super) fn activate(activation: Activation, x: &Tensor) -> Result<Tensor, TchError> {
+    match activation {
+        Activation::Relu => x.f_relu(),
+        Activation::Tanh => x.f_tanh(),
+        Activation::Sigmoid => x.f_sigmoid(),
+        Activation::Gelu => x.f_gelu("none"),
     }
 }
 

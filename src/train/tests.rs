@@ -143,6 +143,7 @@ fn a_resumed_trial_trains_exactly_as_an_uninterrupted_one() {
             stop: &stop,
             checkpoint: Some(&path),
             resume_upto,
+            shuffle: None,
         };
         let run = |resume_upto, suspend_after| {
             let mut r = Recorder {
@@ -194,6 +195,7 @@ fn a_resumed_trial_trains_exactly_as_an_uninterrupted_one() {
         stop: &stop,
         checkpoint: Some(&path),
         resume_upto: 5,
+        shuffle: None,
     };
     assert!(matches!(
         train(&job, &split, &test, 10, &mut r).unwrap(),
@@ -353,6 +355,7 @@ fn an_epoch_is_reported_once_the_previous_checkpoint_is_written() {
         stop: &stop,
         checkpoint: Some(&path),
         resume_upto: 0,
+        shuffle: None,
     };
     let mut order = Order {
         taken: taken.clone(),
@@ -405,6 +408,7 @@ fn a_zero_batch_size_or_width_fails_instead_of_panicking() {
             stop: &stop,
             checkpoint: None,
             resume_upto: 0,
+            shuffle: None,
         };
         let mut recorder = Recorder::default();
         match train(&job, &split, &test, 10, &mut recorder) {
@@ -444,6 +448,7 @@ fn a_bad_checkpoint_is_reported_and_training_starts_afresh() {
         stop: &stop,
         checkpoint: Some(&path),
         resume_upto,
+        shuffle: None,
     };
     let mut first = Recorder {
         suspend_after: Some(1),
@@ -499,6 +504,7 @@ fn a_network_too_large_to_allocate_is_out_of_memory() {
         stop: &stop,
         checkpoint: None,
         resume_upto: 0,
+        shuffle: None,
     };
     let mut recorder = Recorder::default();
     match train(&job, &split, &test, 10, &mut recorder) {

@@ -112,6 +112,7 @@ fn train_one(
         stop: &request.stop,
         checkpoint: Some(&request.checkpoint),
         resume_upto: request.epochs_done,
+        shuffle: None,
     };
     let mut listener = Relay(&request.progress);
     datasets.train(
