@@ -21,7 +21,7 @@ pub const SHA256_HEADER: &str = "x-checkpoint-sha256";
 pub const MAX_WAIT_MS: u64 = 30_000;
 
 /// Most trials one claim may ask for (a fused group's size).
-pub const MAX_CLAIM: u32 = 64;
+pub const MAX_CLAIM: u32 = 256;
 
 /// The prefix of the ids of the workers a server starts on its own host;
 /// they die with it (the kernel kills them), so a starting server takes
@@ -72,6 +72,12 @@ pub struct ClaimRequest {
     pub max: u32,
     #[serde(default)]
     pub wait_ms: u64,
+    /// The trials may be one fused group: of one sweep, fusing with the
+    /// first (`TrialParams::fuses_with`), as many as the sweep's `fuse`
+    /// (or the server's) allows, up to `max`. False: up to `max` trials of
+    /// any sweeps, each trained on its own.
+    #[serde(default)]
+    pub group: bool,
 }
 
 fn one() -> u32 {

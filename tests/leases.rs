@@ -15,7 +15,12 @@ async fn running_with_an_epoch(app: &TestApp, id: i64, number: usize) -> Value {
 
 /// Waits until trial `number` of the sweep runs with at least `epochs`
 /// epochs reported.
-async fn running_with_epochs(app: &TestApp, id: i64, number: usize, epochs: i64) -> Value {
+pub(crate) async fn running_with_epochs(
+    app: &TestApp,
+    id: i64,
+    number: usize,
+    epochs: i64,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, trials) = app.get(&format!("/v1/sweeps/{id}/trials")).await;
@@ -33,7 +38,7 @@ async fn running_with_epochs(app: &TestApp, id: i64, number: usize, epochs: i64)
 
 /// The pid of the worker process holding `trial`: the one started with
 /// `--id <its worker id>`.
-fn pid_of(trial: &Value) -> i32 {
+pub(crate) fn pid_of(trial: &Value) -> i32 {
     let id = trial["worker"].as_str().unwrap();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -48,7 +53,7 @@ fn pid_of(trial: &Value) -> i32 {
         .unwrap_or_else(|| panic!("no worker process has id {id}"))
 }
 
-fn epochs_of(detail: &Value) -> Vec<i64> {
+pub(crate) fn epochs_of(detail: &Value) -> Vec<i64> {
     detail["epochs"]
         .as_array()
         .unwrap()

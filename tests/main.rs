@@ -18,6 +18,7 @@ mod crashes;
 mod dashboard;
 mod datasets;
 mod events;
+mod fused;
 mod gpu;
 mod hardening;
 mod hosts;

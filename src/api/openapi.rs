@@ -77,6 +77,9 @@ pub struct SpecDocument {
     metric: Option<Value>,
     max_trials: Option<u32>,
     max_parallel: Option<u32>,
+    /// Trials a worker trains as one fused group, 1 to 256 (1: one at a
+    /// time); defaults to the server's `fuse`.
+    fuse: Option<u32>,
     seed: Option<u64>,
     /// Per parameter name: `{value}`, `{values}` or `{distribution, min, max}`.
     parameters: Option<BTreeMap<String, Value>>,

@@ -37,6 +37,9 @@ pub struct Config {
     pub lease_seconds: u64,
     /// Attempts a trial gets before a lost lease fails it.
     pub max_attempts: u32,
+    /// Trials of one sweep and network shape a worker trains as one fused
+    /// group, for sweeps whose spec sets no `fuse`; 1: one at a time.
+    pub fuse: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Folder of the trials' checkpoints (the blob store's folder) and of
@@ -99,6 +102,7 @@ impl Default for Config {
             validation_fraction: 0.1,
             lease_seconds: 30,
             max_attempts: 3,
+            fuse: 1,
             max_body_bytes: 1 << 20,
             checkpoint_dir: None,
             blob_store: None,
@@ -212,6 +216,9 @@ impl Config {
         }
         if self.max_attempts == 0 {
             return bad("max_attempts must be at least 1");
+        }
+        if !(1..=crate::spec::MAX_FUSE).contains(&self.fuse) {
+            return bad("fuse must be 1 to 256 (1: one trial at a time)");
         }
         if self.worker_memory_mb.is_some_and(|mb| mb < 256) {
             return bad("worker_memory_mb must be at least 256 (libtorch alone needs about 100)");

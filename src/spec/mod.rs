@@ -105,6 +105,7 @@ pub const KEYS: &[&str] = &[
     "metric",
     "max_trials",
     "max_parallel",
+    "fuse",
     "seed",
     "parameters",
     "early_terminate",
@@ -115,6 +116,8 @@ pub const KEYS: &[&str] = &[
     "trial_timeout_minutes",
     "warm_start",
 ];
+/// The largest fused group a spec may ask for (`fuse`).
+pub const MAX_FUSE: u32 = 256;
 /// The dataset of a spec that names none.
 pub const DEFAULT_DATASET: &str = "mnist-10k";
 

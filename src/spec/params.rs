@@ -37,6 +37,28 @@ impl Default for TrialParams {
 }
 
 impl TrialParams {
+    /// Whether a trial with `other` may be trained in one fused group with
+    /// this one: the same layer widths, activation, optimizer kind and
+    /// batch size (the rest may differ per member).
+    pub fn fuses_with(&self, other: &TrialParams) -> bool {
+        self.hidden_layers == other.hidden_layers
+            && self.activation == other.activation
+            && self.optimizer == other.optimizer
+            && self.batch_size == other.batch_size
+    }
+
+    /// `sampled` made a member of a group with this one: its shape,
+    /// optimizer and batch size taken from this, the rest its own.
+    pub fn with_group_shape(&self, sampled: TrialParams) -> TrialParams {
+        TrialParams {
+            hidden_layers: self.hidden_layers.clone(),
+            activation: self.activation,
+            optimizer: self.optimizer,
+            batch_size: self.batch_size,
+            ..sampled
+        }
+    }
+
     /// Learnable weights of the MLP for inputs of `features` and `classes` outputs.
     pub fn parameter_count(hidden_layers: &[u32], features: usize, classes: usize) -> u64 {
         let mut widths = vec![features as u64];

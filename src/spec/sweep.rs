@@ -22,6 +22,8 @@ pub struct SweepSpec {
     /// Trials the sweep runs: as given, or the grid's size (capped by `max_trials`).
     pub(super) max_trials: u32,
     pub(super) max_parallel: Option<u32>,
+    /// Trials trained as one fused group; None: the server's `fuse`.
+    pub(super) fuse: Option<u32>,
     pub(super) seed: u64,
     pub(super) parameters: BTreeMap<ParamName, ParamSpec>,
     /// Parameters that apply only when another has given values.
@@ -77,6 +79,12 @@ impl SweepSpec {
     /// Trials of this sweep that may run at once; None for no cap.
     pub fn max_parallel(&self) -> Option<u32> {
         self.max_parallel
+    }
+
+    /// How many of its trials a worker trains as one fused group (1:
+    /// one at a time); None leaves it to the server's `fuse` setting.
+    pub fn fuse(&self) -> Option<u32> {
+        self.fuse
     }
 
     /// The seed of the sweep's randomness.

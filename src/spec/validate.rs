@@ -69,6 +69,7 @@ pub(super) fn validate(
     let metric = parse_metric(map.get("metric"))?;
     let max_trials = optional_int(map, "max_trials", 1, limits.max_trials as u64)?;
     let max_parallel = optional_int(map, "max_parallel", 1, 100_000)?;
+    let fuse = optional_int(map, "fuse", 1, u64::from(super::MAX_FUSE))?.map(|f| f as u32);
     let seed =
         optional_int(map, "seed", 0, i64::MAX as u64)?.unwrap_or(fallback_seed % (i64::MAX as u64));
 
@@ -160,6 +161,7 @@ pub(super) fn validate(
         metric,
         max_trials,
         max_parallel: max_parallel.map(|p| p as u32),
+        fuse,
         seed,
         parameters,
         conditions,

@@ -9,7 +9,7 @@
 use super::events::insert_sql;
 use super::lease::HOLD;
 use super::lifecycle::{cancel_sql, complete_sql, ANY_OPEN, MARK_ENDED};
-use super::queue::{Claim, Finish, Reported, Verdict, WriteError};
+use super::queue::{Claim, Finish, Like, Reported, Verdict, WriteError};
 use super::writer::sql;
 use super::{bad_column, best_trial_sql, now_ms, Store, StoreError, NOW};
 use crate::metric::{Goal, MetricName};
@@ -31,11 +31,21 @@ impl Store {
         worker: &str,
         lease_ms: i64,
     ) -> Result<Option<Claim>, StoreError> {
+        self.claim_where(worker, lease_ms, None).await
+    }
+
+    /// `claim`; with `like`, only a trial of its sweep that it admits.
+    pub(super) async fn claim_where(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        like: Option<Like>,
+    ) -> Result<Option<Claim>, StoreError> {
         let Some(hot) = &self.hot else {
-            return self.claim_pg(worker, lease_ms).await;
+            return self.claim_pg(worker, lease_ms, like.as_ref()).await;
         };
         let (worker, skipped) = (worker.to_string(), self.skipped.clone());
-        hot.write(move |db| claim(db, &worker, lease_ms, &skipped))
+        hot.write(move |db| claim(db, &worker, lease_ms, &skipped, like.as_ref()))
             .await
     }
 
@@ -117,19 +127,25 @@ impl Store {
         worker: &str,
         data: Value,
     ) -> Result<(), WriteError> {
+        self.note_trial(claim, worker, "trial_progress", data).await
+    }
+
+    /// Appends an event of kind `kind` about a claimed trial, while the
+    /// caller holds its lease.
+    pub(super) async fn note_trial(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        kind: &'static str,
+        data: Value,
+    ) -> Result<(), WriteError> {
         let Some(hot) = &self.hot else {
-            return self.report_progress_pg(claim, worker, data).await;
+            return self.note_trial_pg(claim, worker, kind, data).await;
         };
         let fence = Fence::of(claim, worker);
         hot.write(move |db| {
             fence.hold(db)?;
-            append(
-                db,
-                fence.sweep_id,
-                Some(fence.trial_id),
-                "trial_progress",
-                &data,
-            )?;
+            append(db, fence.sweep_id, Some(fence.trial_id), kind, &data)?;
             Ok(())
         })
         .await
@@ -271,6 +287,7 @@ fn claim(
     worker: &str,
     lease_ms: i64,
     skipped: &Mutex<HashSet<String>>,
+    like: Option<&Like>,
 ) -> Result<Option<Claim>, StoreError> {
     let (mut skip_sweeps, mut skip_trials) = (Vec::<i64>::new(), Vec::<i64>::new());
     let mut next = db
@@ -283,6 +300,7 @@ fn claim(
                     (SELECT COUNT(*) FROM trials r WHERE r.sweep_id = t.sweep_id AND r.state = ?4))
                AND t.sweep_id NOT IN (SELECT value FROM json_each(?5))
                AND t.id NOT IN (SELECT value FROM json_each(?6))
+               AND (?7 IS NULL OR t.sweep_id = ?7)
              ORDER BY t.sweep_id, t.priority, t.number LIMIT 1",
         )
         .map_err(sql)?;
@@ -296,6 +314,7 @@ fn claim(
                     TrialState::Running.as_str(),
                     json!(skip_sweeps).to_string(),
                     json!(skip_trials).to_string(),
+                    like.map(|l| l.sweep_id),
                 ],
                 Queued::of,
             )
@@ -324,6 +343,13 @@ fn claim(
             }
         };
         match json_column(queued.params.as_deref(), "trial", queued.id, "params") {
+            Ok(params) if !like.is_none_or(|l| l.admits(params.as_ref())) => {
+                // Not of the group's shape: left queued for another claim.
+                skip_trials.push(queued.id);
+                if skip_trials.len() >= Like::LOOK_AT {
+                    return Ok(None);
+                }
+            }
             Ok(params) => {
                 break Claim {
                     trial_id: queued.id,

@@ -4,7 +4,7 @@
 //! write locks its sweep's row first (`lock_sweep`), then its trials.
 use super::lifecycle::{complete_sweep_if_done, end_sweep};
 use super::pause::{self, Point};
-use super::queue::{Claim, Finish, Reported, Verdict, WriteError};
+use super::queue::{Claim, Finish, Like, Reported, Verdict, WriteError};
 use super::{best_trial_sql, events, now_ms, query, query_scalar, Columns, Store, StoreError, NOW};
 use crate::metric::{Goal, MetricName};
 use crate::report::{BatchLoss, EpochReport};
@@ -23,7 +23,13 @@ impl Store {
         &self,
         worker: &str,
         lease_ms: i64,
+        like: Option<&Like>,
     ) -> Result<Option<Claim>, StoreError> {
+        if let Some(like) = like {
+            return self
+                .claim_in(like.sweep_id, worker, lease_ms, Some(like))
+                .await;
+        }
         let mut after = 0;
         loop {
             // A sweep that may have work: read without locks, checked again under one.
@@ -42,19 +48,21 @@ impl Store {
             let Some(sweep_id) = next else {
                 return Ok(None);
             };
-            if let Some(claim) = self.claim_in(sweep_id, worker, lease_ms).await? {
+            if let Some(claim) = self.claim_in(sweep_id, worker, lease_ms, None).await? {
                 return Ok(Some(claim));
             }
             after = sweep_id;
         }
     }
 
-    /// Claims a trial of one sweep, if it lets one start now.
+    /// Claims a trial of one sweep, if it lets one start now; with `like`,
+    /// one it admits.
     async fn claim_in(
         &self,
         sweep_id: i64,
         worker: &str,
         lease_ms: i64,
+        like: Option<&Like>,
     ) -> Result<Option<Claim>, StoreError> {
         if self.is_skipped(&format!("sweep {sweep_id}")) {
             return Ok(None);
@@ -118,6 +126,13 @@ impl Store {
                 })
             };
             match read() {
+                Ok(claim) if !like.is_none_or(|l| l.admits(claim.params.as_ref())) => {
+                    // Not of the group's shape: left queued for another claim.
+                    skip_trials.push(claim.trial_id);
+                    if skip_trials.len() >= Like::LOOK_AT {
+                        return Ok(None);
+                    }
+                }
                 Ok(claim) => break claim,
                 Err(e) => {
                     self.skipping(format!("trial {} of sweep {sweep_id}", c.id), &e);
@@ -306,16 +321,17 @@ impl Store {
     }
 
     /// `report_progress` on PostgreSQL.
-    pub(super) async fn report_progress_pg(
+    pub(super) async fn note_trial_pg(
         &self,
         claim: &Claim,
         worker: &str,
+        kind: &'static str,
         data: Value,
     ) -> Result<(), WriteError> {
         self.with_lease(claim, worker, |mut tx| {
             Box::pin(async move {
                 let trial = Some(claim.trial_id);
-                events::append(&mut tx, claim.sweep_id, trial, "trial_progress", data).await?;
+                events::append(&mut tx, claim.sweep_id, trial, kind, data).await?;
                 Ok((tx, ()))
             })
         })

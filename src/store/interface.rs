@@ -8,7 +8,7 @@
 //! worker's lease renewal runs in a task of its own).
 use super::workers::WorkerRow;
 use super::{
-    Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
+    Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished, Like,
     NewSweep, Reported, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
 };
 use crate::metric::MetricName;
@@ -32,6 +32,15 @@ pub trait Queue: Clone + Send + Sync + 'static {
         &self,
         worker: &str,
         lease_ms: i64,
+    ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
+
+    /// Claims a further member of a fused group: a queued trial of
+    /// `like.sweep_id` that `like` admits and the sweep lets run.
+    fn claim_like(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        like: &Like,
     ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send;
 
     /// Records the configuration sampled for a claimed trial.
@@ -64,6 +73,15 @@ pub trait Queue: Clone + Send + Sync + 'static {
 
     /// Tells watchers how far a claimed trial is within its epoch.
     fn report_progress(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        data: serde_json::Value,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send;
+
+    /// Records that a claimed trial trains in a fused group (an event
+    /// `trial_grouped` with `data`).
+    fn note_group(
         &self,
         claim: &Claim,
         worker: &str,

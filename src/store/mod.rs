@@ -42,7 +42,7 @@ pub use listing::{Listing, PageStart, TrialListing, TrialSort};
 pub use lock::{LockError, ServerLock};
 pub use metrics::{StateCounts, Tallies};
 pub use planned::NewTrial;
-pub use queue::{Claim, Finish, Reported, Verdict, WriteError};
+pub use queue::{Claim, Finish, Like, Reported, Verdict, WriteError};
 pub use remove::Deleted;
 pub use sql::Engine;
 pub use sweeps::{NewSweep, Sweep, TrialCounts};

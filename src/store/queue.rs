@@ -9,6 +9,28 @@ use super::{events, Store};
 use crate::spec::TrialParams;
 use serde_json::json;
 
+/// What the further members of a fused group share with its first: the
+/// sweep, and a configuration they fuse with (`TrialParams::fuses_with`).
+/// A trial whose configuration is sampled when claimed is taken too: it
+/// is sampled with the group's shape.
+#[derive(Debug, Clone)]
+pub struct Like {
+    pub sweep_id: i64,
+    pub params: TrialParams,
+}
+
+impl Like {
+    /// Queued trials a claim looks at past those that do not fuse, before
+    /// it gives up (a sweep of many shapes has its other shapes' trials
+    /// first in line).
+    pub const LOOK_AT: usize = 64;
+
+    /// Whether a queued trial with these stored params may join.
+    pub fn admits(&self, params: Option<&TrialParams>) -> bool {
+        params.is_none_or(|p| p.fuses_with(&self.params))
+    }
+}
+
 /// A trial a worker has claimed, with what it needs to train it.
 #[derive(Debug, Clone)]
 pub struct Claim {

@@ -3,7 +3,7 @@
 use super::interface::{Events, Lifecycle, Queue, Recovery, Sessions, Sweeps, Workers};
 use super::workers::WorkerRow;
 use super::{
-    Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished,
+    Budget, Cancel, Claim, Deleted, Enqueued, Event, Extended, Extension, Finish, Finished, Like,
     NewSweep, Reported, Store, StoreError, Sweep, Trial, TrialDetail, Verdict, WriteError,
 };
 use crate::metric::MetricName;
@@ -21,6 +21,15 @@ impl Queue for Store {
         lease_ms: i64,
     ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send {
         Store::claim(self, worker, lease_ms)
+    }
+    fn claim_like(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+        like: &Like,
+    ) -> impl Future<Output = Result<Option<Claim>, StoreError>> + Send {
+        let like = like.clone();
+        async move { Store::claim_where(self, worker, lease_ms, Some(like)).await }
     }
     fn assign_params(
         &self,
@@ -56,6 +65,14 @@ impl Queue for Store {
         data: serde_json::Value,
     ) -> impl Future<Output = Result<(), WriteError>> + Send {
         Store::report_progress(self, claim, worker, data)
+    }
+    fn note_group(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        data: serde_json::Value,
+    ) -> impl Future<Output = Result<(), WriteError>> + Send {
+        Store::note_trial(self, claim, worker, "trial_grouped", data)
     }
     fn finish(
         &self,

@@ -153,13 +153,15 @@ impl Slot {
         let mut claims_fail = false;
         while !self.draining.load(Ordering::Relaxed) {
             let claimed = tokio::select! {
-                claimed = self.remote.claim(1, CLAIM_WAIT) => claimed,
+                claimed = self.remote.claim(protocol::MAX_CLAIM, CLAIM_WAIT, true) => claimed,
                 _ = self.drain.changed() => continue,
             };
             if claimed.is_ok() && std::mem::take(&mut claims_fail) {
                 tracing::info!(%worker, "claiming trials works again");
             }
             match claimed {
+                // One trial, or one fused group (the sweep's `fuse`).
+                Ok(trials) if trials.len() > 1 => self.train_group(&trials).await,
                 Ok(trials) => {
                     for a in trials {
                         self.train(&a).await;
@@ -211,6 +213,43 @@ impl Slot {
         tracing::debug!(trial, "trial ended");
     }
 
+    /// Trains claimed trials that fuse as one group, each member's
+    /// checkpoint and dataset made local first as for one trial alone.
+    async fn train_group(&self, group: &[Assignment]) {
+        let mut runs = Vec::with_capacity(group.len());
+        for a in group {
+            let checkpoint = checkpoint_path(&self.checkpoints, a);
+            if let Err(e) = self.resume_point(a, &checkpoint).await {
+                let trial = a.trial_id;
+                tracing::warn!(
+                    trial,
+                    "the checkpoint could not be fetched: {e}; starting afresh"
+                );
+                let _ = std::fs::remove_file(&checkpoint);
+            }
+            let data = match self.cache.prepare(&self.remote, &a.dataset).await {
+                Ok(data) => data,
+                Err(e) => {
+                    // Its lease runs out and another worker tries again.
+                    tracing::error!(trial = a.trial_id, dataset = %a.dataset.name, "the dataset could not be made local: {e}; giving the trial up");
+                    continue;
+                }
+            };
+            runs.push(TrialRun {
+                remote: &self.remote,
+                trainer: &self.trainer,
+                a,
+                data,
+                checkpoint,
+                draining: &self.draining,
+            });
+        }
+        let trials: Vec<i64> = group.iter().map(|a| a.trial_id).collect();
+        tracing::info!(?trials, "training a fused group");
+        TrialRun::run_group(&runs, order_seed(group)).await;
+        tracing::debug!(?trials, "fused group ended");
+    }
+
     /// Puts the checkpoint the assignment names at `path` (kept from an
     /// earlier attempt on this host when it is that one, else downloaded);
     /// removes a stale one when it names none.
@@ -236,6 +275,18 @@ impl Slot {
             }
         }
     }
+}
+
+/// The seed of a fused group's batch order: of its sweep's seed and its
+/// members, so that the same group trains on the same batches.
+fn order_seed(group: &[Assignment]) -> u64 {
+    let mut seed = group.first().map_or(0, |a| a.sweep_seed);
+    for a in group {
+        seed = (seed ^ a.seed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+    seed
 }
 
 /// Sets `draining` on SIGTERM or SIGINT; the receivers hear of it.

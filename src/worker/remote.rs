@@ -91,12 +91,19 @@ impl Remote {
         Ok(registered)
     }
 
-    /// Claims up to `max` trials, the server waiting up to `wait` for one.
-    pub async fn claim(&self, max: u32, wait: Duration) -> Result<Vec<Assignment>, CallError> {
+    /// Claims up to `max` trials, the server waiting up to `wait` for one;
+    /// `group`: trials of one fused group (see `ClaimRequest::group`).
+    pub async fn claim(
+        &self,
+        max: u32,
+        wait: Duration,
+        group: bool,
+    ) -> Result<Vec<Assignment>, CallError> {
         let body = ClaimRequest {
             worker_id: self.worker.to_string(),
             max,
             wait_ms: wait.as_millis().min(u128::from(protocol::MAX_WAIT_MS)) as u64,
+            group,
         };
         let request = self
             .request(Method::POST, "/v1/worker/claim")

@@ -1,11 +1,12 @@
 //! The worker's training thread: owns the datasets it has read (tensors are
 //! not `Sync`), per folder they were found in, and trains one claimed trial
-//! at a time.
+//! or one fused group of them at a time.
 use super::data::Located;
 use crate::data::catalog::Catalog;
 use crate::report::{BatchLoss, EpochReport};
 use crate::spec::TrialParams;
-use crate::train::{self, Control, Datasets, Job, Listener, Outcome, TrainError};
+use crate::train::grouped::{GroupMember, MemberListener};
+use crate::train::{self, Control, Datasets, Job, Listener, Outcome, Shuffle, TrainError};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -16,8 +17,9 @@ use tokio::sync::mpsc::UnboundedSender;
 #[derive(Debug)]
 pub enum Progress {
     /// Training starts after this epoch (0: from scratch, else resumed from
-    /// the checkpoint); it waits for the answer on the sender.
-    Start(i64, mpsc::SyncSender<Control>),
+    /// the checkpoint), on the group's batch order when in one; it waits
+    /// for the answer on the sender.
+    Start(i64, Option<Shuffle>, mpsc::SyncSender<Control>),
     /// A training-loss sample, after `batch` of the epoch's `batches`.
     Sample {
         sample: BatchLoss,
@@ -58,15 +60,25 @@ pub struct Settings {
     pub batch_loss_every: u32,
 }
 
+/// What the training thread is given: one trial, or a fused group.
+enum Work {
+    One(Request),
+    /// Trials of one sweep that fuse, on a batch order seeded by `order_seed`.
+    Group {
+        order_seed: u64,
+        members: Vec<Request>,
+    },
+}
+
 /// Handle to the training thread.
 pub struct Trainer {
-    requests: mpsc::Sender<Request>,
+    requests: mpsc::Sender<Work>,
 }
 
 impl Trainer {
     /// Starts the training thread.
     pub fn spawn(settings: Settings) -> std::io::Result<Trainer> {
-        let (requests, inbox) = mpsc::channel::<Request>();
+        let (requests, inbox) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("trainer".into())
             .spawn(move || run(settings, inbox))?;
@@ -75,7 +87,24 @@ impl Trainer {
 
     /// Queues a trial; its progress arrives on `request.progress`.
     pub fn submit(&self, request: Request) -> Result<(), TrainerStopped> {
-        self.requests.send(request).map_err(|_| TrainerStopped)
+        self.requests
+            .send(Work::One(request))
+            .map_err(|_| TrainerStopped)
+    }
+
+    /// Queues trials that fuse, to train as one group; each member's
+    /// progress arrives on its own `progress`, its end as soon as it leaves.
+    pub fn submit_group(
+        &self,
+        order_seed: u64,
+        members: Vec<Request>,
+    ) -> Result<(), TrainerStopped> {
+        self.requests
+            .send(Work::Group {
+                order_seed,
+                members,
+            })
+            .map_err(|_| TrainerStopped)
     }
 }
 
@@ -84,20 +113,70 @@ impl Trainer {
 #[error("the training thread has stopped")]
 pub struct TrainerStopped;
 
-fn run(settings: Settings, inbox: mpsc::Receiver<Request>) {
+fn run(settings: Settings, inbox: mpsc::Receiver<Work>) {
     train::set_threads(settings.threads);
     train::flush_denormals();
     // One set per folder: a shared one and the worker's cache.
     let mut datasets: HashMap<PathBuf, Datasets> = HashMap::new();
-    for request in inbox {
-        let root = request.data.root.clone();
+    for work in inbox {
+        let first = match &work {
+            Work::One(request) => request,
+            Work::Group { members, .. } => match members.first() {
+                Some(first) => first,
+                None => continue,
+            },
+        };
+        let root = first.data.root.clone();
         let these = datasets
             .entry(root.clone())
             .or_insert_with(|| Datasets::on(Catalog::new(Some(root)), settings.device));
-        let result = train_one(&settings, these, &request);
-        // No receiver: the worker gave the trial up and hears of it no more.
-        let _ = request.progress.send(Progress::Done(result));
+        match work {
+            Work::One(request) => {
+                let result = train_one(&settings, these, &request);
+                // No receiver: the worker gave the trial up and hears of it no more.
+                let _ = request.progress.send(Progress::Done(result));
+            }
+            Work::Group {
+                order_seed,
+                members,
+            } => train_group(&settings, these, order_seed, &members),
+        }
     }
+}
+
+/// Trains a fused group; each member's `Done` is sent as it leaves.
+fn train_group(settings: &Settings, datasets: &mut Datasets, order_seed: u64, members: &[Request]) {
+    let mut relays: Vec<MemberRelay> = members
+        .iter()
+        .map(|r| MemberRelay {
+            progress: &r.progress,
+            answer: None,
+        })
+        .collect();
+    let mut group: Vec<GroupMember> = members
+        .iter()
+        .zip(relays.iter_mut())
+        .map(|(r, relay)| GroupMember {
+            job: Job {
+                params: &r.params,
+                seed: r.seed,
+                batch_loss_every: settings.batch_loss_every,
+                stop: &r.stop,
+                checkpoint: Some(&r.checkpoint),
+                resume_upto: r.epochs_done,
+                shuffle: None,
+            },
+            listener: relay,
+        })
+        .collect();
+    let first = &members[0];
+    datasets.train_group(
+        &first.data.name,
+        first.sweep_seed,
+        settings.validation_fraction,
+        order_seed,
+        &mut group,
+    );
 }
 
 fn train_one(
@@ -141,7 +220,7 @@ impl Relay<'_> {
 
 impl Listener for Relay<'_> {
     fn on_start(&mut self, epoch: i64) -> Control {
-        self.ask(|answer| Progress::Start(epoch, answer))
+        self.ask(|answer| Progress::Start(epoch, None, answer))
     }
 
     fn on_sample(&mut self, sample: &BatchLoss, batch: i64, batches: i64) {
@@ -155,5 +234,41 @@ impl Listener for Relay<'_> {
 
     fn on_epoch(&mut self, report: EpochReport, samples: Vec<BatchLoss>) -> Control {
         self.ask(|answer| Progress::Epoch(report, samples, answer))
+    }
+}
+
+/// Passes one fused member's progress to its trial's async side: the
+/// epoch's answer waited for only after every member was told.
+struct MemberRelay<'a> {
+    progress: &'a UnboundedSender<Progress>,
+    answer: Option<mpsc::Receiver<Control>>,
+}
+
+impl MemberListener for MemberRelay<'_> {
+    fn on_start(&mut self, epoch: i64, shuffle: Shuffle) -> Control {
+        Relay(self.progress).ask(|answer| Progress::Start(epoch, Some(shuffle), answer))
+    }
+
+    fn on_sample(&mut self, sample: &BatchLoss, batch: i64, batches: i64) {
+        Relay(self.progress).on_sample(sample, batch, batches)
+    }
+
+    fn tell_epoch(&mut self, report: EpochReport, samples: Vec<BatchLoss>) {
+        let (answer, answered) = mpsc::sync_channel(1);
+        // No receiver: the worker gave the trial up; the answer is `Stop`.
+        let _ = self.progress.send(Progress::Epoch(report, samples, answer));
+        self.answer = Some(answered);
+    }
+
+    fn answer(&mut self) -> Control {
+        match self.answer.take() {
+            Some(answered) => answered.recv().unwrap_or(Control::Stop),
+            None => Control::Stop,
+        }
+    }
+
+    fn on_end(&mut self, result: Result<Outcome, TrainError>) {
+        // No receiver: the worker gave the trial up and hears of it no more.
+        let _ = self.progress.send(Progress::Done(result));
     }
 }

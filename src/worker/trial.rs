@@ -9,13 +9,14 @@ use super::remote::{CallError, Remote};
 use super::trainer::{Progress, Request, Trainer};
 use crate::protocol::{Assignment, Decision};
 use crate::report::{BatchLoss, EpochReport};
-use crate::train::Control;
+use crate::train::{Control, Shuffle};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// How often the checkpoint file is looked at for a new one to upload.
 const UPLOAD_EVERY: Duration = Duration::from_millis(100);
@@ -68,7 +69,41 @@ impl TrialRun<'_> {
     /// the lease is lost, or the worker shuts down.
     #[tracing::instrument(name = "train", skip_all, fields(trial_id = self.a.trial_id))]
     pub async fn run(&self) {
-        let mut training = Training {
+        let (training, request, updates) = self.begin();
+        if let Err(stopped) = self.trainer.submit(request) {
+            return self.fail(&training, stopped.to_string()).await;
+        }
+        self.follow(training, updates).await
+    }
+
+    /// Trains `runs`, trials of one sweep that fuse, as one group on a
+    /// batch order seeded by `order_seed`: each run is followed as a trial
+    /// alone is, its lease, reports, checkpoints and end its own.
+    pub async fn run_group(runs: &[TrialRun<'_>], order_seed: u64) {
+        let Some(first) = runs.first() else { return };
+        let (mut begun, mut requests) = (Vec::new(), Vec::new());
+        for run in runs {
+            let (training, request, updates) = run.begin();
+            begun.push((training, updates));
+            requests.push(request);
+        }
+        if let Err(stopped) = first.trainer.submit_group(order_seed, requests) {
+            for (run, (training, _)) in runs.iter().zip(&begun) {
+                run.fail(training, stopped.to_string()).await;
+            }
+            return;
+        }
+        let follows = runs
+            .iter()
+            .zip(begun)
+            .map(|(run, (training, updates))| run.follow(training, updates));
+        futures_util::future::join_all(follows).await;
+    }
+
+    /// What the training thread is given for this trial, and where its
+    /// progress arrives.
+    fn begin(&self) -> (Training, Request, UnboundedReceiver<Progress>) {
+        let training = Training {
             epochs: i64::from(self.a.params.epochs),
             pending: VecDeque::new(),
             unsent: Arc::default(),
@@ -77,8 +112,8 @@ impl TrialRun<'_> {
             lost: Arc::default(),
             contact: Arc::new(Contact::new(Duration::from_millis(self.a.lease_ms))),
         };
-        let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
-        let submitted = self.trainer.submit(Request {
+        let (progress, updates) = tokio::sync::mpsc::unbounded_channel();
+        let request = Request {
             params: self.a.params.clone(),
             seed: self.a.seed,
             sweep_seed: self.a.sweep_seed,
@@ -87,15 +122,20 @@ impl TrialRun<'_> {
             stop: training.stop.clone(),
             progress,
             checkpoint: self.checkpoint.clone(),
-        });
-        if let Err(stopped) = submitted {
-            return self.fail(&training, stopped.to_string()).await;
-        }
+        };
+        (training, request, updates)
+    }
+
+    /// Answers the training thread's progress on this trial until it ends.
+    #[tracing::instrument(name = "train", skip_all, fields(trial_id = self.a.trial_id))]
+    async fn follow(&self, mut training: Training, mut updates: UnboundedReceiver<Progress>) {
         let _renewing = self.keep_lease(&training);
         let uploading = self.upload_checkpoints(&training);
         while let Some(update) = updates.recv().await {
             match update {
-                Progress::Start(epoch, answer) => self.on_start(&training, epoch, answer).await,
+                Progress::Start(epoch, shuffle, answer) => {
+                    self.on_start(&training, epoch, shuffle, answer).await
+                }
                 Progress::Sample {
                     sample,
                     batch,
@@ -170,7 +210,19 @@ impl TrialRun<'_> {
 
     /// Training starts after `epoch` (0: from scratch): the trial's reports
     /// are rewound to it on the server, and the thread told whether to go on.
-    async fn on_start(&self, training: &Training, epoch: i64, answer: mpsc::SyncSender<Control>) {
+    async fn on_start(
+        &self,
+        training: &Training,
+        epoch: i64,
+        shuffle: Option<Shuffle>,
+        answer: mpsc::SyncSender<Control>,
+    ) {
+        if let Some(Shuffle { seed, offset }) = shuffle {
+            // The batch order it trains on in its group: trained alone on
+            // it (`Job::shuffle`), the trial trains as it does here.
+            let trial = self.a.trial_id;
+            tracing::info!(trial, seed, offset, "trains in a fused group");
+        }
         let rewound = self
             .call(training, "rewinding to the checkpoint", || {
                 self.remote.rewind(self.a, epoch)

@@ -14,10 +14,14 @@ use std::collections::HashSet;
 /// The assignment of a claimed trial; None when the trial ended instead:
 /// its space is exhausted, its stored spec or dataset cannot be used (the
 /// trial fails with the reason), or the lease was lost meanwhile.
+///
+/// `group`: the configuration of the fused group the trial joins; one
+/// sampled now takes its shape, optimizer and batch size.
 pub(super) async fn assign(
     state: &AppState,
     claim: Claim,
     worker: &str,
+    group: Option<&TrialParams>,
 ) -> Result<Option<Assignment>, ApiError> {
     let store = &state.store;
     let spec = match SweepSpec::from_stored(&claim.spec) {
@@ -35,7 +39,7 @@ pub(super) async fn assign(
     };
     let params = match &claim.params {
         Some(params) => params.clone(),
-        None => match sample(state, &spec, &claim, worker).await? {
+        None => match sample(state, &spec, &claim, worker, group).await? {
             Some(params) => params,
             None => return Ok(None),
         },
@@ -105,6 +109,7 @@ async fn sample(
     spec: &SweepSpec,
     claim: &Claim,
     worker: &str,
+    group: Option<&TrialParams>,
 ) -> Result<Option<TrialParams>, ApiError> {
     let store = &state.store;
     let metric = spec.metric().name;
@@ -138,6 +143,11 @@ async fn sample(
             Ok(()) | Err(WriteError::LeaseLost) => Ok(None),
             Err(WriteError::Store(e)) => Err(e.into()),
         };
+    };
+    // In a group, the shape drawn for its first member is the group's.
+    let params = match group {
+        Some(group) => group.with_group_shape(params),
+        None => params,
     };
     match store.assign_params(claim, worker, &params).await {
         Ok(()) => Ok(Some(params)),

@@ -19,9 +19,9 @@ mod trial;
 
 use super::{ApiError, ApiJson, AppState};
 use crate::config::Config;
-use crate::protocol::{self, Claimed, Register, Registered};
+use crate::protocol::{self, Assignment, Claimed, Register, Registered};
 use crate::spec::{SweepSpec, TrialParams};
-use crate::store::{Claim, Queue as _, Workers as _};
+use crate::store::{Claim, Like, Queue as _, Workers as _};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -46,6 +46,8 @@ pub struct Hub {
     pub batch_loss_every: u32,
     pub validation_fraction: f64,
     pub max_attempts: u32,
+    /// Group size for sweeps whose spec sets no `fuse`.
+    pub fuse: u32,
     /// Most bytes of one uploaded checkpoint.
     pub max_checkpoint_bytes: u64,
     /// The attempts this server handed out or read back, by (trial, attempt).
@@ -79,6 +81,7 @@ impl Hub {
             batch_loss_every: config.batch_loss_every,
             validation_fraction: config.validation_fraction,
             max_attempts: config.max_attempts,
+            fuse: config.fuse,
             max_checkpoint_bytes: config.max_checkpoint_bytes,
             held: Mutex::default(),
             seen: Mutex::default(),
@@ -86,6 +89,13 @@ impl Hub {
             dry: Mutex::new(None),
             manifests: Manifests::default(),
         }
+    }
+
+    /// How many trials of the sweep with this stored spec one group
+    /// holds: its `fuse`, else the server's.
+    fn group_size(&self, spec: &serde_json::Value) -> usize {
+        let fuse = spec.get("fuse").and_then(serde_json::Value::as_u64);
+        fuse.map_or(self.fuse as usize, |f| f as usize).max(1)
     }
 
     /// Wakes every waiting claim: there may be a trial to take.
@@ -259,22 +269,72 @@ async fn claim(
     loop {
         // Registered before the look, so that a wake-up meanwhile is not missed.
         let woken = state.hub.wake.notified();
-        let mut trials = Vec::new();
-        while trials.len() < request.max as usize && !state.hub.dry() {
+        let mut trials: Vec<Assignment> = Vec::new();
+        let mut room = request.max as usize;
+        while trials.len() < room && !state.hub.dry() {
             let lease_ms = state.hub.lease_ms as i64;
-            let Some(claim) = state.store.claim(worker, lease_ms).await? else {
-                state.hub.found_nothing();
+            // A group's further members fuse with its first.
+            let like = match trials.first() {
+                Some(first) if request.group => Some(Like {
+                    sweep_id: first.sweep_id,
+                    params: first.params.clone(),
+                }),
+                _ => None,
+            };
+            let claim = match &like {
+                Some(like) => state.store.claim_like(worker, lease_ms, like).await?,
+                None => state.store.claim(worker, lease_ms).await?,
+            };
+            let Some(claim) = claim else {
+                if like.is_none() {
+                    state.hub.found_nothing();
+                }
                 break;
             };
-            if let Some(assignment) = assign::assign(&state, claim, worker).await? {
+            let shape = like.as_ref().map(|l| &l.params);
+            if let Some(assignment) = assign::assign(&state, claim, worker, shape).await? {
+                if request.group && trials.is_empty() {
+                    room = room.min(state.hub.group_size(&assignment.spec));
+                }
                 trials.push(assignment);
             }
+        }
+        if trials.len() > 1 && request.group {
+            note_group(&state, worker, &trials).await;
         }
         let now = Instant::now();
         if !trials.is_empty() || now >= deadline {
             return Ok(Json(Claimed { trials }));
         }
         let _ = tokio::time::timeout((deadline - now).min(POLL), woken).await;
+    }
+}
+
+/// Records on each member of a fused group (an event `trial_grouped`)
+/// which trials it trains with. A write that fails is logged: the group
+/// trains all the same.
+async fn note_group(state: &AppState, worker: &str, group: &[Assignment]) {
+    let members: Vec<i64> = group.iter().map(|a| a.trial_id).collect();
+    for a in group {
+        let claim = Claim {
+            trial_id: a.trial_id,
+            sweep_id: a.sweep_id,
+            number: a.number,
+            attempt: a.attempt,
+            epochs_done: a.epochs_done,
+            params: Some(a.params.clone()),
+            seed: a.seed,
+            dataset: a.dataset.name.clone(),
+            sweep_seed: a.sweep_seed,
+            spec: a.spec.clone(),
+        };
+        let data = serde_json::json!({
+            "number": a.number, "attempt": a.attempt, "worker": worker,
+            "size": members.len(), "members": members,
+        });
+        if let Err(e) = state.store.note_group(&claim, worker, data).await {
+            tracing::warn!(trial = a.trial_id, "recording its fused group: {e}");
+        }
     }
 }
 
