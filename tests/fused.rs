@@ -44,9 +44,10 @@ async fn trial_details(app: &TestApp, id: i64) -> Vec<Value> {
 }
 
 /// One worker, eight trials of one shape with `fuse: 4`: two groups of
-/// four. The second group's hopeless learning rates meet rungs the first
-/// group set and are pruned out of it after one epoch while the others
-/// train on; every trial ends completed or pruned after one attempt, with
+/// four, one after the other. The second group's hopeless learning rates
+/// meet the rung the first group's slow ones set and are pruned out of it
+/// after one epoch, while its best (0.05 and 0.04 beat every rate of the
+/// first group, whatever order the members report in) train on; every trial ends completed or pruned after one attempt, with
 /// its own reports, and `best` is a completed trial.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fused_sweep_trains_groups_and_hyperband_prunes_members() {
@@ -57,7 +58,7 @@ async fn a_fused_sweep_trains_groups_and_hyperband_prunes_members() {
 fuse: 4
 early_terminate: {type: hyperband, min_iter: 1, eta: 3}
 parameters:
-  learning_rate: {values: [0.05, 0.02, 0.03, 0.01, 0.04, 0.000001, 0.000002, 0.015]}
+  learning_rate: {values: [0.001, 0.0015, 0.002, 0.0025, 0.05, 0.000001, 0.000002, 0.04]}
   dropout: {values: [0.2]}
   epochs: {value: 3}
   batch_size: {value: 128}
@@ -82,10 +83,18 @@ parameters:
         let epochs = epochs_of(d);
         let expected: Vec<i64> = (1..=epochs.len() as i64).collect();
         assert_eq!(epochs, expected, "each epoch reported once: {d}");
-        // Trained in one group of four.
+        // Trained in one group of four, which the trial shows.
         let of = &groups[&trial];
         assert_eq!(of.len(), 1, "{of:?}");
         assert_eq!(of[0].len(), 4, "{of:?}");
+        assert_eq!(d["group"]["size"], 4, "{d}");
+        let shown: BTreeSet<i64> = d["group"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_i64().unwrap())
+            .collect();
+        assert_eq!(shown, of[0], "{d}");
         if d["state"] == "pruned" {
             assert!(epochs.len() < 3, "{d}");
             // Its group trained on without it.

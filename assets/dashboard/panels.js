@@ -59,6 +59,8 @@ export function renderTrial(view) {
       h('span', { class: `state state-${trial.state}` }, trial.state),
       h('a', { href: `#/sweeps/${view.id}`, class: 'close', title: 'back to the sweep' }, '×')),
     h('p', { class: 'muted' }, [`attempt ${trial.attempt}`, trial.worker ? `worker ${trial.worker}` : null,
+      trial.group ? `fused with ${trial.group.size - 1} other trial${trial.group.size === 2 ? '' : 's'} (ids ${
+        trial.group.members.filter((m) => m !== trial.id).join(', ')})` : null,
       `trained ${seconds(duration(trial))}`, trial.error ? `ended because: ${trial.error}` : null].filter(Boolean).join(' · ')),
     h('div', { class: 'detail-grid' },
       h('table', { class: 'kv' }, h('tbody', {}, ...params.map((p) =>

@@ -11,7 +11,7 @@ import { layers, listed, renderTable, sweptParams } from './table.js';
 
 const KINDS = ['sweep_created', 'trial_queued', 'trial_sampled', 'trial_started', 'trial_progress',
   'epoch_report', 'trial_pruned', 'trial_completed', 'trial_failed', 'trial_cancelled',
-  'trial_requeued', 'best_changed', 'sweep_completed', 'sweep_cancelled', 'sweep_resumed'];
+  'trial_requeued', 'trial_grouped', 'best_changed', 'sweep_completed', 'sweep_cancelled', 'sweep_resumed'];
 // Events after which the sweep and its trials are fetched again.
 const REFETCH = new Set(['sweep_created', 'trial_queued', 'trial_sampled', 'trial_completed',
   'trial_failed', 'trial_cancelled', 'trial_requeued', 'trial_pruned', 'best_changed',
@@ -142,8 +142,10 @@ export class SweepView {
     if (kind === 'trial_started') {
       // A new attempt trains from scratch: the reports of the last one are gone.
       [this.curves, this.losses, this.progress].forEach((m) => m.delete(id));
-      this.patch(id, { state: 'running', attempt: d.attempt, worker: d.worker, epochs_done: 0,
+      this.patch(id, { state: 'running', attempt: d.attempt, worker: d.worker, epochs_done: 0, group: null,
         train_loss: null, val_loss: null, val_accuracy: null, started_at: event.created_at, finished_at: null });
+    } else if (kind === 'trial_grouped') {
+      this.patch(id, { group: { size: d.size, members: d.members } });
     } else if (kind === 'trial_progress') {
       this.progress.set(id, d);
       mapFor(this.losses, id).set(d.step, d.loss);

@@ -37,6 +37,17 @@ pub struct Trial {
     pub train_loss: Option<f64>,
     pub val_loss: Option<f64>,
     pub val_accuracy: Option<f64>,
+    /// The trials its latest attempt trains with in one fused group
+    /// (itself among them, `fuse`); null when it trains alone.
+    pub group: Option<Group>,
+}
+
+/// A fused group, as a trial shows the one it trains in.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Group {
+    pub size: usize,
+    /// The members' trial ids.
+    pub members: Vec<i64>,
 }
 
 /// An epoch report as stored, with the early-stopping decision made on it.
@@ -138,6 +149,10 @@ impl From<store::Trial> for Trial {
             train_loss: t.train_loss,
             val_loss: t.val_loss,
             val_accuracy: t.val_accuracy,
+            group: t.group.map(|members| Group {
+                size: members.len(),
+                members,
+            }),
         }
     }
 }

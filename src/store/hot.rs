@@ -130,6 +130,32 @@ impl Store {
         self.note_trial(claim, worker, "trial_progress", data).await
     }
 
+    /// Records the fused group a claimed trial trains in (its
+    /// `group_members`, and an event `trial_grouped` with `data`).
+    pub(super) async fn note_group(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        members: &[i64],
+        data: Value,
+    ) -> Result<(), WriteError> {
+        let members = json!(members).to_string();
+        let Some(hot) = &self.hot else {
+            return self.note_group_pg(claim, worker, members, data).await;
+        };
+        let fence = Fence::of(claim, worker);
+        hot.write(move |db| {
+            fence.hold(db)?;
+            db.prepare_cached("UPDATE trials SET group_members = ? WHERE id = ?")
+                .and_then(|mut s| s.execute(params![members, fence.trial_id]))
+                .map_err(sql)?;
+            let (sweep, trial) = (fence.sweep_id, Some(fence.trial_id));
+            append(db, sweep, trial, "trial_grouped", &data)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Appends an event of kind `kind` about a claimed trial, while the
     /// caller holds its lease.
     pub(super) async fn note_trial(
@@ -376,7 +402,7 @@ fn claim(
     claim.attempt = db
         .prepare_cached(&format!(
             "UPDATE trials SET state = ?, attempt = attempt + 1, worker = ?,
-                lease_expires_ms = ?, started_at = {NOW}, started_ms = ?
+                lease_expires_ms = ?, started_at = {NOW}, started_ms = ?, group_members = NULL
              WHERE id = ? RETURNING attempt"
         ))
         .and_then(|mut s| {

@@ -146,7 +146,8 @@ impl Store {
         // checkpoint it resumes from (`Store::rewind`).
         claim.attempt = query_scalar(&format!(
             "UPDATE trials SET state = ?, attempt = attempt + 1, worker = ?,
-                lease_expires_ms = {DB_NOW_MS} + ?, started_at = {NOW}, started_ms = {DB_NOW_MS}
+                lease_expires_ms = {DB_NOW_MS} + ?, started_at = {NOW}, started_ms = {DB_NOW_MS},
+                group_members = NULL
              WHERE id = ? RETURNING attempt"
         ))
         .bind(TrialState::Running)
@@ -321,6 +322,29 @@ impl Store {
     }
 
     /// `report_progress` on PostgreSQL.
+    /// `note_group` on PostgreSQL.
+    pub(super) async fn note_group_pg(
+        &self,
+        claim: &Claim,
+        worker: &str,
+        members: String,
+        data: Value,
+    ) -> Result<(), WriteError> {
+        self.with_lease(claim, worker, |mut tx| {
+            Box::pin(async move {
+                query("UPDATE trials SET group_members = ? WHERE id = ?")
+                    .bind(members)
+                    .bind(claim.trial_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let trial = Some(claim.trial_id);
+                events::append(&mut tx, claim.sweep_id, trial, "trial_grouped", data).await?;
+                Ok((tx, ()))
+            })
+        })
+        .await
+    }
+
     pub(super) async fn note_trial_pg(
         &self,
         claim: &Claim,

@@ -79,12 +79,13 @@ pub trait Queue: Clone + Send + Sync + 'static {
         data: serde_json::Value,
     ) -> impl Future<Output = Result<(), WriteError>> + Send;
 
-    /// Records that a claimed trial trains in a fused group (an event
-    /// `trial_grouped` with `data`).
+    /// Records that a claimed trial trains in a fused group of `members`
+    /// (its `group_members`, and an event `trial_grouped` with `data`).
     fn note_group(
         &self,
         claim: &Claim,
         worker: &str,
+        members: &[i64],
         data: serde_json::Value,
     ) -> impl Future<Output = Result<(), WriteError>> + Send;
 

@@ -70,9 +70,10 @@ impl Queue for Store {
         &self,
         claim: &Claim,
         worker: &str,
+        members: &[i64],
         data: serde_json::Value,
     ) -> impl Future<Output = Result<(), WriteError>> + Send {
-        Store::note_trial(self, claim, worker, "trial_grouped", data)
+        Store::note_group(self, claim, worker, members, data)
     }
     fn finish(
         &self,

@@ -34,6 +34,9 @@ pub struct Trial {
     /// Metrics on the dataset's held-out test split, measured when the trial completed.
     pub test_loss: Option<f64>,
     pub test_accuracy: Option<f64>,
+    /// The trial ids of the fused group its latest attempt trains in
+    /// (itself among them); None when it trains alone.
+    pub group: Option<Vec<i64>>,
 }
 
 /// An epoch report as stored, with the early-stopping decision made on it.
@@ -88,6 +91,7 @@ impl Trial {
             val_accuracy: c.get("val_accuracy")?,
             test_loss: c.get("test_loss")?,
             test_accuracy: c.get("test_accuracy")?,
+            group: c.json("group_members")?,
         })
     }
 }

@@ -332,7 +332,7 @@ async fn note_group(state: &AppState, worker: &str, group: &[Assignment]) {
             "number": a.number, "attempt": a.attempt, "worker": worker,
             "size": members.len(), "members": members,
         });
-        if let Err(e) = state.store.note_group(&claim, worker, data).await {
+        if let Err(e) = state.store.note_group(&claim, worker, &members, data).await {
             tracing::warn!(trial = a.trial_id, "recording its fused group: {e}");
         }
     }
