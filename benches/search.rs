@@ -3,7 +3,10 @@
 //! (TPE), and bayes + hyperband (ASHA). Real server, real worker processes,
 //! real training on Fashion-MNIST.
 //!
-//! `cargo bench --bench search -- [--minutes 8] [--dataset fashion-mnist] [--only bayes-hyperband]`
+//! `cargo bench --bench search -- [--minutes 8] [--dataset fashion-mnist] [--only bayes-hyperband] [--fuse 1,8]`
+//!
+//! `--fuse`: each strategy once per group size (`fuse: N` in its spec; 1:
+//! one trial at a time), one after the other in this run.
 use hypersweep::config::Config;
 use hypersweep::store::{Events as _, Store};
 use serde_json::Value;
@@ -47,6 +50,11 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(8.0);
     let dataset = arg("--dataset").unwrap_or_else(|| "fashion-mnist".into());
     let only = arg("--only");
+    let fuses: Vec<u32> = arg("--fuse")
+        .unwrap_or_else(|| "1".into())
+        .split(',')
+        .map(|f| f.trim().parse())
+        .collect::<Result<_, _>>()?;
     let dir = tempfile::tempdir()?;
     let config = Config {
         database: format!("sqlite://{}", dir.path().join("bench.db").display()),
@@ -72,27 +80,28 @@ async fn main() -> anyhow::Result<()> {
         config.packing().threads_per_trial
     );
     println!(
-        "{:<16} {:>7} {:>9} {:>6} {:>6} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "{:<16} {:>4} {:>7} {:>9} {:>6} {:>6} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
         "strategy",
+        "fuse",
         "started",
         "completed",
         "pruned",
         "failed",
+        "ended/min",
+        "best@1/4",
         "best@1/2",
         "best@1/1",
         "t(0.85)",
         "t(0.88)",
         "t(0.89)"
     );
-    for (name, method) in STRATEGIES {
-        if only
-            .as_deref()
-            .is_some_and(|o| !o.split(',').any(|x| x == name))
-        {
-            continue;
-        }
+    let runs = STRATEGIES
+        .iter()
+        .filter(|(name, _)| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == *name)))
+        .flat_map(|s| fuses.iter().map(move |f| (*s, *f)));
+    for ((name, method), fuse) in runs {
         let spec = format!(
-            "name: bench-{name}\ndataset: {dataset}\n{method}max_trials: 1000\nmax_minutes: {minutes}\nat_max_minutes: stop\nseed: 1\nparameters:{SPACE}"
+            "name: bench-{name}-fuse-{fuse}\ndataset: {dataset}\n{method}fuse: {fuse}\nmax_trials: 1000\nmax_minutes: {minutes}\nat_max_minutes: stop\nseed: 1\nparameters:{SPACE}"
         );
         let response = client
             .post(format!("{url}/v1/sweeps"))
@@ -162,13 +171,20 @@ async fn main() -> anyhow::Result<()> {
                 format!("{t:.0}s")
             }
         };
+        let ended = ["completed", "pruned", "failed"]
+            .iter()
+            .map(|k| counts[*k].as_i64().unwrap_or(0))
+            .sum::<i64>();
         println!(
-            "{:<16} {:>7} {:>9} {:>6} {:>6} {:>9.4} {:>9.4} {:>8} {:>8} {:>8}",
+            "{:<16} {:>4} {:>7} {:>9} {:>6} {:>6} {:>10.1} {:>9.4} {:>9.4} {:>9.4} {:>8} {:>8} {:>8}",
             name,
+            fuse,
             started,
             counts["completed"],
             counts["pruned"],
             counts["failed"],
+            ended as f64 / minutes,
+            best_by(budget / 4.0),
             best_by(budget / 2.0),
             best_by(budget),
             fmt_t(time_to(0.85)),

@@ -118,11 +118,20 @@ pub fn extend(spec: &SweepSpec, e: &Extension) -> Vec<PlannedTrial> {
                 .collect(),
             None => {
                 let mut rng = ChaCha8Rng::seed_from_u64(spec.seed());
-                (0..e.position + e.count)
+                let mut drawn: Vec<TrialParams> = (0..e.position + e.count)
                     .map(|_| random(spec, &mut rng))
-                    .skip(e.position)
-                    .map(Some)
-                    .collect()
+                    .collect();
+                // With `fuse: N`, each block of N trials takes the shape,
+                // optimizer and batch size its first drew, so that a group
+                // fills; the rest is drawn per trial as without it.
+                let fuse = spec.fuse().unwrap_or(1).max(1) as usize;
+                for i in 0..drawn.len() {
+                    let lead = i - i % fuse;
+                    if lead != i {
+                        drawn[i] = drawn[lead].with_group_shape(drawn[i].clone());
+                    }
+                }
+                drawn.into_iter().skip(e.position).map(Some).collect()
             }
         },
     };

@@ -53,6 +53,31 @@ fn random_is_deterministic_for_a_seed_and_differs_across_seeds() {
     assert_ne!(a, b);
 }
 
+/// With `fuse: 4`, random's trials come in blocks of four of one shape,
+/// optimizer and batch size (drawn by the block's first), the rest drawn per
+/// trial; without it, the same stream as ever.
+#[test]
+fn a_fused_random_sweep_draws_one_shape_per_block() {
+    let yaml = "method: random\nmax_trials: 40\nseed: 3\nparameters:\n  learning_rate: {distribution: log_uniform_values, min: 0.0001, max: 0.1}\n  batch_size: {values: [32, 64, 128, 256]}\n  hidden_layers: {values: [[32], [64], [128, 64], [256, 128]]}\n  optimizer: {values: [sgd, adam, adagrad]}\n";
+    let alone = configs(&spec(yaml));
+    let fused = configs(&spec(&format!("fuse: 4\n{yaml}")));
+    assert_eq!(fused.len(), 40);
+    for block in fused.chunks(4) {
+        assert!(block.iter().all(|p| p.fuses_with(&block[0])), "{block:?}");
+    }
+    // Each block's first is the unfused stream's draw; the others keep
+    // their own learning rates.
+    for (i, (f, a)) in fused.iter().zip(&alone).enumerate() {
+        if i % 4 == 0 {
+            assert_eq!(f, a);
+        }
+        assert_eq!(f.learning_rate, a.learning_rate);
+    }
+    let shapes: std::collections::HashSet<_> =
+        fused.iter().map(|p| (p.hidden_layers.clone(), p.batch_size)).collect();
+    assert!(shapes.len() > 3, "blocks still explore: {shapes:?}");
+}
+
 #[test]
 fn draws_stay_in_their_bounds_and_scales() {
     let s = spec("method: random\nmax_trials: 500\nparameters:\n  learning_rate: {distribution: log_uniform_values, min: 0.0001, max: 0.1}\n  batch_size: {distribution: q_log_uniform_values, min: 32, max: 256, q: 32}\n  epochs: {distribution: int_uniform, min: 1, max: 3}\n  dropout: {distribution: q_uniform, min: 0.0, max: 0.95, q: 0.1}\n  momentum: {distribution: uniform, min: 0.5, max: 0.9}\n");
