@@ -97,7 +97,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let runs = STRATEGIES
         .iter()
-        .filter(|(name, _)| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == *name)))
+        .filter(|(name, _)| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|x| x == *name))
+        })
         .flat_map(|s| fuses.iter().map(move |f| (*s, *f)));
     for ((name, method), fuse) in runs {
         let spec = format!(

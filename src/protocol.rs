@@ -78,6 +78,10 @@ pub struct ClaimRequest {
     /// any sweeps, each trained on its own.
     #[serde(default)]
     pub group: bool,
+    /// A trial of a fused group this worker trains now: the trials claimed
+    /// join it, so they fuse with it (of its sweep), up to `max`.
+    #[serde(default)]
+    pub join: Option<i64>,
 }
 
 fn one() -> u32 {

@@ -73,8 +73,10 @@ fn a_fused_random_sweep_draws_one_shape_per_block() {
         }
         assert_eq!(f.learning_rate, a.learning_rate);
     }
-    let shapes: std::collections::HashSet<_> =
-        fused.iter().map(|p| (p.hidden_layers.clone(), p.batch_size)).collect();
+    let shapes: std::collections::HashSet<_> = fused
+        .iter()
+        .map(|p| (p.hidden_layers.clone(), p.batch_size))
+        .collect();
     assert!(shapes.len() > 3, "blocks still explore: {shapes:?}");
 }
 

@@ -1,7 +1,7 @@
 //! The datasets a training thread has read, kept as tensors on its device
 //! between trials, and training a trial on one of them by name.
 use super::error::guard;
-use super::grouped::GroupMember;
+use super::grouped::{GroupMember, Joiners};
 use super::{device, Job, Listener, Outcome, TestSet, TrainError};
 use crate::data::catalog::Catalog;
 use crate::data::tensors::{Dataset, Split};
@@ -78,15 +78,17 @@ impl Datasets {
     }
 
     /// Trains `members` as one fused group on the dataset `name` (split as
-    /// for `train`), the group's batches shuffled by `order_seed`. See
+    /// for `train`), the group's batches shuffled by `order_seed`, members
+    /// of `joiners` taken in at epoch boundaries. See
     /// [`super::grouped::train_group_on`]: each member hears of its end.
-    pub fn train_group(
+    pub fn train_group<'a>(
         &mut self,
         name: &str,
         sweep_seed: u64,
         validation_fraction: f64,
         order_seed: u64,
-        members: &mut [GroupMember],
+        members: Vec<GroupMember<'a>>,
+        joiners: &mut dyn Joiners<'a>,
     ) {
         let device = self.device;
         let this = &mut *self;
@@ -96,7 +98,7 @@ impl Datasets {
         let (dataset, split) = match found {
             Ok(found) => found,
             Err(e) => {
-                for m in members.iter_mut() {
+                for mut m in members {
                     m.listener.on_end(Err(super::grouped::duplicate(&e)));
                 }
                 return;
@@ -107,7 +109,7 @@ impl Datasets {
             y: &dataset.test_y,
         };
         let classes = dataset.info.classes as i64;
-        super::grouped::train_group_on(device, order_seed, members, split, &test, classes)
+        super::grouped::train_group_on(device, order_seed, members, joiners, split, &test, classes)
     }
 
     /// The dataset `name`, read if it is not in memory, and its split by `seed`.

@@ -317,6 +317,45 @@ impl Group {
         Ok(())
     }
 
+    /// Takes `other`'s members in after this group's own (they join at an
+    /// epoch boundary): every tensor is this one's and `other`'s side by
+    /// side. An error when their shapes or optimizers differ.
+    pub fn absorb(&mut self, other: Group) -> Result<(), TrainError> {
+        let same = self.layers.len() == other.layers.len()
+            && self.activation == other.activation
+            && self.optimizer.rule == other.optimizer.rule
+            && self
+                .layers
+                .iter()
+                .zip(&other.layers)
+                .all(|((a, _), (b, _))| a.size()[1..] == b.size()[1..]);
+        if !same {
+            return Err(TrainError::InvalidConfiguration {
+                field: "group".into(),
+                problem: "a joining member differs in shape or optimizer".into(),
+            });
+        }
+        let side_by_side = |a: &Tensor, b: &Tensor| -> Result<Tensor, TrainError> {
+            Ok(Tensor::f_cat(&[a, b], 0)?.f_detach()?)
+        };
+        for ((w, b), (ow, ob)) in self.layers.iter_mut().zip(&other.layers) {
+            *w = side_by_side(w, ow)?.f_set_requires_grad(true)?;
+            *b = side_by_side(b, ob)?.f_set_requires_grad(true)?;
+        }
+        let (o, theirs) = (&mut self.optimizer, other.optimizer);
+        o.lr.extend(theirs.lr);
+        o.weight_decay.extend(theirs.weight_decay);
+        o.momentum.extend(theirs.momentum);
+        o.steps.extend(theirs.steps);
+        o.settings = None;
+        for (mine, theirs) in o.buffers.iter_mut().zip(&theirs.buffers) {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m = side_by_side(m, t)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Member `index`'s state after `epoch` (and `step` optimizer steps) in
     /// the lone trial's checkpoint format (`checkpoint.rs`): its slice of
     /// every weight and buffer, named as a lone trial names them, on the

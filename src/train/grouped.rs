@@ -12,10 +12,13 @@
 //! batches trains as in the group, within float rounding (`fused.rs`).
 use super::checkpoint::{self, Checkpoint};
 use super::fused::{Group, Member, Shape};
-use super::{error, Control, Job, Outcome, Shuffle, TestSet, TrainError};
+use super::{error, Control, Outcome, Shuffle, TestSet, TrainError};
 use crate::data::tensors::Split;
 use crate::report::{BatchLoss, EpochReport};
-use std::sync::atomic::Ordering;
+use crate::spec::TrialParams;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
@@ -38,53 +41,94 @@ pub trait MemberListener {
     fn on_end(&mut self, result: Result<Outcome, TrainError>);
 }
 
-/// One member to train: its job (its own seed, stop flag, checkpoint) and
-/// who hears of it.
+impl<L: MemberListener + ?Sized> MemberListener for &mut L {
+    fn on_start(&mut self, epoch: i64, shuffle: Shuffle) -> Control {
+        (**self).on_start(epoch, shuffle)
+    }
+    fn on_sample(&mut self, sample: &BatchLoss, batch: i64, batches: i64) {
+        (**self).on_sample(sample, batch, batches)
+    }
+    fn tell_epoch(&mut self, report: EpochReport, samples: Vec<BatchLoss>) {
+        (**self).tell_epoch(report, samples)
+    }
+    fn answer(&mut self) -> Control {
+        (**self).answer()
+    }
+    fn on_end(&mut self, result: Result<Outcome, TrainError>) {
+        (**self).on_end(result)
+    }
+}
+
+/// One member to train, owned by the group while it trains: its
+/// configuration, seed, stop flag and checkpoint, and who hears of it.
 pub struct GroupMember<'a> {
-    pub job: Job<'a>,
-    pub listener: &'a mut dyn MemberListener,
+    pub params: TrialParams,
+    /// Seeds its initial weights and its dropout masks.
+    pub seed: u64,
+    /// A training-loss sample every this many batches.
+    pub batch_loss_every: u32,
+    /// Set from outside to stop it at the next batch.
+    pub stop: Arc<AtomicBool>,
+    /// Where its state is saved after each epoch, and resumed from.
+    pub checkpoint: Option<PathBuf>,
+    /// The last epoch the caller has a report of (see `Job::resume_upto`).
+    pub resume_upto: i64,
+    pub listener: Box<dyn MemberListener + 'a>,
+}
+
+/// Members that join a running group, asked for at each epoch boundary.
+pub trait Joiners<'a> {
+    /// Members to take in now (none: the group goes on as it is).
+    fn join(&mut self) -> Vec<GroupMember<'a>>;
+}
+
+/// No member ever joins.
+pub struct NoJoiners;
+
+impl<'a> Joiners<'a> for NoJoiners {
+    fn join(&mut self) -> Vec<GroupMember<'a>> {
+        Vec::new()
+    }
 }
 
 /// Trains `members` as one group on `device`, telling each member's
 /// listener of its progress and of its end (every member's `on_end` is
-/// called exactly once). Members must share the network's shape, the
-/// optimizer's kind and the batch size; one that differs from the first
-/// ends at once with `InvalidConfiguration`. A failure of libtorch ends
-/// every member still in the group with it.
-pub fn train_group_on(
+/// called exactly once, joiners' too). Members must share the network's
+/// shape, the optimizer's kind and the batch size; one that differs from
+/// the first ends at once with `InvalidConfiguration`. At each epoch
+/// boundary `joiners` may add members, which start the next group epoch.
+/// A failure of libtorch ends every member still in the group with it.
+pub fn train_group_on<'a>(
     device: Device,
     order_seed: u64,
-    members: &mut [GroupMember],
+    members: Vec<GroupMember<'a>>,
+    joiners: &mut dyn Joiners<'a>,
     split: &Split,
     test: &TestSet,
     classes: i64,
 ) {
-    let mut ended = vec![false; members.len()];
+    let mut roster = Roster {
+        ended: vec![false; members.len()],
+        members,
+        live: Vec::new(),
+        shape: None,
+    };
     if let Err(e) = super::device::check(device) {
-        return end_all(members, &mut ended, &e.into());
+        return roster.end_all(&e.into());
     }
     let run = error::guard(|| {
         run(
             device,
             order_seed,
-            &mut *members,
-            &mut ended,
+            &mut roster,
+            joiners,
             split,
             test,
             classes,
         )
     });
     if let Err(e) = run {
-        end_all(members, &mut ended, &e);
-    }
-}
-
-/// Ends every member not ended yet with `e`.
-fn end_all(members: &mut [GroupMember], ended: &mut [bool], e: &TrainError) {
-    for (m, done) in members.iter_mut().zip(ended.iter_mut()) {
-        if !std::mem::replace(done, true) {
-            m.listener.on_end(Err(duplicate(e)));
-        }
+        roster.end_all(&e);
     }
 }
 
@@ -108,7 +152,7 @@ pub(super) fn duplicate(e: &TrainError) -> TrainError {
 
 /// A member in the group: where it stands.
 struct Live {
-    /// Its index in the caller's `members`.
+    /// Its index in the roster's `members`.
     at: usize,
     /// The last epoch it trained.
     epoch: i64,
@@ -119,14 +163,17 @@ struct Live {
     samples: Vec<BatchLoss>,
 }
 
-/// The members in the group, in the group's order, and what to tell each.
-struct Roster<'m, 'a> {
-    members: &'m mut [GroupMember<'a>],
-    ended: &'m mut [bool],
+/// Every member the group was given, whether each has ended, and those in
+/// the group now, in the group's order.
+struct Roster<'a> {
+    members: Vec<GroupMember<'a>>,
+    ended: Vec<bool>,
     live: Vec<Live>,
+    /// What every member must share: the first member's shape and batch size.
+    shape: Option<(Shape, u32)>,
 }
 
-impl Roster<'_, '_> {
+impl<'a> Roster<'a> {
     /// Member `at` ends: it is told how.
     fn end(&mut self, at: usize, result: Result<Outcome, TrainError>) {
         if !std::mem::replace(&mut self.ended[at], true) {
@@ -134,124 +181,157 @@ impl Roster<'_, '_> {
         }
     }
 
-    /// The members at the group's `indices` leave it, each told its result.
+    /// Ends every member not ended yet with `e`.
+    fn end_all(&mut self, e: &TrainError) {
+        for at in 0..self.members.len() {
+            self.end(at, Err(duplicate(e)));
+        }
+    }
+
+    fn member(&self, l: &Live) -> &GroupMember<'a> {
+        &self.members[l.at]
+    }
+
+    /// The members at the group's indices leave it, each told its result.
     fn leave(
         &mut self,
-        group: &mut Group,
+        group: &mut Option<Group>,
         mut leaving: Vec<(usize, Result<Outcome, TrainError>)>,
     ) -> Result<(), TrainError> {
         // From the back, so that the indices still hold.
         leaving.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
+        // Once each (stopped and diverged in one batch: the first said).
+        leaving.dedup_by_key(|(i, _)| *i);
         for (index, result) in leaving {
             let live = self.live.remove(index);
-            if group.members() > 1 {
-                group.remove(index as i64)?;
+            match group {
+                Some(g) if g.members() > 1 => g.remove(index as i64)?,
+                // The last member: the group is no more.
+                _ => *group = None,
             }
             self.end(live.at, result);
         }
         Ok(())
     }
 
-    fn job(&self, l: &Live) -> &Job<'_> {
-        &self.members[l.at].job
+    /// Takes `newcomers` in (the first ever sets the group's shape and
+    /// batch size): those that fit join `group` (made if there is none),
+    /// each resumed from its checkpoint where it has one and told it
+    /// starts, on the group's batch order from the group epoch after
+    /// `group_epoch`; those that do not fit end at once.
+    fn admit(
+        &mut self,
+        newcomers: Vec<GroupMember<'a>>,
+        group: &mut Option<Group>,
+        group_epoch: i64,
+        order_seed: u64,
+        at: (&Split, i64, Device),
+    ) -> Result<(), TrainError> {
+        let (split, classes, device) = at;
+        let first = self.members.len();
+        for m in newcomers {
+            self.members.push(m);
+            self.ended.push(false);
+        }
+        let mut fitting = Vec::new();
+        for at in first..self.members.len() {
+            let p = &self.members[at].params;
+            let this = (Shape::of(p), p.batch_size);
+            let shape = self.shape.get_or_insert_with(|| this.clone());
+            let fits = match super::check(p) {
+                Err(e) => Err(e),
+                Ok(()) if *shape != this => Err(TrainError::InvalidConfiguration {
+                    field: "group".into(),
+                    problem: "its network shape, optimizer or batch size differs from the group's"
+                        .into(),
+                }),
+                Ok(()) => Ok(()),
+            };
+            match fits {
+                Ok(()) => fitting.push(at),
+                Err(e) => self.end(at, Err(e)),
+            }
+        }
+        if fitting.is_empty() {
+            return Ok(());
+        }
+        // Each one's checkpoint, where it has one it may resume from.
+        let resumes: Vec<Option<Checkpoint>> = fitting
+            .iter()
+            .map(|&at| resumable(&self.members[at]))
+            .collect();
+        let list: Vec<Member> = fitting
+            .iter()
+            .zip(&resumes)
+            .map(|(&at, resume)| Member {
+                params: &self.members[at].params,
+                seed: self.members[at].seed,
+                resume: resume.as_ref(),
+            })
+            .collect();
+        let (joined, starts) = Group::new(&list, split.features(), classes, device)?;
+        drop(list);
+        match group {
+            Some(g) => g.absorb(joined)?,
+            None => *group = Some(joined),
+        }
+        let mut leaving = Vec::new();
+        for (at, (epoch, step)) in fitting.into_iter().zip(starts) {
+            // Its epoch e is the group's epoch e + offset.
+            let shuffle = Shuffle {
+                seed: order_seed,
+                offset: group_epoch - epoch,
+            };
+            let index = self.live.len();
+            self.live.push(Live {
+                at,
+                epoch,
+                step,
+                window: (0.0, 0),
+                loss_sum: 0.0,
+                samples: Vec::new(),
+            });
+            if self.members[at].listener.on_start(epoch, shuffle) == Control::Stop {
+                leaving.push((index, Ok(Outcome::Stopped)));
+            }
+        }
+        self.leave(group, leaving)
     }
 }
 
-fn run(
+fn run<'a>(
     device: Device,
     order_seed: u64,
-    members: &mut [GroupMember],
-    ended: &mut [bool],
+    roster: &mut Roster<'a>,
+    joiners: &mut dyn Joiners<'a>,
     split: &Split,
     test: &TestSet,
     classes: i64,
 ) -> Result<(), TrainError> {
-    let mut roster = Roster {
-        members,
-        ended,
-        live: Vec::new(),
-    };
-    // Members that cannot join end now; the first decides the shape.
-    let first = roster.members.first().map(|m| {
-        let p = m.job.params;
-        (Shape::of(p), p.batch_size)
-    });
-    for at in 0..roster.members.len() {
-        let p = roster.members[at].job.params;
-        let fits = match super::check(p) {
-            Err(e) => Err(e),
-            Ok(()) if Some((Shape::of(p), p.batch_size)) != first => {
-                Err(TrainError::InvalidConfiguration {
-                    field: "group".into(),
-                    problem: "its network shape, optimizer or batch size differs from the group's"
-                        .into(),
-                })
-            }
-            Ok(()) => Ok(()),
-        };
-        match fits {
-            Ok(()) => roster.live.push(Live {
-                at,
-                epoch: 0,
-                step: 0,
-                window: (0.0, 0),
-                loss_sum: 0.0,
-                samples: Vec::new(),
-            }),
-            Err(e) => roster.end(at, Err(e)),
-        }
-    }
-    if roster.live.is_empty() {
-        return Ok(());
-    }
     let split = &split.to_device(device);
     let (test_x, test_y) = (test.x.to_device(device), test.y.to_device(device));
-    // Each member's checkpoint, where it has one it may resume from.
-    let resumes: Vec<Option<Checkpoint>> = roster
-        .live
-        .iter()
-        .map(|l| resumable(roster.job(l)))
-        .collect();
-    let list: Vec<Member> = roster
-        .live
-        .iter()
-        .zip(&resumes)
-        .map(|(l, resume)| {
-            let job = roster.job(l);
-            Member {
-                params: job.params,
-                seed: job.seed,
-                resume: resume.as_ref(),
-            }
-        })
-        .collect();
-    let (mut group, starts) = Group::new(&list, split.features(), classes, device)?;
-    drop(list);
-    for (l, (epoch, step)) in roster.live.iter_mut().zip(starts) {
-        (l.epoch, l.step) = (epoch, step);
-    }
+    let context = (split, classes, device);
+    let mut group: Option<Group> = None;
+    let first = std::mem::take(&mut roster.members);
+    roster.ended.clear();
+    roster.admit(first, &mut group, 0, order_seed, context)?;
     // Dropped on return, after the last checkpoints are written.
     let mut saver = checkpoint::Saver::new();
     let mut leaving = Vec::new();
-    for i in 0..roster.live.len() {
-        let l = &roster.live[i];
-        let at = l.at;
-        // Its epoch e is group epoch e - start.
-        let shuffle = Shuffle {
-            seed: order_seed,
-            offset: -l.epoch,
-        };
-        if roster.members[at].listener.on_start(l.epoch, shuffle) == Control::Stop {
-            leaving.push((i, Ok(Outcome::Stopped)));
-        }
-    }
-    roster.leave(&mut group, std::mem::take(&mut leaving))?;
-
     let n = split.train_len();
-    let batch = i64::from(first.map_or(1, |f| f.1)).min(n);
-    let batches = (n + batch - 1) / batch;
     let mut group_epoch = 0;
-    while !roster.live.is_empty() {
+    loop {
+        if group_epoch > 0 {
+            let newcomers = joiners.join();
+            if !newcomers.is_empty() {
+                roster.admit(newcomers, &mut group, group_epoch, order_seed, context)?;
+            }
+        }
+        let (Some(_), Some((_, batch))) = (group.as_ref(), roster.shape.as_ref()) else {
+            return Ok(());
+        };
+        let batch = i64::from(*batch).min(n);
+        let batches = (n + batch - 1) / batch;
         group_epoch += 1;
         let started = Instant::now();
         let shuffle = Shuffle {
@@ -268,26 +348,28 @@ fn run(
         let mut start = 0;
         while start < n {
             for (i, l) in roster.live.iter().enumerate() {
-                if roster.job(l).stop.load(Ordering::Relaxed) {
+                if roster.member(l).stop.load(Ordering::Relaxed) {
                     leaving.push((i, Ok(Outcome::Stopped)));
                 }
             }
-            roster.leave(&mut group, std::mem::take(&mut leaving))?;
-            if roster.live.is_empty() {
-                return Ok(());
+            if !leaving.is_empty() {
+                roster.leave(&mut group, std::mem::take(&mut leaving))?;
             }
+            let Some(g) = group.as_mut() else {
+                return Ok(());
+            };
             let len = batch.min(n - start);
             let (x, y) = split.gather(&rows.narrow(0, start, len));
             let dropping: Vec<(u64, i64, f64)> = roster
                 .live
                 .iter()
                 .map(|l| {
-                    let job = roster.job(l);
-                    (job.seed, l.epoch + 1, job.params.dropout)
+                    let m = roster.member(l);
+                    (m.seed, l.epoch + 1, m.params.dropout)
                 })
                 .collect();
-            let masks = group.dropout_masks(&dropping, start / batch, len)?;
-            let losses = group.train_batch(&x, &y, &masks)?;
+            let masks = g.dropout_masks(&dropping, start / batch, len)?;
+            let losses = g.train_batch(&x, &y, &masks)?;
             let index = (start + len + batch - 1) / batch;
             for (i, loss) in losses.into_iter().enumerate() {
                 let l = &mut roster.live[i];
@@ -298,16 +380,15 @@ fn run(
                 l.loss_sum += loss * len as f64;
                 l.window = (l.window.0 + loss, l.window.1 + 1);
                 l.step += 1;
-                let every = i64::from(roster.members[l.at].job.batch_loss_every).max(1);
+                let member = &mut roster.members[l.at];
+                let every = i64::from(member.batch_loss_every).max(1);
                 if l.step % every == 0 {
                     let sample = BatchLoss {
                         step: l.step,
                         epoch: l.epoch + 1,
                         loss: l.window.0 / l.window.1 as f64,
                     };
-                    roster.members[l.at]
-                        .listener
-                        .on_sample(&sample, index, batches);
+                    member.listener.on_sample(&sample, index, batches);
                     l.samples.push(sample);
                     l.window = (0.0, 0);
                 }
@@ -315,17 +396,19 @@ fn run(
             // A diverged member leaves before the next batch: its NaNs
             // reach no other member (they share no parameter), and cost
             // no more work.
-            roster.leave(&mut group, std::mem::take(&mut leaving))?;
-            if roster.live.is_empty() {
-                return Ok(());
-            }
             start += len;
         }
-        let evaluated = group.evaluate(&split.val_x, &split.val_y)?;
+        let Some(g) = group.as_mut() else {
+            return Ok(());
+        };
+        let evaluated = g.evaluate(&split.val_x, &split.val_y)?;
         // Each epoch is reported once the previous checkpoints are on disk.
         let _ = saver.wait();
         let mut told = Vec::new();
         for (i, (val_loss, val_accuracy)) in evaluated.into_iter().enumerate() {
+            if leaving.iter().any(|(d, _)| *d == i) {
+                continue; // diverged in the epoch's last batch
+            }
             let l = &mut roster.live[i];
             l.epoch += 1;
             if !val_loss.is_finite() {
@@ -350,12 +433,12 @@ fn run(
             let member = &mut roster.members[l.at];
             let control = member.listener.answer();
             if matches!(control, Control::Continue | Control::Suspend) {
-                if let Some(path) = member.job.checkpoint {
-                    let state = group.member_state(i as i64, l.epoch, l.step)?;
+                if let Some(path) = &member.checkpoint {
+                    let state = g.member_state(i as i64, l.epoch, l.step)?;
                     saver.save_state(path, state);
                 }
             }
-            let last = l.epoch >= i64::from(member.job.params.epochs);
+            let last = l.epoch >= i64::from(member.params.epochs);
             match control {
                 Control::Continue if !last => {}
                 Control::Continue | Control::Finish => completing.push(i),
@@ -371,7 +454,7 @@ fn run(
             let _ = saver.wait();
         }
         if !completing.is_empty() {
-            let tested = group.evaluate(&test_x, &test_y)?;
+            let tested = g.evaluate(&test_x, &test_y)?;
             for i in completing {
                 let (test_loss, test_accuracy) = tested[i];
                 leaving.push((
@@ -385,15 +468,15 @@ fn run(
         }
         roster.leave(&mut group, std::mem::take(&mut leaving))?;
     }
-    Ok(())
 }
 
-/// The job's checkpoint when it can be read and is not past `resume_upto`;
-/// None otherwise (a bad one is told in the log: it costs its epochs).
-fn resumable(job: &Job) -> Option<Checkpoint> {
-    let path = job.checkpoint.filter(|_| job.resume_upto > 0)?;
+/// The member's checkpoint when it can be read and is not past
+/// `resume_upto`; None otherwise (a bad one is told in the log: it costs
+/// its epochs).
+fn resumable(m: &GroupMember) -> Option<Checkpoint> {
+    let path = m.checkpoint.as_deref().filter(|_| m.resume_upto > 0)?;
     match checkpoint::load(path) {
-        Ok(Some(c)) if c.epoch <= job.resume_upto => Some(c),
+        Ok(Some(c)) if c.epoch <= m.resume_upto => Some(c),
         Ok(_) => None,
         Err(e) => {
             tracing::warn!("not resuming: {e}");

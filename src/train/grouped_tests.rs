@@ -4,8 +4,37 @@ use super::*;
 use crate::data::catalog::Catalog;
 use crate::data::tensors::Dataset;
 use crate::spec::TrialParams;
-use crate::train::{Listener, Shuffle};
+use crate::train::{Job, Listener, Shuffle};
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// A fresh member (no checkpoint to resume) that trains with `listener`.
+fn fresh<'a>(
+    params: &TrialParams,
+    seed: u64,
+    stop: &Arc<AtomicBool>,
+    checkpoint: &std::path::Path,
+    listener: &'a mut Recorder,
+) -> GroupMember<'a> {
+    GroupMember {
+        params: params.clone(),
+        seed,
+        batch_loss_every: 5,
+        stop: stop.clone(),
+        checkpoint: Some(checkpoint.to_path_buf()),
+        resume_upto: 0,
+        listener: Box::new(listener),
+    }
+}
+
+/// Gives one member to join at the first epoch boundary.
+struct OnceAfterFirst<'a>(Option<GroupMember<'a>>);
+
+impl<'a> Joiners<'a> for OnceAfterFirst<'a> {
+    fn join(&mut self) -> Vec<GroupMember<'a>> {
+        self.0.take().into_iter().collect()
+    }
+}
 
 /// What a listener heard, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,8 +123,9 @@ fn reports(heard: &[Heard]) -> Vec<(i64, f64, f64, f64)> {
 }
 
 /// Four Adam members with their own learning rates, weight decay, dropout
-/// and epochs (2 or 3), one stopped after its first epoch, trained as a
-/// group and each alone on the group's order: the same reports within the
+/// and epochs (2 or 3), one stopped after its first epoch, and a fifth
+/// joining after the first group epoch, trained as a group and each alone
+/// on the group's order (the joiner's shifted by the epoch it joined at): the same reports within the
 /// bound `fused_tests.rs` holds to, the stopped member told of its end
 /// before anyone's second epoch, the others completing after their last
 /// epoch, each member ended once; a member resumed from a checkpoint
@@ -116,45 +146,45 @@ fn a_groups_members_train_as_alone_and_leave_when_done() {
         x: &dataset.test_x.narrow(0, 0, 500),
         y: &dataset.test_y.narrow(0, 0, 500),
     };
-    let params: Vec<TrialParams> = (0..4u32)
+    let params: Vec<TrialParams> = (0..5u32)
         .map(|i| TrialParams {
             optimizer: "adam".parse().unwrap(),
             learning_rate: 0.0005 * f64::from(i + 1),
             weight_decay: [0.0, 1e-4][i as usize % 2],
             dropout: [0.2, 0.0][i as usize % 2],
-            epochs: [2, 3, 3, 2][i as usize],
+            epochs: [2, 3, 3, 2, 2][i as usize],
             batch_size: 64,
             ..TrialParams::default()
         })
         .collect();
-    let stops = [None, Some(1), None, None];
+    let stops = [None, Some(1), None, None, None];
     let dir = tempfile::tempdir().unwrap();
-    let paths: Vec<_> = (0..4)
+    let paths: Vec<_> = (0..5)
         .map(|i| dir.path().join(format!("{i}.ckpt")))
         .collect();
-    let stop = AtomicBool::new(false);
+    let stop = Arc::new(AtomicBool::new(false));
     let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-    let mut listeners: Vec<Recorder> = (0..4).map(|i| recorder(i, stops[i], &log)).collect();
+    let mut listeners: Vec<Recorder> = (0..5).map(|i| recorder(i, stops[i], &log)).collect();
     let order_seed = 4242;
-    {
-        let mut members: Vec<GroupMember> = listeners
-            .iter_mut()
-            .enumerate()
-            .map(|(i, l)| GroupMember {
-                job: Job {
-                    params: &params[i],
-                    seed: 100 + i as u64,
-                    batch_loss_every: 5,
-                    stop: &stop,
-                    checkpoint: Some(&paths[i]),
-                    resume_upto: 0,
-                    shuffle: None,
-                },
-                listener: l,
-            })
-            .collect();
-        train_group_on(Device::Cpu, order_seed, &mut members, &split, &test, 10);
-    }
+    let (first, joiner) = listeners.split_at_mut(4);
+    let member = |i: usize, listener| fresh(&params[i], 100 + i as u64, &stop, &paths[i], listener);
+    let members: Vec<GroupMember> = first
+        .iter_mut()
+        .enumerate()
+        .map(|(i, l)| member(i, l))
+        .collect();
+    // Member 4 joins after the group's first epoch.
+    let mut joining = OnceAfterFirst(Some(member(4, &mut joiner[0])));
+    train_group_on(
+        Device::Cpu,
+        order_seed,
+        members,
+        &mut joining,
+        &split,
+        &test,
+        10,
+    );
+    drop(joining);
     let log = log.borrow().clone();
     // Member 1 ended (-1) right after its first epoch, before any second.
     let ended_1 = log.iter().position(|&e| e == (1, -1)).unwrap();
@@ -177,9 +207,10 @@ fn a_groups_members_train_as_alone_and_leave_when_done() {
             "{:?}",
             ends[0]
         );
+        // The joiner's epoch e is the group's epoch e + 1.
         let shuffle = Shuffle {
             seed: order_seed,
-            offset: 0,
+            offset: i64::from(i == 4),
         };
         assert_eq!(l.heard[0], Heard::Start(0, shuffle));
         // Alone on the group's order.
@@ -221,19 +252,16 @@ fn a_groups_members_train_as_alone_and_leave_when_done() {
     let mut more = params[2].clone();
     more.epochs = 4;
     {
-        let mut members = vec![GroupMember {
-            job: Job {
-                params: &more,
-                seed: 999,
-                batch_loss_every: 5,
-                stop: &stop,
-                checkpoint: Some(&paths[2]),
-                resume_upto: 3,
-                shuffle: None,
-            },
-            listener: &mut resumed,
+        let members = vec![GroupMember {
+            params: more,
+            seed: 999,
+            batch_loss_every: 5,
+            stop: stop.clone(),
+            checkpoint: Some(paths[2].clone()),
+            resume_upto: 3,
+            listener: Box::new(&mut resumed),
         }];
-        train_group_on(Device::Cpu, 7, &mut members, &split, &test, 10);
+        train_group_on(Device::Cpu, 7, members, &mut NoJoiners, &split, &test, 10);
     }
     assert_eq!(
         resumed.heard[0],

@@ -22,7 +22,7 @@ impl TrialRun<'_> {
         match result {
             _ if !delivered => {}
             Ok(Outcome::Suspended) => {
-                let (remote, a) = (self.remote, self.a);
+                let (remote, a) = (self.remote, &self.a);
                 let uploader = training.uploader.clone();
                 let uploaded = self
                     .call(training, "uploading the checkpoint", || {
@@ -61,7 +61,7 @@ impl TrialRun<'_> {
                 // Like a crash, this costs one attempt; the process starts
                 // afresh so that no half-freed memory stays behind.
                 let why = format!("the worker ran out of memory ({e})");
-                let (remote, a) = (self.remote, self.a);
+                let (remote, a) = (self.remote, &self.a);
                 let lost = self
                     .call(training, "giving the attempt up", || remote.lose(a, &why))
                     .await;
@@ -90,7 +90,7 @@ impl TrialRun<'_> {
 
     /// Tells the server how the trial ended.
     async fn tell(&self, training: &Training, told: &Told) {
-        let (remote, a) = (self.remote, self.a);
+        let (remote, a) = (self.remote, &self.a);
         let ended = self
             .call(training, "ending the trial", || remote.finish(a, told))
             .await;

@@ -161,10 +161,10 @@ impl Slot {
             }
             match claimed {
                 // One trial, or one fused group (the sweep's `fuse`).
-                Ok(trials) if trials.len() > 1 => self.train_group(&trials).await,
+                Ok(trials) if trials.len() > 1 => self.train_group(trials).await,
                 Ok(trials) => {
                     for a in trials {
-                        self.train(&a).await;
+                        self.train(a).await;
                     }
                 }
                 Err(e) => {
@@ -181,45 +181,72 @@ impl Slot {
     }
 
     /// Trains one claimed trial: its dataset and checkpoint made local first.
-    async fn train(&self, a: &Assignment) {
+    async fn train(&self, a: Assignment) {
         let trial = a.trial_id;
         tracing::info!(trial, attempt = a.attempt, "training");
-        let checkpoint = checkpoint_path(&self.checkpoints, a);
-        if let Err(e) = self.resume_point(a, &checkpoint).await {
-            // Training starts afresh; the reports are rewound to match.
-            tracing::warn!(
-                trial,
-                "the checkpoint could not be fetched: {e}; starting afresh"
-            );
-            let _ = std::fs::remove_file(&checkpoint);
+        for run in self.prepare(vec![a]).await {
+            run.run().await;
         }
-        let data = match self.cache.prepare(&self.remote, &a.dataset).await {
-            Ok(data) => data,
-            Err(e) => {
-                // The lease runs out and another worker (or this one) tries again.
-                tracing::error!(trial, dataset = %a.dataset.name, "the dataset could not be made local: {e}; giving the trial up");
-                return;
-            }
-        };
-        let run = TrialRun {
-            remote: &self.remote,
-            trainer: &self.trainer,
-            a,
-            data,
-            checkpoint,
-            draining: &self.draining,
-        };
-        run.run().await;
         tracing::debug!(trial, "trial ended");
     }
 
     /// Trains claimed trials that fuse as one group, each member's
-    /// checkpoint and dataset made local first as for one trial alone.
-    async fn train_group(&self, group: &[Assignment]) {
-        let mut runs = Vec::with_capacity(group.len());
-        for a in group {
-            let checkpoint = checkpoint_path(&self.checkpoints, a);
-            if let Err(e) = self.resume_point(a, &checkpoint).await {
+    /// checkpoint and dataset made local first as for one trial alone;
+    /// while it trains, trials that fuse with it join as members leave, up
+    /// to its first size or the sweep's `fuse`.
+    async fn train_group(&self, group: Vec<Assignment>) {
+        let capacity = group
+            .first()
+            .and_then(|a| a.spec.get("fuse"))
+            .and_then(serde_json::Value::as_u64)
+            .map_or(group.len(), |f| f as usize)
+            .max(group.len());
+        let trials: Vec<i64> = group.iter().map(|a| a.trial_id).collect();
+        let seed = order_seed(&group);
+        let sweep = group[0].sweep_id;
+        let runs = self.prepare(group).await;
+        tracing::info!(?trials, "training a fused group");
+        let more = |room: usize, with: i64| self.joiners(sweep, with, room);
+        TrialRun::run_group(runs, seed, capacity, more).await;
+        tracing::debug!(?trials, "fused group ended");
+    }
+
+    /// Trials that fuse with trial `with` (in the running group), claimed
+    /// to fill `room` places of the group; none while draining.
+    async fn joiners(&self, sweep: i64, with: i64, room: usize) -> Vec<TrialRun<'_>> {
+        if self.draining.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let max = u32::try_from(room).unwrap_or(protocol::MAX_CLAIM);
+        match self.remote.claim_join(max, with).await {
+            Ok(joining) => {
+                let trials: Vec<i64> = joining.iter().map(|a| a.trial_id).collect();
+                if !trials.is_empty() {
+                    tracing::info!(sweep, ?trials, "joining the fused group");
+                }
+                self.prepare(joining).await
+            }
+            Err(e) => {
+                tracing::debug!(sweep, "claiming trials to join the group: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Each claimed trial made ready to train: its checkpoint and dataset
+    /// local. One whose dataset cannot be made local is given up (its lease
+    /// runs out and another worker tries again).
+    async fn prepare(&self, claimed: Vec<Assignment>) -> Vec<TrialRun<'_>> {
+        // Their leases are renewed meanwhile: a download can take longer
+        // than a short lease on a busy host.
+        let _renewing: Vec<lease::AbortOnDrop> = claimed
+            .iter()
+            .map(|a| self.renew_while_preparing(a))
+            .collect();
+        let mut runs = Vec::with_capacity(claimed.len());
+        for a in claimed {
+            let checkpoint = checkpoint_path(&self.checkpoints, &a);
+            if let Err(e) = self.resume_point(&a, &checkpoint).await {
                 let trial = a.trial_id;
                 tracing::warn!(
                     trial,
@@ -230,7 +257,6 @@ impl Slot {
             let data = match self.cache.prepare(&self.remote, &a.dataset).await {
                 Ok(data) => data,
                 Err(e) => {
-                    // Its lease runs out and another worker tries again.
                     tracing::error!(trial = a.trial_id, dataset = %a.dataset.name, "the dataset could not be made local: {e}; giving the trial up");
                     continue;
                 }
@@ -244,10 +270,24 @@ impl Slot {
                 draining: &self.draining,
             });
         }
-        let trials: Vec<i64> = group.iter().map(|a| a.trial_id).collect();
-        tracing::info!(?trials, "training a fused group");
-        TrialRun::run_group(&runs, order_seed(group)).await;
-        tracing::debug!(?trials, "fused group ended");
+        runs
+    }
+
+    /// Renews `a`'s lease until the guard drops (training then renews it).
+    fn renew_while_preparing(&self, a: &Assignment) -> lease::AbortOnDrop {
+        let (remote, held) = (self.remote.clone(), Arc::new(a.clone()));
+        let renew_once = move || {
+            let (remote, held) = (remote.clone(), held.clone());
+            async move { remote.renew(&held).await }
+        };
+        let contact = Arc::new(lease::Contact::new(Duration::from_millis(a.lease_ms)));
+        lease::AbortOnDrop(tokio::spawn(lease::renew(
+            a.trial_id,
+            contact,
+            renew_once,
+            Arc::default(),
+            Arc::default(),
+        )))
     }
 
     /// Puts the checkpoint the assignment names at `path` (kept from an

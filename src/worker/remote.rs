@@ -104,10 +104,29 @@ impl Remote {
             max,
             wait_ms: wait.as_millis().min(u128::from(protocol::MAX_WAIT_MS)) as u64,
             group,
+            join: None,
         };
         let request = self
             .request(Method::POST, "/v1/worker/claim")
             .timeout(wait + Duration::from_secs(10))
+            .json(&body);
+        let claimed: Claimed = answer(self.send(request).await).await?;
+        Ok(claimed.trials)
+    }
+
+    /// Claims up to `max` queued trials that fuse with trial `lead`'s
+    /// group, to join it now; none when the sweep has none (no waiting).
+    pub async fn claim_join(&self, max: u32, lead: i64) -> Result<Vec<Assignment>, CallError> {
+        let body = ClaimRequest {
+            worker_id: self.worker.to_string(),
+            max,
+            wait_ms: 0,
+            group: true,
+            join: Some(lead),
+        };
+        let request = self
+            .request(Method::POST, "/v1/worker/claim")
+            .timeout(Duration::from_secs(10))
             .json(&body);
         let claimed: Claimed = answer(self.send(request).await).await?;
         Ok(claimed.trials)

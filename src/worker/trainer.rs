@@ -5,9 +5,9 @@ use super::data::Located;
 use crate::data::catalog::Catalog;
 use crate::report::{BatchLoss, EpochReport};
 use crate::spec::TrialParams;
-use crate::train::grouped::{GroupMember, MemberListener};
+use crate::train::grouped::{GroupMember, Joiners, MemberListener};
 use crate::train::{self, Control, Datasets, Job, Listener, Outcome, Shuffle, TrainError};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
@@ -68,6 +68,12 @@ enum Work {
         order_seed: u64,
         members: Vec<Request>,
     },
+    /// Trials that join the group training now at its next epoch boundary;
+    /// a group of their own (on `order_seed`) when it has ended meanwhile.
+    Join {
+        order_seed: u64,
+        members: Vec<Request>,
+    },
 }
 
 /// Handle to the training thread.
@@ -89,6 +95,17 @@ impl Trainer {
     pub fn submit(&self, request: Request) -> Result<(), TrainerStopped> {
         self.requests
             .send(Work::One(request))
+            .map_err(|_| TrainerStopped)
+    }
+
+    /// Adds trials that fuse with the group training now, at its next
+    /// epoch boundary (see `Work::Join`).
+    pub fn join(&self, order_seed: u64, members: Vec<Request>) -> Result<(), TrainerStopped> {
+        self.requests
+            .send(Work::Join {
+                order_seed,
+                members,
+            })
             .map_err(|_| TrainerStopped)
     }
 
@@ -118,65 +135,98 @@ fn run(settings: Settings, inbox: mpsc::Receiver<Work>) {
     train::flush_denormals();
     // One set per folder: a shared one and the worker's cache.
     let mut datasets: HashMap<PathBuf, Datasets> = HashMap::new();
-    for work in inbox {
-        let first = match &work {
-            Work::One(request) => request,
-            Work::Group { members, .. } => match members.first() {
-                Some(first) => first,
-                None => continue,
-            },
-        };
-        let root = first.data.root.clone();
-        let these = datasets
-            .entry(root.clone())
-            .or_insert_with(|| Datasets::on(Catalog::new(Some(root)), settings.device));
-        match work {
+    // Work that came while a group trained, taken after it.
+    let mut later: VecDeque<Work> = VecDeque::new();
+    while let Some(work) = later.pop_front().or_else(|| inbox.recv().ok()) {
+        let (order_seed, members) = match work {
             Work::One(request) => {
+                let these = datasets_for(&mut datasets, &settings, &request);
                 let result = train_one(&settings, these, &request);
                 // No receiver: the worker gave the trial up and hears of it no more.
                 let _ = request.progress.send(Progress::Done(result));
+                continue;
             }
             Work::Group {
                 order_seed,
                 members,
-            } => train_group(&settings, these, order_seed, &members),
-        }
+            }
+            | Work::Join {
+                order_seed,
+                members,
+            } => (order_seed, members),
+        };
+        let Some(first) = members.first() else {
+            continue;
+        };
+        let (name, sweep_seed) = (first.data.name.clone(), first.sweep_seed);
+        let these = datasets_for(&mut datasets, &settings, first);
+        let members = members.into_iter().map(|r| member(&settings, r)).collect();
+        let mut joiners = Inbox {
+            inbox: &inbox,
+            later: &mut later,
+            settings: &settings,
+        };
+        let fraction = settings.validation_fraction;
+        these.train_group(
+            &name,
+            sweep_seed,
+            fraction,
+            order_seed,
+            members,
+            &mut joiners,
+        );
     }
 }
 
-/// Trains a fused group; each member's `Done` is sent as it leaves.
-fn train_group(settings: &Settings, datasets: &mut Datasets, order_seed: u64, members: &[Request]) {
-    let mut relays: Vec<MemberRelay> = members
-        .iter()
-        .map(|r| MemberRelay {
-            progress: &r.progress,
+/// The datasets of the folder a request's dataset is in.
+fn datasets_for<'d>(
+    datasets: &'d mut HashMap<PathBuf, Datasets>,
+    settings: &Settings,
+    request: &Request,
+) -> &'d mut Datasets {
+    let root = request.data.root.clone();
+    datasets
+        .entry(root.clone())
+        .or_insert_with(|| Datasets::on(Catalog::new(Some(root)), settings.device))
+}
+
+/// A request made a member of a fused group.
+fn member(settings: &Settings, r: Request) -> GroupMember<'static> {
+    GroupMember {
+        params: r.params,
+        seed: r.seed,
+        batch_loss_every: settings.batch_loss_every,
+        stop: r.stop,
+        checkpoint: Some(r.checkpoint),
+        resume_upto: r.epochs_done,
+        listener: Box::new(MemberRelay {
+            progress: r.progress,
             answer: None,
-        })
-        .collect();
-    let mut group: Vec<GroupMember> = members
-        .iter()
-        .zip(relays.iter_mut())
-        .map(|(r, relay)| GroupMember {
-            job: Job {
-                params: &r.params,
-                seed: r.seed,
-                batch_loss_every: settings.batch_loss_every,
-                stop: &r.stop,
-                checkpoint: Some(&r.checkpoint),
-                resume_upto: r.epochs_done,
-                shuffle: None,
-            },
-            listener: relay,
-        })
-        .collect();
-    let first = &members[0];
-    datasets.train_group(
-        &first.data.name,
-        first.sweep_seed,
-        settings.validation_fraction,
-        order_seed,
-        &mut group,
-    );
+        }),
+    }
+}
+
+/// The members that joined the running group: taken from the inbox at an
+/// epoch boundary without waiting; other work waits for the group's end.
+struct Inbox<'i> {
+    inbox: &'i mpsc::Receiver<Work>,
+    later: &'i mut VecDeque<Work>,
+    settings: &'i Settings,
+}
+
+impl Joiners<'static> for Inbox<'_> {
+    fn join(&mut self) -> Vec<GroupMember<'static>> {
+        let mut joining = Vec::new();
+        while let Ok(work) = self.inbox.try_recv() {
+            match work {
+                Work::Join { members, .. } => {
+                    joining.extend(members.into_iter().map(|r| member(self.settings, r)))
+                }
+                other => self.later.push_back(other),
+            }
+        }
+        joining
+    }
 }
 
 fn train_one(
@@ -239,18 +289,18 @@ impl Listener for Relay<'_> {
 
 /// Passes one fused member's progress to its trial's async side: the
 /// epoch's answer waited for only after every member was told.
-struct MemberRelay<'a> {
-    progress: &'a UnboundedSender<Progress>,
+struct MemberRelay {
+    progress: UnboundedSender<Progress>,
     answer: Option<mpsc::Receiver<Control>>,
 }
 
-impl MemberListener for MemberRelay<'_> {
+impl MemberListener for MemberRelay {
     fn on_start(&mut self, epoch: i64, shuffle: Shuffle) -> Control {
-        Relay(self.progress).ask(|answer| Progress::Start(epoch, Some(shuffle), answer))
+        Relay(&self.progress).ask(|answer| Progress::Start(epoch, Some(shuffle), answer))
     }
 
     fn on_sample(&mut self, sample: &BatchLoss, batch: i64, batches: i64) {
-        Relay(self.progress).on_sample(sample, batch, batches)
+        Relay(&self.progress).on_sample(sample, batch, batches)
     }
 
     fn tell_epoch(&mut self, report: EpochReport, samples: Vec<BatchLoss>) {

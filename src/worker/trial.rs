@@ -10,9 +10,11 @@ use super::trainer::{Progress, Request, Trainer};
 use crate::protocol::{Assignment, Decision};
 use crate::report::{BatchLoss, EpochReport};
 use crate::train::{Control, Shuffle};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime};
@@ -25,7 +27,7 @@ const UPLOAD_EVERY: Duration = Duration::from_millis(100);
 pub(super) struct TrialRun<'a> {
     pub remote: &'a Remote,
     pub trainer: &'a Trainer,
-    pub a: &'a Assignment,
+    pub a: Assignment,
     /// Where its dataset is read, prepared from the manifest.
     pub data: super::data::Located,
     /// This host's copy of the trial's checkpoint.
@@ -78,26 +80,64 @@ impl TrialRun<'_> {
 
     /// Trains `runs`, trials of one sweep that fuse, as one group on a
     /// batch order seeded by `order_seed`: each run is followed as a trial
-    /// alone is, its lease, reports, checkpoints and end its own.
-    pub async fn run_group(runs: &[TrialRun<'_>], order_seed: u64) {
-        let Some(first) = runs.first() else { return };
-        let (mut begun, mut requests) = (Vec::new(), Vec::new());
+    /// alone is, its lease, reports, checkpoints and end its own. Each
+    /// time a member ends and the group has fewer than `capacity`, `more`
+    /// is asked for trials to fill it: they join at the group's next epoch
+    /// boundary (`more` gives none while the worker drains).
+    pub async fn run_group<'s, F, Fut>(
+        runs: Vec<TrialRun<'s>>,
+        order_seed: u64,
+        capacity: usize,
+        mut more: F,
+    ) where
+        F: FnMut(usize, i64) -> Fut,
+        Fut: std::future::Future<Output = Vec<TrialRun<'s>>>,
+    {
+        let Some(trainer) = runs.first().map(|r| r.trainer) else {
+            return;
+        };
+        let mut follows = FuturesUnordered::new();
+        let mut live: Vec<i64> = runs.iter().map(|r| r.a.trial_id).collect();
+        let requests = Self::follow_all(runs, &mut follows);
+        if let Err(stopped) = trainer.submit_group(order_seed, requests) {
+            // Each follow hears the thread has stopped, and fails its trial.
+            tracing::error!("{stopped}");
+        }
+        while let Some(ended) = follows.next().await {
+            live.retain(|&t| t != ended);
+            // Joiners fuse with a member still in the group.
+            let Some(&with) = live.first() else { continue };
+            if live.len() >= capacity {
+                continue;
+            }
+            let joining = more(capacity - live.len(), with).await;
+            if joining.is_empty() {
+                continue;
+            }
+            live.extend(joining.iter().map(|r| r.a.trial_id));
+            let requests = Self::follow_all(joining, &mut follows);
+            if let Err(stopped) = trainer.join(order_seed, requests) {
+                tracing::error!("{stopped}");
+            }
+        }
+    }
+
+    /// Begins each run, its follow (which ends with its trial's id) pushed
+    /// into `follows`; their requests.
+    fn follow_all<'s>(
+        runs: Vec<TrialRun<'s>>,
+        follows: &mut FuturesUnordered<Pin<Box<dyn std::future::Future<Output = i64> + Send + 's>>>,
+    ) -> Vec<Request> {
+        let mut requests = Vec::with_capacity(runs.len());
         for run in runs {
             let (training, request, updates) = run.begin();
-            begun.push((training, updates));
             requests.push(request);
+            follows.push(Box::pin(async move {
+                run.follow(training, updates).await;
+                run.a.trial_id
+            }));
         }
-        if let Err(stopped) = first.trainer.submit_group(order_seed, requests) {
-            for (run, (training, _)) in runs.iter().zip(&begun) {
-                run.fail(training, stopped.to_string()).await;
-            }
-            return;
-        }
-        let follows = runs
-            .iter()
-            .zip(begun)
-            .map(|(run, (training, updates))| run.follow(training, updates));
-        futures_util::future::join_all(follows).await;
+        requests
     }
 
     /// What the training thread is given for this trial, and where its
@@ -225,7 +265,7 @@ impl TrialRun<'_> {
         }
         let rewound = self
             .call(training, "rewinding to the checkpoint", || {
-                self.remote.rewind(self.a, epoch)
+                self.remote.rewind(&self.a, epoch)
             })
             .await;
         let control = match rewound {
@@ -255,7 +295,7 @@ impl TrialRun<'_> {
             "number": self.a.number, "epoch": sample.epoch, "epochs": training.epochs,
             "step": sample.step, "batch": batch, "batches": batches, "loss": sample.loss,
         });
-        match self.remote.progress(self.a, &data).await {
+        match self.remote.progress(&self.a, &data).await {
             Ok(()) => training.contact.touch(),
             Err(CallError::LeaseLost) => training.drop_trial(),
             // Progress is for watchers only: none is kept while the server
@@ -281,7 +321,7 @@ impl TrialRun<'_> {
                 // checkpoint before it goes up first, so that an epoch is
                 // reported only once the server can resume from the one
                 // before (as a local disk once guaranteed).
-                match training.uploader.sync(self.remote, self.a).await {
+                match training.uploader.sync(self.remote, &self.a).await {
                     Ok(_) => {}
                     Err(CallError::LeaseLost) => training.drop_trial(),
                     // It waits for the next try; the report may go on.
@@ -326,7 +366,7 @@ impl TrialRun<'_> {
     async fn deliver(&self, training: &mut Training) -> Option<Decision> {
         let mut decision = Decision::Continue;
         while let Some((report, samples)) = training.pending.front() {
-            match self.remote.report(self.a, report, samples).await {
+            match self.remote.report(&self.a, report, samples).await {
                 Ok(decided) => {
                     training.contact.touch();
                     training.pending.pop_front();

@@ -21,7 +21,7 @@ use super::{ApiError, ApiJson, AppState};
 use crate::config::Config;
 use crate::protocol::{self, Assignment, Claimed, Register, Registered};
 use crate::spec::{SweepSpec, TrialParams};
-use crate::store::{Claim, Like, Queue as _, Workers as _};
+use crate::store::{Claim, Like, Queue as _, Sweeps as _, Workers as _};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -265,6 +265,9 @@ async fn claim(
     }
     let worker = request.worker_id.as_str();
     ensure_registered(&state, worker).await?;
+    if let Some(lead) = request.join {
+        return join(&state, worker, lead, request.max).await.map(Json);
+    }
     let deadline = Instant::now() + Duration::from_millis(request.wait_ms);
     loop {
         // Registered before the look, so that a wake-up meanwhile is not missed.
@@ -310,12 +313,64 @@ async fn claim(
     }
 }
 
+/// Up to `max` queued trials that fuse with trial `lead`, to join the
+/// fused group it trains in now (no waiting: none when there are none).
+/// Each joiner is recorded with the joiners and `lead` as its group.
+async fn join(state: &AppState, worker: &str, lead: i64, max: u32) -> Result<Claimed, ApiError> {
+    let trial = state.store.trial(lead).await?;
+    let like = trial.and_then(|t| {
+        let params = serde_json::from_value::<TrialParams>(t.params).ok()?;
+        Some(Like {
+            sweep_id: t.sweep_id,
+            params,
+        })
+    });
+    let Some(like) = like else {
+        return Err(ApiError::BadParameter {
+            field: "join",
+            message: format!("names no trial with a configuration: {lead}"),
+        });
+    };
+    let lease_ms = state.hub.lease_ms as i64;
+    let mut trials = Vec::new();
+    while trials.len() < max as usize {
+        let Some(claim) = state.store.claim_like(worker, lease_ms, &like).await? else {
+            break;
+        };
+        if let Some(a) = assign::assign(state, claim, worker, Some(&like.params)).await? {
+            trials.push(a);
+        }
+    }
+    if !trials.is_empty() {
+        note_group_of(state, worker, &trials, lead).await;
+    }
+    Ok(Claimed { trials })
+}
+
 /// Records on each member of a fused group (an event `trial_grouped`)
 /// which trials it trains with. A write that fails is logged: the group
 /// trains all the same.
 async fn note_group(state: &AppState, worker: &str, group: &[Assignment]) {
     let members: Vec<i64> = group.iter().map(|a| a.trial_id).collect();
-    for a in group {
+    record_group(state, worker, group, members, None).await
+}
+
+/// Records on each trial of `joining` that it joined the group of `lead`.
+async fn note_group_of(state: &AppState, worker: &str, joining: &[Assignment], lead: i64) {
+    let mut members = vec![lead];
+    members.extend(joining.iter().map(|a| a.trial_id));
+    record_group(state, worker, joining, members, Some(lead)).await
+}
+
+/// `trial_grouped` on each of `these`, with `members` as its group.
+async fn record_group(
+    state: &AppState,
+    worker: &str,
+    these: &[Assignment],
+    members: Vec<i64>,
+    joined: Option<i64>,
+) {
+    for a in these {
         let claim = Claim {
             trial_id: a.trial_id,
             sweep_id: a.sweep_id,
@@ -328,10 +383,13 @@ async fn note_group(state: &AppState, worker: &str, group: &[Assignment]) {
             sweep_seed: a.sweep_seed,
             spec: a.spec.clone(),
         };
-        let data = serde_json::json!({
+        let mut data = serde_json::json!({
             "number": a.number, "attempt": a.attempt, "worker": worker,
             "size": members.len(), "members": members,
         });
+        if let Some(lead) = joined {
+            data["joined"] = lead.into();
+        }
         if let Err(e) = state.store.note_group(&claim, worker, &members, data).await {
             tracing::warn!(trial = a.trial_id, "recording its fused group: {e}");
         }
