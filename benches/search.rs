@@ -3,7 +3,7 @@
 //! (TPE), and bayes + hyperband (ASHA). Real server, real worker processes,
 //! real training on Fashion-MNIST.
 //!
-//! `cargo bench --bench search -- [--minutes 8] [--dataset fashion-mnist] [--only bayes-hyperband] [--fuse 1,8]`
+//! `cargo bench --bench search -- [--minutes 8] [--dataset fashion-mnist] [--only bayes-hyperband] [--fuse 1,8] [--space issue|lab]`
 //!
 //! `--fuse`: each strategy once per group size (`fuse: N` in its spec; 1:
 //! one trial at a time), one after the other in this run.
@@ -24,6 +24,20 @@ const SPACE: &str = "
   weight_decay: {distribution: log_uniform_values, min: 0.000001, max: 0.01}
   optimizer: {values: [sgd, adam, adagrad]}
   momentum: {value: 0.9, when: {optimizer: sgd}}
+";
+
+/// `--space lab`: the PyTorch lab's network only (784-128-64-10, SGD,
+/// batch 64), its learning rate, momentum, dropout and weight decay
+/// searched: a space every trial of which fuses with every other.
+const LAB_SPACE: &str = "
+  learning_rate: {distribution: log_uniform_values, min: 0.001, max: 0.1}
+  batch_size: {value: 64}
+  epochs: {value: 5}
+  hidden_layers: {value: [128, 64]}
+  dropout: {distribution: uniform, min: 0.0, max: 0.3}
+  weight_decay: {distribution: log_uniform_values, min: 0.000001, max: 0.001}
+  optimizer: {value: sgd}
+  momentum: {distribution: uniform, min: 0.5, max: 0.95}
 ";
 
 const STRATEGIES: [(&str, &str); 3] = [
@@ -50,6 +64,11 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(8.0);
     let dataset = arg("--dataset").unwrap_or_else(|| "fashion-mnist".into());
     let only = arg("--only");
+    let space = match arg("--space").as_deref() {
+        None | Some("issue") => SPACE,
+        Some("lab") => LAB_SPACE,
+        Some(other) => anyhow::bail!("--space: `issue` or `lab`, not `{other}`"),
+    };
     let fuses: Vec<u32> = arg("--fuse")
         .unwrap_or_else(|| "1".into())
         .split(',')
@@ -104,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
         .flat_map(|s| fuses.iter().map(move |f| (*s, *f)));
     for ((name, method), fuse) in runs {
         let spec = format!(
-            "name: bench-{name}-fuse-{fuse}\ndataset: {dataset}\n{method}fuse: {fuse}\nmax_trials: 1000\nmax_minutes: {minutes}\nat_max_minutes: stop\nseed: 1\nparameters:{SPACE}"
+            "name: bench-{name}-fuse-{fuse}\ndataset: {dataset}\n{method}fuse: {fuse}\nmax_trials: 1000\nmax_minutes: {minutes}\nat_max_minutes: stop\nseed: 1\nparameters:{space}"
         );
         let response = client
             .post(format!("{url}/v1/sweeps"))

@@ -46,6 +46,23 @@ fn events_of<'a>(events: &'a [Value], kind: &str, trial: i64) -> Vec<&'a Value> 
         .collect()
 }
 
+/// One line per event: id, kind, attempt, epoch, worker.
+fn summary(events: &[&Value]) -> String {
+    events
+        .iter()
+        .filter(|e| e["kind"] != "trial_progress")
+        .map(|e| {
+            let d = &e["data"];
+            let epoch = d["epoch"].as_i64().or(d["report"]["epoch"].as_i64());
+            format!(
+                "{} {} attempt={} epoch={epoch:?} worker={} {}",
+                e["id"], e["kind"], d["attempt"], d["worker"], d["reason"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Epochs of a trial, per scenario: an epoch of mnist-10k takes about
 /// 0.15 s on one thread, and a trial must outlast what a scenario does to it.
 const EPOCHS_A: i64 = 20;
@@ -144,7 +161,14 @@ fn a_remote_worker_killed_mid_epoch_is_resumed_on_another_host() {
             || -> Vec<&Value> { events.iter().filter(|e| e["trial_id"] == trial).collect() };
         // (Once, unless a starved worker later lost a 4 s lease as well.)
         let resumed = events_of(&events, "trial_resumed", trial);
-        assert!(!resumed.is_empty(), "{:#?}\n{}", about(), c.logs());
+        // Said first in one line per event: CI keeps the start and the end
+        // of a long message.
+        assert!(
+            !resumed.is_empty(),
+            "no trial_resumed; its events:\n{}\n{}",
+            summary(&about()),
+            c.logs()
+        );
         // From the checkpoint w1 uploaded: past epoch 0, not past what the
         // server had of it when w1 died.
         let from = resumed[0]["data"]["epoch"].as_i64().unwrap();
