@@ -10,17 +10,20 @@ use std::time::Duration;
 
 const MINUTES: Duration = Duration::from_secs(60);
 
+/// A JSON array of trial ids, as a set.
+fn ids(array: &Value) -> BTreeSet<i64> {
+    let array = array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"));
+    array.iter().map(|m| m.as_i64().unwrap()).collect()
+}
+
 /// Per trial id, the members of the groups it was trained in (its
 /// `trial_grouped` events), in order.
 fn groups(events: &[Value]) -> HashMap<i64, Vec<BTreeSet<i64>>> {
     let mut groups: HashMap<i64, Vec<BTreeSet<i64>>> = HashMap::new();
     for e in events.iter().filter(|e| e["kind"] == "trial_grouped") {
-        let members: BTreeSet<i64> = e["data"]["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_i64().unwrap())
-            .collect();
+        let members = ids(&e["data"]["members"]);
         assert_eq!(
             e["data"]["size"].as_u64(),
             Some(members.len() as u64),
@@ -94,13 +97,7 @@ parameters:
             assert!(of[0].len() >= 2, "{of:?}");
         }
         assert_eq!(d["group"]["size"], of[0].len(), "{d}");
-        let shown: BTreeSet<i64> = d["group"]["members"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_i64().unwrap())
-            .collect();
-        assert_eq!(shown, of[0], "{d}");
+        assert_eq!(ids(&d["group"]["members"]), of[0], "{d}");
         if d["state"] == "pruned" {
             assert!(epochs.len() < 3, "{d}");
             // Its group trained on without it.
@@ -142,7 +139,7 @@ fuse: 4
 parameters:
   learning_rate: {values: [0.01, 0.02, 0.03, 0.04]}
   weight_decay: {values: [0.0001]}
-  epochs: {value: 5}
+  epochs: {value: 20}
   batch_size: {value: 32}
 ",
         )
@@ -157,7 +154,7 @@ parameters:
     for d in trial_details(&app, id).await {
         let trial = d["id"].as_i64().unwrap();
         assert_eq!(d["attempt"], 2, "one attempt lost: {d}");
-        assert_eq!(epochs_of(&d), (1..=5).collect::<Vec<_>>(), "{d}");
+        assert_eq!(epochs_of(&d), (1..=20).collect::<Vec<_>>(), "{d}");
         let resumed: Vec<&Value> = events
             .iter()
             .filter(|e| e["kind"] == "trial_resumed" && e["trial_id"] == trial)

@@ -218,7 +218,8 @@ impl Config {
             return bad("max_attempts must be at least 1");
         }
         if !(1..=crate::spec::MAX_FUSE).contains(&self.fuse) {
-            return bad("fuse must be 1 to 256 (1: one trial at a time)");
+            let max = crate::spec::MAX_FUSE;
+            return bad(&format!("fuse must be 1 to {max} (1: one trial at a time)"));
         }
         if self.worker_memory_mb.is_some_and(|mb| mb < 256) {
             return bad("worker_memory_mb must be at least 256 (libtorch alone needs about 100)");

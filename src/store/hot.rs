@@ -127,7 +127,22 @@ impl Store {
         worker: &str,
         data: Value,
     ) -> Result<(), WriteError> {
-        self.note_trial(claim, worker, "trial_progress", data).await
+        let Some(hot) = &self.hot else {
+            return self.report_progress_pg(claim, worker, data).await;
+        };
+        let fence = Fence::of(claim, worker);
+        hot.write(move |db| {
+            fence.hold(db)?;
+            append(
+                db,
+                fence.sweep_id,
+                Some(fence.trial_id),
+                "trial_progress",
+                &data,
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Records the fused group a claimed trial trains in (its
@@ -151,27 +166,6 @@ impl Store {
                 .map_err(sql)?;
             let (sweep, trial) = (fence.sweep_id, Some(fence.trial_id));
             append(db, sweep, trial, "trial_grouped", &data)?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Appends an event of kind `kind` about a claimed trial, while the
-    /// caller holds its lease.
-    pub(super) async fn note_trial(
-        &self,
-        claim: &Claim,
-        worker: &str,
-        kind: &'static str,
-        data: Value,
-    ) -> Result<(), WriteError> {
-        let Some(hot) = &self.hot else {
-            return self.note_trial_pg(claim, worker, kind, data).await;
-        };
-        let fence = Fence::of(claim, worker);
-        hot.write(move |db| {
-            fence.hold(db)?;
-            append(db, fence.sweep_id, Some(fence.trial_id), kind, &data)?;
             Ok(())
         })
         .await

@@ -321,7 +321,6 @@ impl Store {
         }
     }
 
-    /// `report_progress` on PostgreSQL.
     /// `note_group` on PostgreSQL.
     pub(super) async fn note_group_pg(
         &self,
@@ -345,17 +344,17 @@ impl Store {
         .await
     }
 
-    pub(super) async fn note_trial_pg(
+    /// `report_progress` on PostgreSQL.
+    pub(super) async fn report_progress_pg(
         &self,
         claim: &Claim,
         worker: &str,
-        kind: &'static str,
         data: Value,
     ) -> Result<(), WriteError> {
         self.with_lease(claim, worker, |mut tx| {
             Box::pin(async move {
                 let trial = Some(claim.trial_id);
-                events::append(&mut tx, claim.sweep_id, trial, kind, data).await?;
+                events::append(&mut tx, claim.sweep_id, trial, "trial_progress", data).await?;
                 Ok((tx, ()))
             })
         })

@@ -11,7 +11,7 @@
 //! member's own (`dropout.rs`). So a member trained alone on the same
 //! batches trains as in the group, within float rounding (`fused.rs`).
 use super::checkpoint::{self, Checkpoint};
-use super::fused::{Group, Member, Shape};
+use super::fused::{Group, Member};
 use super::{error, Control, Outcome, Shuffle, TestSet, TrainError};
 use crate::data::tensors::Split;
 use crate::report::{BatchLoss, EpochReport};
@@ -111,7 +111,6 @@ pub fn train_group_on<'a>(
         ended: vec![false; members.len()],
         members,
         live: Vec::new(),
-        shape: None,
     };
     if let Err(e) = super::device::check(device) {
         return roster.end_all(&e.into());
@@ -163,14 +162,13 @@ struct Live {
     samples: Vec<BatchLoss>,
 }
 
-/// Every member the group was given, whether each has ended, and those in
-/// the group now, in the group's order.
+/// Every member the group was given (the first sets what the others must
+/// fuse with), whether each has ended, and those in the group now, in the
+/// group's order.
 struct Roster<'a> {
     members: Vec<GroupMember<'a>>,
     ended: Vec<bool>,
     live: Vec<Live>,
-    /// What every member must share: the first member's shape and batch size.
-    shape: Option<(Shape, u32)>,
 }
 
 impl<'a> Roster<'a> {
@@ -214,37 +212,41 @@ impl<'a> Roster<'a> {
         Ok(())
     }
 
-    /// Takes `newcomers` in (the first ever sets the group's shape and
-    /// batch size): those that fit join `group` (made if there is none),
-    /// each resumed from its checkpoint where it has one and told it
-    /// starts, on the group's batch order from the group epoch after
-    /// `group_epoch`; those that do not fit end at once.
+    /// Members joining: taken into the roster, then admitted.
+    fn join(&mut self, newcomers: Vec<GroupMember<'a>>) -> usize {
+        let from = self.members.len();
+        self.ended.extend(newcomers.iter().map(|_| false));
+        self.members.extend(newcomers);
+        from
+    }
+
+    /// Admits the members from `from` on: those that fuse with the first
+    /// member join `group` (made if there is none), each resumed from its
+    /// checkpoint where it has one and told it starts, on the group's batch
+    /// order from the group epoch after `group_epoch`; the others end at
+    /// once.
     fn admit(
         &mut self,
-        newcomers: Vec<GroupMember<'a>>,
+        from: usize,
         group: &mut Option<Group>,
         group_epoch: i64,
         order_seed: u64,
         at: (&Split, i64, Device),
     ) -> Result<(), TrainError> {
         let (split, classes, device) = at;
-        let first = self.members.len();
-        for m in newcomers {
-            self.members.push(m);
-            self.ended.push(false);
-        }
         let mut fitting = Vec::new();
-        for at in first..self.members.len() {
+        for at in from..self.members.len() {
             let p = &self.members[at].params;
-            let this = (Shape::of(p), p.batch_size);
-            let shape = self.shape.get_or_insert_with(|| this.clone());
             let fits = match super::check(p) {
                 Err(e) => Err(e),
-                Ok(()) if *shape != this => Err(TrainError::InvalidConfiguration {
-                    field: "group".into(),
-                    problem: "its network shape, optimizer or batch size differs from the group's"
-                        .into(),
-                }),
+                Ok(()) if !self.members[0].params.fuses_with(p) => {
+                    Err(TrainError::InvalidConfiguration {
+                        field: "group".into(),
+                        problem:
+                            "its network shape, optimizer or batch size differs from the group's"
+                                .into(),
+                    })
+                }
                 Ok(()) => Ok(()),
             };
             match fits {
@@ -312,9 +314,7 @@ fn run<'a>(
     let (test_x, test_y) = (test.x.to_device(device), test.y.to_device(device));
     let context = (split, classes, device);
     let mut group: Option<Group> = None;
-    let first = std::mem::take(&mut roster.members);
-    roster.ended.clear();
-    roster.admit(first, &mut group, 0, order_seed, context)?;
+    roster.admit(0, &mut group, 0, order_seed, context)?;
     // Dropped on return, after the last checkpoints are written.
     let mut saver = checkpoint::Saver::new();
     let mut leaving = Vec::new();
@@ -324,13 +324,15 @@ fn run<'a>(
         if group_epoch > 0 {
             let newcomers = joiners.join();
             if !newcomers.is_empty() {
-                roster.admit(newcomers, &mut group, group_epoch, order_seed, context)?;
+                let from = roster.join(newcomers);
+                roster.admit(from, &mut group, group_epoch, order_seed, context)?;
             }
         }
-        let (Some(_), Some((_, batch))) = (group.as_ref(), roster.shape.as_ref()) else {
+        if group.is_none() {
             return Ok(());
-        };
-        let batch = i64::from(*batch).min(n);
+        }
+        // Every member in the group fuses with the first: one batch size.
+        let batch = i64::from(roster.members[0].params.batch_size).min(n);
         let batches = (n + batch - 1) / batch;
         group_epoch += 1;
         let started = Instant::now();

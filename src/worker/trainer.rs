@@ -93,20 +93,16 @@ impl Trainer {
 
     /// Queues a trial; its progress arrives on `request.progress`.
     pub fn submit(&self, request: Request) -> Result<(), TrainerStopped> {
-        self.requests
-            .send(Work::One(request))
-            .map_err(|_| TrainerStopped)
+        self.send(Work::One(request))
     }
 
     /// Adds trials that fuse with the group training now, at its next
     /// epoch boundary (see `Work::Join`).
     pub fn join(&self, order_seed: u64, members: Vec<Request>) -> Result<(), TrainerStopped> {
-        self.requests
-            .send(Work::Join {
-                order_seed,
-                members,
-            })
-            .map_err(|_| TrainerStopped)
+        self.send(Work::Join {
+            order_seed,
+            members,
+        })
     }
 
     /// Queues trials that fuse, to train as one group; each member's
@@ -116,12 +112,14 @@ impl Trainer {
         order_seed: u64,
         members: Vec<Request>,
     ) -> Result<(), TrainerStopped> {
-        self.requests
-            .send(Work::Group {
-                order_seed,
-                members,
-            })
-            .map_err(|_| TrainerStopped)
+        self.send(Work::Group {
+            order_seed,
+            members,
+        })
+    }
+
+    fn send(&self, work: Work) -> Result<(), TrainerStopped> {
+        self.requests.send(work).map_err(|_| TrainerStopped)
     }
 }
 

@@ -303,7 +303,7 @@ async fn claim(
             }
         }
         if trials.len() > 1 && request.group {
-            note_group(&state, worker, &trials).await;
+            note_group(&state, worker, &trials, None).await;
         }
         let now = Instant::now();
         if !trials.is_empty() || now >= deadline {
@@ -342,34 +342,21 @@ async fn join(state: &AppState, worker: &str, lead: i64, max: u32) -> Result<Cla
         }
     }
     if !trials.is_empty() {
-        note_group_of(state, worker, &trials, lead).await;
+        note_group(state, worker, &trials, Some(lead)).await;
     }
     Ok(Claimed { trials })
 }
 
-/// Records on each member of a fused group (an event `trial_grouped`)
-/// which trials it trains with. A write that fails is logged: the group
-/// trains all the same.
-async fn note_group(state: &AppState, worker: &str, group: &[Assignment]) {
-    let members: Vec<i64> = group.iter().map(|a| a.trial_id).collect();
-    record_group(state, worker, group, members, None).await
-}
-
-/// Records on each trial of `joining` that it joined the group of `lead`.
-async fn note_group_of(state: &AppState, worker: &str, joining: &[Assignment], lead: i64) {
-    let mut members = vec![lead];
-    members.extend(joining.iter().map(|a| a.trial_id));
-    record_group(state, worker, joining, members, Some(lead)).await
-}
-
-/// `trial_grouped` on each of `these`, with `members` as its group.
-async fn record_group(
-    state: &AppState,
-    worker: &str,
-    these: &[Assignment],
-    members: Vec<i64>,
-    joined: Option<i64>,
-) {
+/// Records on each of `these` (an event `trial_grouped`, and its
+/// `group_members`) the group it trains in: `these` themselves, a group
+/// just formed; or, when they join the running group of trial `joined`,
+/// that trial and `these`. A write that fails is logged: the group trains
+/// all the same.
+async fn note_group(state: &AppState, worker: &str, these: &[Assignment], joined: Option<i64>) {
+    let members: Vec<i64> = joined
+        .into_iter()
+        .chain(these.iter().map(|a| a.trial_id))
+        .collect();
     for a in these {
         let claim = Claim {
             trial_id: a.trial_id,
